@@ -1,0 +1,131 @@
+"""Canonical MessagePack: one byte string for each value, and a strict decoder.
+
+Allowed values: bool, int (64-bit range), str, bytes, list and map with str
+keys. Maps are packed with keys in ascending order of their UTF-8 bytes
+(the same order as Python's str comparison), integers and lengths in their
+smallest form, bytes as ``bin`` and text as ``str``. No floats, no nil, no
+ext types.
+
+The decoder refuses everything else with a ``DecodeError`` carrying a stable
+code. Re-encoding catches non-minimal integers and lengths; the explicit
+type walk catches what re-encoding cannot (floats, nil, ext, non-str keys),
+and the pairs hook refuses unsorted or duplicate keys as they are read.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from chain.constants import MAX_DECODE_BYTES, MAX_NESTING_DEPTH, MAX_UINT64, MIN_INT64
+from chain.errors import DecodeError
+
+_packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+
+
+def pack(value: Any) -> bytes:
+    """The canonical encoding of ``value``; raises TypeError on a value the
+    protocol does not allow (a caller's bug, not a peer's)."""
+    return _packer.pack(_canonical(value, 0))
+
+
+def _canonical(value: Any, depth: int) -> Any:
+    if depth > MAX_NESTING_DEPTH:
+        raise ValueError(f"value nested deeper than {MAX_NESTING_DEPTH} levels")
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if not MIN_INT64 <= value <= MAX_UINT64:
+            raise ValueError(f"integer {value} is outside the 64-bit range")
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"map key {key!r} is not a str")
+        return {key: _canonical(value[key], depth + 1) for key in sorted(value)}
+    raise TypeError(f"{type(value).__name__} cannot be encoded canonically")
+
+
+def unpack(data: bytes, max_bytes: int = MAX_DECODE_BYTES) -> Any:
+    """Decode ``data`` if and only if it is the canonical encoding of an
+    allowed value; otherwise raise ``DecodeError``."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("unpack takes bytes")
+    if len(data) > max_bytes:
+        raise DecodeError(
+            "encoding.too_large",
+            f"input of {len(data)} bytes exceeds the cap of {max_bytes} bytes; send a smaller object",
+        )
+    data = bytes(data)
+    value = _unpack_raw(data)
+    _check_types(value, 0)
+    if _packer.pack(value) != data:
+        raise DecodeError(
+            "encoding.non_canonical",
+            "integers and lengths must use their smallest MessagePack form; re-encode canonically",
+        )
+    return value
+
+
+def _unpack_raw(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            object_pairs_hook=_checked_map,
+            ext_hook=_refuse_ext,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData:
+        raise DecodeError("encoding.trailing_bytes", "bytes follow the encoded value; send exactly one value") from None
+    except msgpack.StackError:
+        raise DecodeError("encoding.too_deep", f"value nested deeper than {MAX_NESTING_DEPTH} levels") from None
+    except UnicodeDecodeError:
+        raise DecodeError("encoding.malformed", "a str is not valid UTF-8; send text as UTF-8") from None
+    except (ValueError, TypeError, OverflowError, msgpack.FormatError, RecursionError, MemoryError):
+        raise DecodeError("encoding.malformed", "input is not valid MessagePack; check how it was built") from None
+
+
+def _checked_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    previous = None
+    for key, _ in pairs:
+        if not isinstance(key, str):
+            raise DecodeError("encoding.key_type", "map keys must be str; encode keys as text")
+        if previous is not None and key <= previous:
+            if key == previous:
+                raise DecodeError("encoding.duplicate_key", f"map key {key!r} appears twice; send each key once")
+            raise DecodeError("encoding.unsorted_keys", "map keys must be in ascending byte order; sort them")
+        previous = key
+    return dict(pairs)
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise DecodeError("encoding.ext_type", "MessagePack ext types are not allowed; use bin, str, int, list or map")
+
+
+def _check_types(value: Any, depth: int) -> None:
+    if depth > MAX_NESTING_DEPTH:
+        raise DecodeError("encoding.too_deep", f"value nested deeper than {MAX_NESTING_DEPTH} levels")
+    kind = type(value)
+    if kind is int or kind is bool or kind is str or kind is bytes:
+        return
+    if kind is list:
+        for item in value:
+            _check_types(item, depth + 1)
+        return
+    if kind is dict:
+        for item in value.values():
+            _check_types(item, depth + 1)
+        return
+    if kind is float:
+        raise DecodeError("encoding.float", "floats are not allowed; use integers in minor units")
+    if value is None:
+        raise DecodeError("encoding.nil", "nil is not allowed; omit an optional field instead")
+    raise DecodeError("encoding.ext_type", "MessagePack ext types are not allowed; use bin, str, int, list or map")
