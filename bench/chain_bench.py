@@ -1,0 +1,47 @@
+"""Micro-benchmarks of the ledger primitives (issue: the ledger core).
+
+A typical transaction is an order.create with two items, a coupon and a
+shipping hash: about 300 bytes signed.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import nacl.signing
+
+from bench.timing import Measurement, measure
+from chain.encoding import pack
+from chain.keys import KeyPair
+from chain.merkle import merkle_root
+from chain.transaction import build_transaction, decode_transaction, parse_transaction
+
+CHAIN_ID = "shopchain-bench"
+
+
+def typical_transaction(key: KeyPair, nonce: int = 1):
+    body = {
+        "merchant": hashlib.sha256(b"merchant").hexdigest(),
+        "items": [{"sku": "tea-001", "qty": 2}, {"sku": "cup", "qty": 1}],
+        "coupon": hashlib.sha256(b"batch").hexdigest() + "/7",
+        "shipping_hash": hashlib.sha256(b"address").digest(),
+    }
+    return build_transaction(key, CHAIN_ID, nonce, "order.create", body)
+
+
+def run() -> list[Measurement]:
+    key = KeyPair(hashlib.sha256(b"bench key").digest())
+    tx = typical_transaction(key)
+    fields = [1, tx.chain_id, tx.sender, tx.nonce, tx.kind, tx.body, tx.signature]
+    verify_key = nacl.signing.VerifyKey(tx.sender)
+    signing_bytes = tx.signing_bytes
+    leaves_1k = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(1_000)]
+    leaves_10k = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(10_000)]
+    return [
+        measure(f"tx encode ({len(tx.raw)} B)", lambda: pack(fields), 20_000),
+        measure("tx decode (strict, no signature)", lambda: parse_transaction(tx.raw), 20_000),
+        measure("tx sign", lambda: key.sign(signing_bytes), 3_000),
+        measure("PyNaCl bare verify", lambda: verify_key.verify(signing_bytes, tx.signature), 3_000),
+        measure("tx decode + verify", lambda: decode_transaction(tx.raw, CHAIN_ID), 3_000),
+        measure("merkle root 1,000 leaves", lambda: merkle_root(leaves_1k), 200),
+        measure("merkle root 10,000 leaves", lambda: merkle_root(leaves_10k), 20),
+    ]

@@ -1,0 +1,45 @@
+"""`make bench`: run every benchmark suite, print medians, save JSON.
+
+Usage: python -m bench.run [suite ...]   (suites: chain; default all)
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+from bench import chain_bench
+
+SUITES = {"chain": chain_bench.run}
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(SUITES)
+    unknown = [name for name in chosen if name not in SUITES]
+    if unknown:
+        print(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}", file=sys.stderr)
+        return 2
+    report: dict[str, list[dict[str, object]]] = {}
+    for name in chosen:
+        print(f"## {name}")
+        rows = SUITES[name]()
+        for row in rows:
+            print(f"{row.name:<45} median {row.median_us:>12.3f} us  (runs: {', '.join(f'{v:.3f}' for v in row.unit_per_call_us)})")
+        report[name] = [row.as_row() for row in rows]
+        _print_derived(name, {row.name: row.median_us for row in rows})
+    RESULTS_DIR.mkdir(exist_ok=True)
+    machine = {"python": platform.python_version(), "machine": platform.machine()}
+    (RESULTS_DIR / "latest.json").write_text(json.dumps({"machine": machine, "suites": report}, indent=1))
+    return 0
+
+
+def _print_derived(suite: str, medians: dict[str, float]) -> None:
+    if suite == "chain":
+        ratio = medians["tx decode + verify"] / medians["PyNaCl bare verify"]
+        print(f"{'decode + verify / bare verify':<45} {ratio:.3f} (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,13 @@
+"""The `shopchain` command: a thin click layer over node/ and chain/."""
+import click
+
+from cli.keys import keys_group
+
+
+@click.group()
+@click.version_option(package_name="shopchain")
+def main() -> None:
+    """Shopchain: a permissioned blockchain node for e-commerce."""
+
+
+main.add_command(keys_group)
