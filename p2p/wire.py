@@ -1,0 +1,35 @@
+"""What travels inside an encrypted frame: ``pack([kind, payload])``.
+
+The network layer relays payloads without reading them; the node decodes
+each kind. Kinds are short text so a capture stays readable.
+"""
+from __future__ import annotations
+
+from chain.encoding import pack, unpack
+from chain.errors import DecodeError
+from p2p.errors import PeerError
+
+KIND_TX = "tx"  # a signed transaction's bytes, gossiped
+KIND_CONSENSUS = "consensus"  # an encoded consensus message, gossiped
+KIND_SYNC_REQUEST = "sync_request"  # ask a peer for committed blocks
+KIND_SYNC_RESPONSE = "sync_response"  # committed blocks with their certificates
+KIND_STATUS = "status"  # a peer's committed height, sent on connect and on commit
+
+KINDS = (KIND_TX, KIND_CONSENSUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE, KIND_STATUS)
+GOSSIP_KINDS = (KIND_TX, KIND_CONSENSUS)
+
+
+def encode_message(kind: str, payload: bytes) -> bytes:
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    return pack([kind, payload])
+
+
+def decode_message(plaintext: bytes, frame_bytes_max: int) -> tuple[str, bytes]:
+    try:
+        items = unpack(plaintext, frame_bytes_max)
+    except DecodeError as error:
+        raise PeerError("p2p.bad_message", f"a message is not canonical ({error.code})") from None
+    if not isinstance(items, list) or len(items) != 2 or items[0] not in KINDS or not isinstance(items[1], bytes):
+        raise PeerError("p2p.bad_message", f"a message is [kind, payload bytes] with kind one of {', '.join(KINDS)}")
+    return items[0], items[1]
