@@ -1,0 +1,169 @@
+"""The mempool: verified transactions waiting for a block.
+
+Caps by count, by bytes and per sender, so no client can make it grow
+without bound (tendermint #3079). A sender's transactions are kept by nonce:
+a nonce at or below the sender's last committed one is refused, and so is
+one more than ``nonce_gap_max`` ahead of it; only a contiguous run from the
+next nonce is offered to a block. Signatures are checked once per node: the
+ids of transactions whose signatures verified are remembered (``verified``)
+so block validation does not check them again.
+
+The mempool holds no clock and does no I/O: the node calls ``add`` for each
+submitted or gossiped transaction and ``on_commit`` after each block.
+"""
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from chain.errors import TransactionError
+from chain.transaction import SignedTransaction, decode_transaction, parse_transaction, transaction_id
+from node.errors import RequestRejected
+
+NonceLookup = Callable[[bytes], int]
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolLimits:
+    txs_max: int = 20_000
+    bytes_max: int = 64 * 1024 * 1024
+    per_sender_max: int = 256
+    nonce_gap_max: int = 256
+    verified_cache_max: int = 200_000
+
+
+@dataclass(slots=True)
+class _Pending:
+    tx: SignedTransaction
+    arrival: int
+
+
+@dataclass(slots=True)
+class _SenderQueue:
+    by_nonce: dict[int, _Pending] = field(default_factory=dict)
+
+
+class VerifiedIds:
+    """A bounded memory of transaction ids whose signature verified here."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, tx_id: str) -> None:
+        self._ids[tx_id] = None
+        self._ids.move_to_end(tx_id)
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, tx_id: object) -> bool:
+        return tx_id in self._ids
+
+
+def decode_verified(raw: bytes, chain_id: str, tx_bytes_max: int, verified: VerifiedIds) -> SignedTransaction:
+    """Decode a transaction, checking its signature only if this node has not
+    already verified these exact bytes for this chain (the id is the hash of
+    the bytes, chain id and signature included)."""
+    if transaction_id(raw) in verified:
+        return parse_transaction(raw, tx_bytes_max)
+    tx = decode_transaction(raw, chain_id, tx_bytes_max)
+    verified.add(tx.id)
+    return tx
+
+
+class Mempool:
+    def __init__(self, chain_id: str, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int) -> None:
+        self._chain_id = chain_id
+        self._limits = limits
+        self._committed_nonce = committed_nonce
+        self._tx_bytes_max = tx_bytes_max
+        self._by_id: dict[str, SignedTransaction] = {}
+        self._senders: dict[bytes, _SenderQueue] = {}
+        self._bytes = 0
+        self._arrivals = 0
+        self.verified = VerifiedIds(limits.verified_cache_max)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __contains__(self, tx_id: object) -> bool:
+        return tx_id in self._by_id
+
+    def add_raw(self, raw: bytes) -> SignedTransaction:
+        """Check the envelope (signature once per node), then ``add``."""
+        try:
+            tx = decode_verified(raw, self._chain_id, self._tx_bytes_max, self.verified)
+        except TransactionError as error:
+            raise RequestRejected(error.code, error.message) from None
+        self.add(tx)
+        return tx
+
+    def add(self, tx: SignedTransaction) -> None:
+        """Admit a transaction whose envelope has been verified."""
+        if tx.id in self._by_id:
+            raise RequestRejected("tx.duplicate", f"transaction {tx.id} is already pending; wait for it to commit")
+        last_used = self._committed_nonce(tx.sender)
+        if tx.nonce <= last_used:
+            raise RequestRejected("tx.bad_nonce", f"nonce {tx.nonce} is used (last used {last_used}); sign again with nonce {last_used + 1} or later")
+        if tx.nonce > last_used + self._limits.nonce_gap_max:
+            raise RequestRejected("tx.bad_nonce", f"nonce {tx.nonce} is more than {self._limits.nonce_gap_max} ahead of the next nonce {last_used + 1}")
+        queue = self._senders.get(tx.sender)
+        if queue is not None and tx.nonce in queue.by_nonce:
+            raise RequestRejected("tx.nonce_pending", f"another transaction with nonce {tx.nonce} is pending for this sender")
+        if queue is not None and len(queue.by_nonce) >= self._limits.per_sender_max:
+            raise RequestRejected("mempool.sender_full", f"{self._limits.per_sender_max} transactions of this sender are pending; wait for some to commit")
+        if len(self._by_id) >= self._limits.txs_max or self._bytes + len(tx.raw) > self._limits.bytes_max:
+            raise RequestRejected("mempool.full", "the mempool is full; retry in a few seconds")
+        self._senders.setdefault(tx.sender, _SenderQueue()).by_nonce[tx.nonce] = _Pending(tx, self._arrivals)
+        self._arrivals += 1
+        self._by_id[tx.id] = tx
+        self._bytes += len(tx.raw)
+
+    def reap(self, txs_max: int, bytes_max: int) -> list[SignedTransaction]:
+        """Transactions for the next block: each sender's contiguous run from
+        its next nonce, senders interleaved by arrival, within both caps."""
+        heads: list[tuple[int, bytes, int]] = []
+        for sender, queue in self._senders.items():
+            next_nonce = self._committed_nonce(sender) + 1
+            if next_nonce in queue.by_nonce:
+                heads.append((queue.by_nonce[next_nonce].arrival, sender, next_nonce))
+        heapq.heapify(heads)
+        chosen: list[SignedTransaction] = []
+        size = 0
+        while heads and len(chosen) < txs_max:
+            _, sender, nonce = heapq.heappop(heads)
+            tx = self._senders[sender].by_nonce[nonce].tx
+            if size + len(tx.raw) > bytes_max:
+                continue
+            chosen.append(tx)
+            size += len(tx.raw)
+            following = self._senders[sender].by_nonce.get(nonce + 1)
+            if following is not None:
+                heapq.heappush(heads, (following.arrival, sender, nonce + 1))
+        return chosen
+
+    def on_commit(self, committed: Iterable[SignedTransaction]) -> None:
+        """After a block: drop every pending transaction of the block's senders
+        whose nonce the new state has used, the committed ones and any that
+        conflict with them (same sender and nonce, submitted to another node)."""
+        for sender in {tx.sender for tx in committed}:
+            queue = self._senders.get(sender)
+            if queue is None:
+                continue
+            last_used = self._committed_nonce(sender)
+            for nonce in sorted(n for n in queue.by_nonce if n <= last_used):
+                self._remove(queue.by_nonce[nonce].tx)
+
+    def _remove(self, tx: SignedTransaction) -> None:
+        queue = self._senders[tx.sender]
+        del queue.by_nonce[tx.nonce]
+        if not queue.by_nonce:
+            del self._senders[tx.sender]
+        del self._by_id[tx.id]
+        self._bytes -= len(tx.raw)

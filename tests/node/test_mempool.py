@@ -1,0 +1,137 @@
+"""The mempool: caps, dedupe, nonce rules, reaping order, commits."""
+import hashlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from chain.keys import KeyPair
+from chain.transaction import build_transaction
+from node.errors import RequestRejected
+from node.mempool import Mempool, MempoolLimits
+
+CHAIN = "shopchain-mempool"
+
+
+def account(name: str) -> KeyPair:
+    return KeyPair(hashlib.sha256(name.encode()).digest())
+
+
+ALICE, BOB = account("alice"), account("bob")
+
+
+def tx(key: KeyPair, nonce: int, note: str = "", chain_id: str = CHAIN):
+    return build_transaction(key, chain_id, nonce, "funds.transfer", {"to": BOB.address, "amount": 1, "memo": note})
+
+
+class Ledger:
+    """Committed nonces, as the state would answer them."""
+
+    def __init__(self):
+        self.nonces: dict[bytes, int] = {}
+
+    def committed_nonce(self, sender: bytes) -> int:
+        return self.nonces.get(sender, 0)
+
+
+def make_pool(**limits):
+    ledger = Ledger()
+    return Mempool(CHAIN, MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024), ledger
+
+
+def rejected_code(call) -> str:
+    with pytest.raises(RequestRejected) as error:
+        call()
+    return error.value.code
+
+
+def test_admits_verified_transactions_and_refuses_duplicates():
+    pool, _ = make_pool()
+    first = tx(ALICE, 1)
+    assert pool.add_raw(first.raw).id == first.id
+    assert first.id in pool and len(pool) == 1 and pool.size_bytes == len(first.raw)
+    assert rejected_code(lambda: pool.add_raw(first.raw)) == "tx.duplicate"
+
+
+@pytest.mark.parametrize("mutate, code", [
+    (lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]), "tx.bad_signature"),
+    (lambda raw: raw + b"\x00", "tx.malformed"),
+    (lambda raw: tx(ALICE, 1, chain_id="other").raw, "tx.wrong_chain"),
+])
+def test_refuses_bad_envelopes_with_their_codes(mutate, code):
+    pool, _ = make_pool()
+    assert rejected_code(lambda: pool.add_raw(mutate(tx(ALICE, 1).raw))) == code
+    assert len(pool) == 0
+
+
+def test_signature_is_verified_once_per_node():
+    pool, _ = make_pool()
+    first = tx(ALICE, 1)
+    pool.add_raw(first.raw)
+    assert first.id in pool.verified
+
+
+def test_nonce_rules():
+    pool, ledger = make_pool(nonce_gap_max=3)
+    ledger.nonces[ALICE.public_key] = 5
+    assert rejected_code(lambda: pool.add(tx(ALICE, 5))) == "tx.bad_nonce"
+    assert rejected_code(lambda: pool.add(tx(ALICE, 9))) == "tx.bad_nonce"
+    pool.add(tx(ALICE, 8))
+    assert rejected_code(lambda: pool.add(tx(ALICE, 8, "a replacement"))) == "tx.nonce_pending"
+
+
+def test_caps_by_count_bytes_and_sender():
+    pool, _ = make_pool(txs_max=3, per_sender_max=2)
+    pool.add(tx(ALICE, 1))
+    pool.add(tx(ALICE, 2))
+    assert rejected_code(lambda: pool.add(tx(ALICE, 3))) == "mempool.sender_full"
+    pool.add(tx(BOB, 1))
+    assert rejected_code(lambda: pool.add(tx(account("carol"), 1))) == "mempool.full"
+    small, _ = make_pool(bytes_max=len(tx(ALICE, 1).raw) + 10)
+    small.add(tx(ALICE, 1))
+    assert rejected_code(lambda: small.add(tx(BOB, 1))) == "mempool.full"
+
+
+def test_reap_offers_only_contiguous_nonces_interleaved_by_arrival():
+    pool, _ = make_pool()
+    a2, a1, b1, a4 = tx(ALICE, 2), tx(ALICE, 1), tx(BOB, 1), tx(ALICE, 4)
+    for item in (a2, a1, b1, a4):
+        pool.add(item)
+    assert [t.id for t in pool.reap(10, 10**6)] == [a1.id, a2.id, b1.id]
+    assert [t.id for t in pool.reap(2, 10**6)] == [a1.id, a2.id]
+    assert [t.id for t in pool.reap(10, len(a1.raw) + len(a2.raw))] == [a1.id, a2.id]
+
+
+def test_commit_drops_used_nonces_including_conflicting_transactions():
+    pool, ledger = make_pool()
+    mine, later = tx(ALICE, 1, "here"), tx(ALICE, 2)
+    pool.add(mine)
+    pool.add(later)
+    conflicting = tx(ALICE, 1, "committed through another node")
+    ledger.nonces[ALICE.public_key] = 1
+    pool.on_commit([conflicting])
+    assert mine.id not in pool and later.id in pool and len(pool) == 1
+    assert [t.id for t in pool.reap(10, 10**6)] == [later.id]
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.sampled_from(["alice", "bob", "carol"]), st.integers(1, 8)), max_size=40))
+def test_reaped_blocks_commit_each_senders_contiguous_nonces_in_order(submissions):
+    pool, ledger = make_pool(per_sender_max=5)
+    accepted: dict[str, set[int]] = {"alice": set(), "bob": set(), "carol": set()}
+    for name, nonce in submissions:
+        try:
+            pool.add(tx(account(name), nonce))
+            accepted[name].add(nonce)
+        except RequestRejected:
+            pass
+    while block := pool.reap(4, 10**6):
+        for item in block:
+            assert item.nonce == ledger.committed_nonce(item.sender) + 1
+            ledger.nonces[item.sender] = item.nonce
+        pool.on_commit(block)
+    for name, nonces in accepted.items():
+        contiguous = 0
+        while contiguous + 1 in nonces:
+            contiguous += 1
+        assert ledger.committed_nonce(account(name).public_key) == contiguous
+    assert len(pool) == sum(len(nonces) for nonces in accepted.values()) - sum(ledger.nonces.values())
