@@ -1,0 +1,195 @@
+"""JSON-RPC 2.0 over one method table that both dispatches and describes.
+
+The table is the single source: ``dispatch`` routes requests through it and
+``openrpc_document`` (served by ``rpc.discover``) is generated from it, so
+the document can never list a method the node does not serve or miss one it
+does. Params are taken by name or by position. A failure of the caller's
+making is a CodedError from the handler, answered as one application error
+with the dotted code in ``error.data.code``; anything else is a bug of ours,
+logged and answered as -32603.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from chain.errors import CodedError
+
+log = logging.getLogger("shopchain.rpc")
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# One application error code for every failure with a dotted code in data.
+APPLICATION_ERROR = -32000
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    result: dict[str, Any]
+    handler: Handler
+
+
+class RpcError(Exception):
+    """A protocol-level error with its JSON-RPC code."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+def coded(code: str, message: str, json_code: int = APPLICATION_ERROR) -> RpcError:
+    return RpcError(json_code, f"{code}: {message}", {"code": code})
+
+
+class MethodTable:
+    def __init__(self, title: str, version: str, batch_max: int) -> None:
+        self._title = title
+        self._version = version
+        self._batch_max = batch_max
+        self._methods: dict[str, Method] = {}
+        self.add(Method("rpc.discover", "The OpenRPC document of this node's API.", (), {"type": "object"}, self._discover))
+
+    def add(self, method: Method) -> None:
+        if method.name in self._methods:
+            raise ValueError(f"method {method.name} registered twice")
+        self._methods[method.name] = method
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._methods)
+
+    async def dispatch(self, body: bytes) -> Any | None:
+        """The response object (or list, for a batch) to ``body``; None when
+        nothing is to be answered (only notifications)."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error_response(None, RpcError(PARSE_ERROR, "parse error: the body is not JSON"))
+        if isinstance(payload, list):
+            return await self._dispatch_batch(payload)
+        return await self._dispatch_one(payload)
+
+    async def _dispatch_batch(self, batch: list[Any]) -> Any | None:
+        if not batch:
+            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: an empty batch"))
+        if len(batch) > self._batch_max:
+            error = coded("rpc.batch_too_large", f"a batch holds at most {self._batch_max} calls; split it", INVALID_REQUEST)
+            return _error_response(None, error)
+        responses = [await self._dispatch_one(item) for item in batch]
+        answered = [response for response in responses if response is not None]
+        return answered or None
+
+    async def _dispatch_one(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"))
+        request_id = request.get("id")
+        is_notification = "id" not in request
+        if not is_notification and not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
+            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
+        try:
+            result = await self._call(request["method"], request.get("params", {}))
+        except RpcError as error:
+            return None if is_notification else _error_response(request_id, error)
+        except CodedError as error:
+            return None if is_notification else _error_response(request_id, coded(error.code, error.message))
+        except Exception:  # a bug of ours: log it, answer -32603, keep serving
+            log.exception("method %s failed", request["method"])
+            return None if is_notification else _error_response(request_id, RpcError(INTERNAL_ERROR, "internal error"))
+        return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    async def _call(self, name: str, params: Any) -> Any:
+        method = self._methods.get(name)
+        if method is None:
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {name}; rpc.discover lists the methods")
+        return await method.handler(**_bind(method, params))
+
+    async def _discover(self) -> dict[str, Any]:
+        return self.openrpc_document()
+
+    def openrpc_document(self) -> dict[str, Any]:
+        return {
+            "openrpc": "1.2.6",
+            "info": {"title": self._title, "version": self._version},
+            "methods": [_describe(self._methods[name]) for name in self.names],
+        }
+
+
+def _bind(method: Method, params: Any) -> dict[str, Any]:
+    if isinstance(params, list):
+        if len(params) > len(method.params):
+            raise RpcError(INVALID_PARAMS, f"invalid params: {method.name} takes at most {len(method.params)} parameters")
+        params = {spec.name: value for spec, value in zip(method.params, params)}
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_PARAMS, "invalid params: params are an object (by name) or an array (by position)")
+    known = {spec.name: spec for spec in method.params}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise RpcError(INVALID_PARAMS, f"invalid params: unknown parameter(s) {', '.join(unknown)} for {method.name}")
+    for spec in method.params:
+        if spec.name not in params:
+            if spec.required:
+                raise RpcError(INVALID_PARAMS, f"invalid params: {method.name} needs {spec.name}")
+            continue
+        _check_value(spec, params[spec.name])
+    return params
+
+
+def _check_value(spec: Param, value: Any) -> None:
+    expected = spec.schema.get("type")
+    allowed = _JSON_TYPES.get(expected, ()) if isinstance(expected, str) else ()
+    if allowed and (not isinstance(value, allowed) or (expected == "integer" and isinstance(value, bool))):
+        raise RpcError(INVALID_PARAMS, f"invalid params: {spec.name} must be of type {expected}")
+    if "enum" in spec.schema and value not in spec.schema["enum"]:
+        raise RpcError(INVALID_PARAMS, f"invalid params: {spec.name} must be one of {', '.join(map(str, spec.schema['enum']))}")
+    if expected == "integer" and "minimum" in spec.schema and value < spec.schema["minimum"]:
+        raise RpcError(INVALID_PARAMS, f"invalid params: {spec.name} must be at least {spec.schema['minimum']}")
+
+
+def _describe(method: Method) -> dict[str, Any]:
+    return {
+        "name": method.name,
+        "summary": method.summary,
+        "paramStructure": "either",
+        "params": [
+            {"name": p.name, "description": p.description, "required": p.required, "schema": p.schema} for p in method.params
+        ],
+        "result": {"name": "result", "schema": method.result},
+    }
+
+
+def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
