@@ -26,6 +26,15 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # One application error code for every failure with a dotted code in data.
 APPLICATION_ERROR = -32000
+# The standard errors carry a dotted code in data too, so a client reads
+# error.data.code whatever went wrong.
+STANDARD_CODES = {
+    PARSE_ERROR: "rpc.parse_error",
+    INVALID_REQUEST: "rpc.invalid_request",
+    METHOD_NOT_FOUND: "rpc.method_not_found",
+    INVALID_PARAMS: "rpc.invalid_params",
+    INTERNAL_ERROR: "rpc.internal_error",
+}
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -62,7 +71,7 @@ class RpcError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.data = data
+        self.data = data if data is not None else ({"code": STANDARD_CODES[code]} if code in STANDARD_CODES else None)
 
     def to_json(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}

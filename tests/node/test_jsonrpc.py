@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chain.errors import CodedError
-from node.jsonrpc import Method, MethodTable, Param
+from node.jsonrpc import STANDARD_CODES, Method, MethodTable, Param
 
 
 async def echo(text: str, times: int = 1) -> str:
@@ -68,6 +68,7 @@ def test_params_by_name_and_by_position():
 def test_standard_errors(body, code):
     response = call(body)
     assert response["error"]["code"] == code and response["jsonrpc"] == "2.0"
+    assert response["error"]["data"]["code"] == STANDARD_CODES[code]
 
 
 def test_application_error_carries_its_dotted_code():
