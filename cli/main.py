@@ -2,6 +2,7 @@
 import click
 
 from cli.keys import keys_group
+from cli.testnet import testnet_group
 
 
 @click.group()
@@ -11,3 +12,4 @@ def main() -> None:
 
 
 main.add_command(keys_group)
+main.add_command(testnet_group)

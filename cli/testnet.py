@@ -1,0 +1,37 @@
+"""`shopchain testnet init|up`: a local network of validators on loopback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.output import emit, reports_user_errors
+from node.testnet import DEFAULT_BASE_PORT, init_testnet
+
+
+@click.group("testnet")
+def testnet_group() -> None:
+    """Create and run a local testnet (every address is 127.0.0.1)."""
+
+
+@testnet_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--validators", type=int, required=True, help="Number of validators (node homes) to create.")
+@click.option("--base-port", type=int, default=DEFAULT_BASE_PORT, show_default=True,
+              help="Node i listens for peers on base+2i and for RPC on base+2i+1.")
+@click.option("--chain-id", default="shopchain-local", show_default=True, help="The new chain's id.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_user_errors
+def testnet_init(directory: Path, validators: int, base_port: int, chain_id: str, as_json: bool) -> None:
+    """Write node homes, a shared genesis and DIRECTORY/testnet.json."""
+    testnet = init_testnet(directory, validators, base_port, chain_id)
+    lines = [f"testnet {testnet.chain_id} in {directory}: {len(testnet.nodes)} validators"]
+    lines += [f"  {node.name}: rpc {node.rpc_url}  p2p {node.p2p_url}" for node in testnet.nodes]
+    lines.append(f"admin key: {testnet.admin_key_path}")
+    data = {
+        "chain_id": testnet.chain_id,
+        "directory": str(directory),
+        "admin_key": str(testnet.admin_key_path),
+        "nodes": [{"name": n.name, "home": str(n.home), "p2p": n.p2p_url, "rpc": n.rpc_url} for n in testnet.nodes],
+    }
+    emit(data, as_json, "\n".join(lines))
