@@ -1,0 +1,148 @@
+"""Block sync: only certified blocks of our chain get through, in height order."""
+import pytest
+from hypothesis import given, strategies as st
+
+from chain.encoding import pack
+from chain.validators import ValidatorSet
+from chain.votes import CommitCertificate
+from p2p.errors import PeerError
+from p2p.sync import (
+    BlockSyncer, CertifiedBlock, decode_sync_request, decode_sync_response, encode_sync_request,
+    encode_sync_response, verify_certified_block,
+)
+from tests.factories import CHAIN_ID, certified_chain, certify, make_block, validator_keys
+
+KEYS = validator_keys(4)
+VALIDATORS = ValidatorSet.of(key.public_key for key in KEYS)
+CHAIN = certified_chain(6, KEYS)
+BLOCK_MAX = 1 << 20
+PEER_A, PEER_B, PEER_C = b"a" * 32, b"b" * 32, b"c" * 32
+
+
+def verify(block, certificate, validators=VALIDATORS, chain_id=CHAIN_ID):
+    return verify_certified_block(block.encode(), certificate.encode(), validators, chain_id, BLOCK_MAX)
+
+
+def test_request_round_trip_and_refusals():
+    assert decode_sync_request(encode_sync_request(5, 16), 16) == (5, 16)
+    for bad in (encode_sync_request(0, 1), encode_sync_request(1, 17), pack({"from": 1}), b"\xc1"):
+        with pytest.raises(PeerError) as error:
+            decode_sync_request(bad, 16)
+        assert error.value.code == "sync.bad_request"
+
+
+def test_response_round_trip_verifies_every_block():
+    blocks = [CertifiedBlock(block, cert) for block, cert in CHAIN[:3]]
+    pairs = decode_sync_response(encode_sync_response(blocks), 1 << 22, 16)
+    assert [verify_certified_block(b, c, VALIDATORS, CHAIN_ID, BLOCK_MAX) for b, c in pairs] == blocks
+
+
+def test_response_with_too_many_blocks_is_refused():
+    blocks = [CertifiedBlock(block, cert) for block, cert in CHAIN]
+    with pytest.raises(PeerError) as error:
+        decode_sync_response(encode_sync_response(blocks), 1 << 22, 5)
+    assert error.value.code == "sync.bad_response"
+
+
+def tampered_cases():
+    block, cert = CHAIN[2]
+    other_block, other_cert = CHAIN[3]
+    short = certify(block, KEYS, VALIDATORS, signers=2)
+    foreign_keys = validator_keys(7)[3:]
+    foreign_set = ValidatorSet.of(k.public_key for k in foreign_keys)
+    foreign_block = make_block(3, block.header.prev_hash, foreign_set, list(block.txs))
+    return {
+        "certificate of another block": (block, other_cert),
+        "below quorum": (block, short),
+        "body swapped": (type(block)(block.header, other_block.txs, ()), cert),
+        "another chain": (make_block(3, block.header.prev_hash, VALIDATORS, list(block.txs), chain_id="evil"), cert),
+        "another validator set": (foreign_block, certify(foreign_block, foreign_keys, foreign_set)),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(tampered_cases()))
+def test_bad_synced_blocks_are_refused(case):
+    block, certificate = tampered_cases()[case]
+    with pytest.raises(PeerError) as error:
+        verify(block, certificate)
+    assert error.value.code == "sync.bad_block"
+
+
+def test_prepare_votes_never_certify_a_synced_block():
+    from chain.votes import sign_vote
+    block, _ = CHAIN[0]
+    votes = [sign_vote(key, CHAIN_ID, "prepare", 1, 0, block.hash()) for key in KEYS[:3]]
+    fake = CommitCertificate(1, 0, block.hash(), tuple((v.validator, v.signature) for v in votes))
+    with pytest.raises(PeerError):
+        verify(block, fake)
+
+
+def syncer(batch=2, window=6, timeout=5.0):
+    return BlockSyncer(batch_blocks=batch, window_blocks=window, request_timeout_s=timeout)
+
+
+def test_requests_split_the_window_among_idle_peers():
+    plan = syncer()
+    plan.on_peer_height(PEER_A, 10)
+    plan.on_peer_height(PEER_B, 3)
+    assert plan.next_requests(0, now_s=0) == [(PEER_A, 1, 2), (PEER_B, 3, 1)]
+    assert plan.next_requests(0, now_s=1) == []  # both busy
+
+
+def test_out_of_order_responses_come_out_in_height_order():
+    plan = syncer()
+    plan.on_peer_height(PEER_A, 6)
+    plan.on_peer_height(PEER_B, 6)
+    (peer_1, start_1, _), (peer_2, start_2, _) = plan.next_requests(0, now_s=0)
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    plan.on_response(peer_2, items[start_2 - 1:start_2 + 1])
+    assert plan.take_ready(0) == []
+    plan.on_response(peer_1, items[start_1 - 1:start_1 + 1])
+    assert [item.height for item in plan.take_ready(0)] == [1, 2, 3, 4]
+
+
+def test_failed_peer_range_is_asked_of_another_peer():
+    plan = syncer(batch=3)
+    plan.on_peer_height(PEER_A, 3)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 3)]
+    plan.on_peer_height(PEER_B, 3)
+    plan.on_peer_failed(PEER_A)
+    assert plan.next_requests(0, 1) == [(PEER_B, 1, 3)]
+
+
+def test_silent_peer_times_out_and_its_range_is_reassigned():
+    plan = syncer(batch=3, timeout=5.0)
+    plan.on_peer_height(PEER_A, 3)
+    plan.on_peer_height(PEER_B, 3)
+    first = plan.next_requests(0, 0)
+    assert first == [(PEER_A, 1, 3)]
+    assert plan.next_requests(0, 4.0) == []
+    assert plan.next_requests(0, 6.0) == [(PEER_A, 1, 3)]
+
+
+def test_blocks_outside_the_asked_range_are_ignored():
+    plan = syncer(batch=2)
+    plan.on_peer_height(PEER_A, 6)
+    plan.next_requests(0, 0)
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    plan.on_response(PEER_A, items[4:6])
+    assert plan.take_ready(4) == []
+
+
+@given(st.permutations(range(6)), st.integers(1, 3))
+def test_any_arrival_order_gives_consecutive_heights(order, batch):
+    plan = syncer(batch=batch, window=6)
+    peers = [bytes([i]) * 32 for i in range(6)]
+    for peer in peers:
+        plan.on_peer_height(peer, 6)
+    requests = plan.next_requests(0, 0)
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    taken = []
+    by_start = {start: (peer, count) for peer, start, count in requests}
+    starts = sorted(by_start)
+    for position in order:
+        if position < len(starts):
+            peer, count = by_start[starts[position]]
+            plan.on_response(peer, items[starts[position] - 1:starts[position] - 1 + count])
+            taken += plan.take_ready(len(taken))
+    assert [item.height for item in taken] == list(range(1, 7))
