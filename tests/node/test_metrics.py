@@ -1,0 +1,31 @@
+"""/metrics serves this node's own registry in Prometheus text format."""
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from node.metrics import NodeMetrics, add_metrics_route
+
+
+def test_metrics_are_per_node_and_served_as_prometheus_text():
+    async def scenario():
+        first, second = NodeMetrics(), NodeMetrics()
+        first.height.set(42)
+        first.rejections.labels(code="tx.bad_nonce").inc(3)
+        second.height.set(7)
+        app = web.Application()
+        add_metrics_route(app, first)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{runner.addresses[0][1]}/metrics") as response:
+                    text = await response.text()
+                    assert response.status == 200 and response.content_type == "text/plain"
+        finally:
+            await runner.cleanup()
+        assert "shopchain_height 42.0" in text
+        assert 'shopchain_rejections_total{code="tx.bad_nonce"} 3.0' in text
+        assert "shopchain_height 7.0" not in text
+    asyncio.run(scenario())
