@@ -2,6 +2,7 @@
 import click
 
 from cli.keys import keys_group
+from cli.query import query_group
 from cli.testnet import testnet_group
 
 
@@ -12,4 +13,5 @@ def main() -> None:
 
 
 main.add_command(keys_group)
+main.add_command(query_group)
 main.add_command(testnet_group)
