@@ -1,0 +1,70 @@
+"""The key layout of the node's database (DESIGN.md section 6).
+
+Every key starts with one type byte, followed by fixed-length parts (heights
+as 8-byte big-endian, so byte order is height order; indexes as 4 bytes;
+hashes as 32 bytes) or, for state keys, the state key itself as the last
+part. No key of one type can be a prefix of a key of another type, and each
+type's own keys cannot collide because their parts have fixed lengths.
+"""
+from __future__ import annotations
+
+META = b"\x00"  # + a metadata name (below)
+BLOCK = b"\x01"  # + height -> packed block
+BLOCK_HASH = b"\x02"  # + block hash -> height
+CERTIFICATE = b"\x03"  # + height -> packed commit certificate
+TX_LOCATION = b"\x04"  # + transaction id (32 bytes) -> height + index
+RESULTS = b"\x05"  # + height -> packed list of the block's results
+STATE = b"\x06"  # + state key -> state value
+EVIDENCE = b"\x07"  # + evidence id (32 bytes) -> packed [height, record]
+
+META_LAST_HEIGHT = META + b"last_height"
+META_LAST_BLOCK_HASH = META + b"last_block_hash"
+META_LAST_STATE_ROOT = META + b"last_state_root"
+META_GENESIS_HASH = META + b"genesis_hash"
+
+HEIGHT_BYTES = 8
+INDEX_BYTES = 4
+
+
+def encode_height(height: int) -> bytes:
+    return height.to_bytes(HEIGHT_BYTES, "big")
+
+
+def decode_height(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + encode_height(height)
+
+
+def block_hash_key(block_hash: bytes) -> bytes:
+    return BLOCK_HASH + block_hash
+
+
+def certificate_key(height: int) -> bytes:
+    return CERTIFICATE + encode_height(height)
+
+
+def tx_location_key(tx_id: bytes) -> bytes:
+    return TX_LOCATION + tx_id
+
+
+def encode_location(height: int, index: int) -> bytes:
+    return encode_height(height) + index.to_bytes(INDEX_BYTES, "big")
+
+
+def decode_location(raw: bytes) -> tuple[int, int]:
+    return decode_height(raw[:HEIGHT_BYTES]), int.from_bytes(raw[HEIGHT_BYTES:], "big")
+
+
+def results_key(height: int) -> bytes:
+    return RESULTS + encode_height(height)
+
+
+def state_key(key: bytes) -> bytes:
+    return STATE + key
+
+
+def evidence_key(evidence_id: bytes) -> bytes:
+    return EVIDENCE + evidence_id

@@ -1,0 +1,56 @@
+"""Child process of the crash test: commits blocks to a real LevelDB home in
+a loop and prints each height only after ``commit`` returned.
+
+Usage: python -m tests.storage.crash_writer DATA_DIR
+Each block h carries TXS_PER_BLOCK signed transactions and writes the state
+keys b"height/<h>" (the block's hash) and b"last" (h), and deletes
+b"height/<h-2>", so a reader can check the state against the blocks.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from chain.results import TxResult
+from chain.transaction import build_transaction
+from chain.validators import ValidatorSet
+from storage.blockstore import open_block_store
+from tests.factories import CHAIN_ID, certify, make_block, seeded_key, validator_keys
+
+TXS_PER_BLOCK = 40
+KEYS = validator_keys(4)
+VALIDATORS = ValidatorSet.of(key.public_key for key in KEYS)
+SENDER = seeded_key("crash sender")
+GENESIS_HASH = hashlib.sha256(b"crash genesis").digest()
+
+
+def write_set_for(height: int, block_hash_hint: bytes) -> dict[bytes, bytes | None]:
+    writes: dict[bytes, bytes | None] = {b"height/%d" % height: block_hash_hint, b"last": height.to_bytes(8, "big")}
+    if height > 2:
+        writes[b"height/%d" % (height - 2)] = None
+    return writes
+
+
+def block_at(height: int, prev_hash: bytes):
+    first_nonce = (height - 1) * TXS_PER_BLOCK + 1
+    txs = [
+        build_transaction(SENDER, CHAIN_ID, nonce, "funds.transfer", {"to": KEYS[0].address, "amount": nonce}).raw
+        for nonce in range(first_nonce, first_nonce + TXS_PER_BLOCK)
+    ]
+    return make_block(height, prev_hash, VALIDATORS, txs)
+
+
+def main(data_dir: str) -> None:
+    store = open_block_store(data_dir)
+    if store.genesis_hash() is None:
+        store.commit_genesis(GENESIS_HASH, {b"genesis": b"1"}, bytes(32))
+    while True:
+        height = store.last_height() + 1
+        block = block_at(height, store.last_block_hash())
+        store.commit(block, certify(block, KEYS, VALIDATORS), [TxResult(True)] * len(block.txs),
+                     write_set_for(height, block.hash()))
+        print(height, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,102 @@
+"""The block store: one atomic commit per block, every read agrees, reopen resumes."""
+import dataclasses
+import hashlib
+
+import pytest
+
+from chain.block import Block
+from chain.merkle import merkle_root
+from chain.results import TxResult
+from chain.validators import ValidatorSet
+from chain.votes import verify_certificate
+from storage.blockstore import BlockStore, open_block_store
+from storage.memory import MemoryStore
+from tests.factories import CHAIN_ID, certified_chain, certify, make_block, validator_keys
+
+KEYS = validator_keys(4)
+VALIDATORS = ValidatorSet.of(key.public_key for key in KEYS)
+GENESIS = hashlib.sha256(b"genesis").digest()
+CHAIN = certified_chain(4, KEYS, txs_per_block=3, genesis_hash=GENESIS)
+
+
+def results_for(block):
+    return [TxResult(i % 2 == 0, "" if i % 2 == 0 else "funds.insufficient", f"result {i}", ({"type": "t", "i": i},))
+            for i in range(len(block.txs))]
+
+
+def filled(store: BlockStore, blocks=CHAIN) -> BlockStore:
+    store.commit_genesis(GENESIS, {b"acct/a": b"100", b"acct/b": b"5"}, hashlib.sha256(b"root0").digest())
+    for height, (block, certificate) in enumerate(blocks, start=1):
+        store.commit(block, certificate, results_for(block), {b"acct/a": b"%d" % (100 - height), b"acct/b": None if height == 2 else b"5"})
+    return store
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def store(request, tmp_path):
+    made = BlockStore(MemoryStore()) if request.param == "memory" else open_block_store(tmp_path / "data")
+    yield made
+    made.close()
+
+
+def test_every_read_agrees_with_what_was_committed(store):
+    filled(store)
+    assert store.last_height() == 4 and store.genesis_hash() == GENESIS
+    assert store.last_block_hash() == CHAIN[-1][0].hash()
+    assert store.last_state_root() == CHAIN[-1][0].header.state_root
+    for height, (block, certificate) in enumerate(CHAIN, start=1):
+        assert store.block_by_height(height) == block
+        assert store.block_by_hash(block.hash()) == block
+        assert store.certificate(height) == certificate
+        verify_certificate(store.certificate(height), VALIDATORS, CHAIN_ID, height, block.hash())
+        assert store.results(height) == results_for(block)
+        for index, raw in enumerate(block.txs):
+            found = store.transaction(hashlib.sha256(raw).hexdigest())
+            assert (found.raw, found.height, found.index, found.block_hash) == (raw, height, index, block.hash())
+            assert found.result == results_for(block)[index]
+    assert store.block_by_height(5) is None and store.block_by_hash(b"\x00" * 32) is None
+    assert store.transaction("00" * 32) is None and store.transaction("not hex") is None
+
+
+def test_state_reflects_each_write_set_including_deletions(store):
+    filled(store)
+    state = store.state()
+    assert state.get(b"acct/a") == b"96" and state.get(b"acct/b") == b"5"
+    assert list(state.iterate_prefix(b"acct/")) == [(b"acct/a", b"96"), (b"acct/b", b"5")]
+    partial = BlockStore(MemoryStore())
+    filled(partial, CHAIN[:2])
+    assert partial.state().get(b"acct/b") is None
+
+
+def test_refuses_a_block_that_does_not_extend_the_chain(store):
+    filled(store, CHAIN[:2])
+    block, certificate = CHAIN[3]
+    with pytest.raises(RuntimeError):
+        store.commit(block, certificate, results_for(block), {})
+    forked = certified_chain(3, KEYS, txs_per_block=1, genesis_hash=GENESIS)[2]
+    with pytest.raises(RuntimeError):
+        store.commit(forked[0], forked[1], results_for(forked[0]), {})
+    assert store.last_height() == 2
+
+
+def test_genesis_is_written_once(store):
+    filled(store, [])
+    with pytest.raises(RuntimeError):
+        store.commit_genesis(GENESIS, {}, bytes(32))
+
+
+def test_reopened_leveldb_home_resumes_at_its_height(tmp_path):
+    filled(open_block_store(tmp_path / "data"), CHAIN[:3]).close()
+    reopened = open_block_store(tmp_path / "data")
+    assert reopened.last_height() == 3 and reopened.last_block_hash() == CHAIN[2][0].hash()
+    block, certificate = CHAIN[3]
+    reopened.commit(block, certificate, results_for(block), {})
+    assert reopened.last_height() == 4
+    reopened.close()
+
+
+def test_evidence_in_blocks_is_indexed(store):
+    store.commit_genesis(GENESIS, {}, bytes(32))
+    empty = make_block(1, GENESIS, VALIDATORS, [])
+    block = Block(dataclasses.replace(empty.header, evidence_root=merkle_root([b"record"])), (), (b"record",))
+    store.commit(block, certify(block, KEYS, VALIDATORS), [], {})
+    assert list(store.evidence()) == [(1, b"record")]

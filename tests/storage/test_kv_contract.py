@@ -1,0 +1,136 @@
+"""One contract, two stores: LevelDB and the in-memory twin behave alike."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from storage.leveldb import LevelDBStore
+from storage.memory import MemoryStore
+
+
+@pytest.fixture(params=["memory", "leveldb"])
+def store(request, tmp_path):
+    kv = MemoryStore() if request.param == "memory" else LevelDBStore(tmp_path / "db")
+    yield kv
+    kv.close()
+
+
+def test_get_put_delete(store):
+    assert store.get(b"k") is None
+    store.put(b"k", b"v1")
+    store.put(b"k", b"v2")
+    assert store.get(b"k") == b"v2"
+    store.delete(b"k")
+    store.delete(b"never-there")
+    assert store.get(b"k") is None
+
+
+def test_prefix_iteration_is_bytewise_ordered_and_bounded(store):
+    for key in [b"b\x00", b"a\xff", b"a", b"a\x00\x01", b"ab", b"\xff\xff", b"\xff"]:
+        store.put(key, key[::-1])
+    assert [k for k, _ in store.iterate_prefix(b"a")] == [b"a", b"a\x00\x01", b"ab", b"a\xff"]
+    assert [k for k, _ in store.iterate_prefix(b"\xff")] == [b"\xff", b"\xff\xff"]
+    assert [k for k, _ in store.iterate_prefix(b"")] == sorted([b"b\x00", b"a\xff", b"a", b"a\x00\x01", b"ab", b"\xff\xff", b"\xff"])
+    assert list(store.iterate_prefix(b"zz")) == []
+    assert dict(store.iterate_prefix(b"ab")) == {b"ab": b"ba"}
+
+
+def test_iteration_reads_a_snapshot(store):
+    store.put(b"p1", b"x")
+    store.put(b"p2", b"y")
+    seen = []
+    for key, _ in store.iterate_prefix(b"p"):
+        store.put(b"p3", b"z")
+        store.delete(b"p2")
+        seen.append(key)
+    assert seen == [b"p1", b"p2"]
+    assert [k for k, _ in store.iterate_prefix(b"p")] == [b"p1", b"p3"]
+
+
+def test_batch_applies_atomically(store):
+    store.put(b"gone", b"1")
+    with store.write_batch(sync=True) as batch:
+        batch.put(b"a", b"1")
+        batch.delete(b"gone")
+        batch.put(b"b", b"2")
+    assert (store.get(b"a"), store.get(b"b"), store.get(b"gone")) == (b"1", b"2", None)
+
+
+def test_batch_that_raises_applies_nothing(store):
+    store.put(b"kept", b"1")
+    with pytest.raises(ValueError):
+        with store.write_batch(sync=True) as batch:
+            batch.put(b"a", b"1")
+            batch.delete(b"kept")
+            raise ValueError("abandon the batch")
+    assert store.get(b"a") is None and store.get(b"kept") == b"1"
+
+
+def test_leveldb_persists_across_reopen(tmp_path):
+    first = LevelDBStore(tmp_path / "db")
+    with first.write_batch(sync=True) as batch:
+        batch.put(b"height", b"\x07")
+    first.close()
+    second = LevelDBStore(tmp_path / "db")
+    assert second.get(b"height") == b"\x07"
+    second.close()
+
+
+def test_leveldb_refuses_a_second_opener(tmp_path):
+    from storage.errors import StorageError
+    first = LevelDBStore(tmp_path / "db")
+    try:
+        with pytest.raises(StorageError) as error:
+            LevelDBStore(tmp_path / "db")
+        assert error.value.code == "storage.locked"
+    finally:
+        first.close()
+
+
+KEYS = st.binary(min_size=0, max_size=4)
+OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("put"), KEYS, st.binary(max_size=4)),
+    st.tuples(st.just("delete"), KEYS, st.just(b"")),
+    st.tuples(st.just("batch"), st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=4))), max_size=5), st.just(b"")),
+), max_size=40)
+
+
+@settings(max_examples=60)
+@given(operations=OPERATIONS, prefix=KEYS)
+def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, prefix):
+    stores = [MemoryStore(), LevelDBStore(tmp_path_factory.mktemp("db"))]
+    oracle: dict[bytes, bytes] = {}
+    try:
+        for operation, key, value in operations:
+            for store in stores:
+                apply(store, operation, key, value)
+            apply_to_dict(oracle, operation, key, value)
+        expected = sorted((k, v) for k, v in oracle.items() if k.startswith(prefix))
+        for store in stores:
+            assert list(store.iterate_prefix(prefix)) == expected
+            assert all(store.get(k) == v for k, v in oracle.items())
+    finally:
+        for store in stores:
+            store.close()
+
+
+def apply(store, operation, key, value):
+    if operation == "put":
+        store.put(key, value)
+    elif operation == "delete":
+        store.delete(key)
+    else:
+        with store.write_batch() as batch:
+            for batch_key, batch_value in key:
+                batch.delete(batch_key) if batch_value is None else batch.put(batch_key, batch_value)
+
+
+def apply_to_dict(oracle, operation, key, value):
+    if operation == "put":
+        oracle[key] = value
+    elif operation == "delete":
+        oracle.pop(key, None)
+    else:
+        for batch_key, batch_value in key:
+            if batch_value is None:
+                oracle.pop(batch_key, None)
+            else:
+                oracle[batch_key] = batch_value
