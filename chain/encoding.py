@@ -110,21 +110,28 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise DecodeError("encoding.ext_type", "MessagePack ext types are not allowed; use bin, str, int, list or map")
 
 
+_SCALAR_TYPES = frozenset((int, bool, str, bytes))
+
+
 def _check_types(value: Any, depth: int) -> None:
-    if depth > MAX_NESTING_DEPTH:
-        raise DecodeError("encoding.too_deep", f"value nested deeper than {MAX_NESTING_DEPTH} levels")
     kind = type(value)
-    if kind is int or kind is bool or kind is str or kind is bytes:
+    if kind in _SCALAR_TYPES:
         return
     if kind is list:
-        for item in value:
+        items = value
+    elif kind is dict:
+        items = value.values()
+    else:
+        _refuse_type(value)
+    if depth >= MAX_NESTING_DEPTH and items:
+        raise DecodeError("encoding.too_deep", f"value nested deeper than {MAX_NESTING_DEPTH} levels")
+    for item in items:
+        if type(item) not in _SCALAR_TYPES:
             _check_types(item, depth + 1)
-        return
-    if kind is dict:
-        for item in value.values():
-            _check_types(item, depth + 1)
-        return
-    if kind is float:
+
+
+def _refuse_type(value: Any) -> None:
+    if type(value) is float:
         raise DecodeError("encoding.float", "floats are not allowed; use integers in minor units")
     if value is None:
         raise DecodeError("encoding.nil", "nil is not allowed; omit an optional field instead")
