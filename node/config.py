@@ -16,6 +16,8 @@ from typing import Any
 import tomli_w
 
 from chain.errors import CodedError
+from node.mempool import MempoolLimits
+from p2p.network import PeerLimits
 
 CONFIG_FILE = "config.toml"
 
@@ -33,21 +35,15 @@ class NodeSection:
 
 
 @dataclass(frozen=True, slots=True)
-class P2PSection:
+class P2PSection(PeerLimits):
+    """Where the node listens and whom it dials, plus every PeerLimits value."""
+
     # Loopback by default: expose a node to other hosts deliberately.
     listen_host: str = "127.0.0.1"
     listen_port: int = 26656
     # Peers to keep connected: "ws://host:port/p2p" URLs, optionally "KEYHEX@URL".
     persistent_peers: list[str] = field(default_factory=list)
-    # A sync response carries up to sync_batch_blocks blocks of block_bytes_max.
-    frame_bytes_max: int = 16 * 1024 * 1024
-    send_queue_max: int = 4096
-    seen_cache_max: int = 200_000
-    inbound_frames_per_s_max: int = 20_000
-    reconnect_base_s: float = 0.2
-    reconnect_cap_s: float = 5.0
-    ban_base_s: float = 5.0
-    ban_cap_s: float = 300.0
+    # Committed blocks per block-sync response.
     sync_batch_blocks: int = 16
 
 
@@ -65,19 +61,11 @@ class RpcSection:
 
 
 @dataclass(frozen=True, slots=True)
-class MempoolSection:
-    txs_max: int = 20_000
-    bytes_max: int = 64 * 1024 * 1024
-    per_sender_max: int = 256
-    nonce_gap_max: int = 256
-
-
-@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection = field(default_factory=NodeSection)
     p2p: P2PSection = field(default_factory=P2PSection)
     rpc: RpcSection = field(default_factory=RpcSection)
-    mempool: MempoolSection = field(default_factory=MempoolSection)
+    mempool: MempoolLimits = field(default_factory=MempoolLimits)
 
 
 # Section name -> its dataclass, in file order.

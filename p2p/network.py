@@ -37,9 +37,10 @@ _FRAME_OVERHEAD_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class NetworkConfig:
-    chain_id: str
-    listen_address: str
+class PeerLimits:
+    """The operator-tunable limits and timings of the peer network; the
+    node's config.toml [p2p] section extends this with addresses."""
+
     # The largest message is a sync response of blocks (block_bytes_max each).
     frame_bytes_max: int = 16 * 1024 * 1024
     send_queue_max: int = 4096
@@ -51,6 +52,13 @@ class NetworkConfig:
     ban_base_s: float = 5.0
     ban_cap_s: float = 300.0
     inbound_frames_per_s_max: int = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkConfig:
+    chain_id: str
+    listen_address: str
+    limits: PeerLimits = field(default_factory=PeerLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,7 @@ class PeerNetwork:
         self._rng = rng or random.Random()
         self._links: dict[bytes, _Link] = {}
         self._bans: dict[bytes, _Ban] = {}
-        self._seen = SeenCache(config.seen_cache_max)
+        self._seen = SeenCache(config.limits.seen_cache_max)
         self._dialers: list[asyncio.Task[None]] = []
         self._client: aiohttp.ClientSession | None = None
         self._closed = False
@@ -136,7 +144,7 @@ class PeerNetwork:
 
     async def websocket_handler(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler of ``/p2p``: one inbound peer for as long as it lasts."""
-        websocket = web.WebSocketResponse(max_msg_size=self._max_message_bytes, heartbeat=self._config.heartbeat_s)
+        websocket = web.WebSocketResponse(max_msg_size=self._max_message_bytes, heartbeat=self._config.limits.heartbeat_s)
         await websocket.prepare(request)
         await self._run_link(websocket, expected_key=None, dialed_by_us=False)
         return websocket
@@ -155,7 +163,7 @@ class PeerNetwork:
 
     @property
     def _max_message_bytes(self) -> int:
-        return self._config.frame_bytes_max + _FRAME_OVERHEAD_BYTES
+        return self._config.limits.frame_bytes_max + _FRAME_OVERHEAD_BYTES
 
     def _enqueue(self, link: _Link, plaintext: bytes) -> bool:
         try:
@@ -170,10 +178,10 @@ class PeerNetwork:
         """Handshake, then read until the link ends; the peer's key if it was admitted."""
         peer_key: bytes | None = None
         try:
-            session = await asyncio.wait_for(self._handshake(websocket), self._config.handshake_timeout_s)
+            session = await asyncio.wait_for(self._handshake(websocket), self._config.limits.handshake_timeout_s)
             peer_key = session.peer_key
             self._check_admission(peer_key, expected_key)
-            link = _Link(peer_key, dialed_by_us, websocket, session, asyncio.Queue(self._config.send_queue_max))
+            link = _Link(peer_key, dialed_by_us, websocket, session, asyncio.Queue(self._config.limits.send_queue_max))
             if not self._register(link):
                 return None
             try:
@@ -241,7 +249,7 @@ class PeerNetwork:
         while True:
             ciphertext = await _receive_bytes(link.websocket)
             self._count_frame(link)
-            kind, payload = decode_message(link.session.receiver.open(ciphertext), self._config.frame_bytes_max)
+            kind, payload = decode_message(link.session.receiver.open(ciphertext), self._config.limits.frame_bytes_max)
             if kind in GOSSIP_KINDS and not self._seen.add(_message_id(kind, payload)):
                 self.stats.dropped_duplicates += 1
                 continue
@@ -252,15 +260,15 @@ class PeerNetwork:
         if now - link.window_start_s >= 1.0:
             link.window_start_s, link.frames_in_window = now, 0
         link.frames_in_window += 1
-        if link.frames_in_window > self._config.inbound_frames_per_s_max:
-            raise PeerError("p2p.flood", f"more than {self._config.inbound_frames_per_s_max} frames in a second")
+        if link.frames_in_window > self._config.limits.inbound_frames_per_s_max:
+            raise PeerError("p2p.flood", f"more than {self._config.limits.inbound_frames_per_s_max} frames in a second")
 
     def _refuse(self, peer_key: bytes | None, error: PeerError) -> None:
         self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
         log.warning("peer %s refused: %s: %s", peer_key.hex() if peer_key else "(unauthenticated)", error.code, error.message)
         if peer_key is None or error.code in ("p2p.self", "p2p.banned", "p2p.unexpected_key"):
             return
-        ban = self._bans.setdefault(peer_key, _Ban(0.0, Backoff(self._config.ban_base_s, self._config.ban_cap_s, self._rng)))
+        ban = self._bans.setdefault(peer_key, _Ban(0.0, Backoff(self._config.limits.ban_base_s, self._config.limits.ban_cap_s, self._rng)))
         ban.until_s = _now_s() + ban.backoff.next_delay_s()
         self.stats.bans += 1
 
@@ -269,7 +277,7 @@ class PeerNetwork:
     async def _dial_forever(self, address: PeerAddress) -> None:
         """Keep ``address`` connected; the key it proves the first time is then
         required of it, so a link that is already up is not dialled again."""
-        backoff = Backoff(self._config.reconnect_base_s, self._config.reconnect_cap_s, self._rng)
+        backoff = Backoff(self._config.limits.reconnect_base_s, self._config.limits.reconnect_cap_s, self._rng)
         known_key = address.key
         while not self._closed:
             if known_key is None or known_key not in self._links:
@@ -284,8 +292,8 @@ class PeerNetwork:
             self._client = aiohttp.ClientSession()
         try:
             websocket = await self._client.ws_connect(
-                url, max_msg_size=self._max_message_bytes, heartbeat=self._config.heartbeat_s,
-                timeout=aiohttp.ClientWSTimeout(ws_close=self._config.handshake_timeout_s),
+                url, max_msg_size=self._max_message_bytes, heartbeat=self._config.limits.heartbeat_s,
+                timeout=aiohttp.ClientWSTimeout(ws_close=self._config.limits.handshake_timeout_s),
             )
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
             log.debug("dial %s failed: %r", url, error)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from chain.keys import KeyPair
 from p2p.errors import PeerError
-from p2p.network import NetworkConfig, PeerNetwork
+from p2p.network import NetworkConfig, PeerLimits, PeerNetwork
 
 CHAIN = "shopchain-p2p-test"
 DEADLINE_S = 10.0
@@ -92,7 +92,7 @@ async def start_node(name: str, chain_id: str = CHAIN, port: int = 0, relay: boo
     handler = RecordingHandler(relay=relay)
     app = web.Application()
     runner = web.AppRunner(app)
-    network = PeerNetwork(identity, NetworkConfig(chain_id, f"127.0.0.1:{port}", **config), handler, random.Random(name))
+    network = PeerNetwork(identity, NetworkConfig(chain_id, f"127.0.0.1:{port}", PeerLimits(**config)), handler, random.Random(name))
     handler.network = network
     app.router.add_get("/p2p", network.websocket_handler)
     await runner.setup()
