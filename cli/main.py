@@ -4,6 +4,7 @@ import click
 from cli.keys import keys_group
 from cli.query import query_group
 from cli.testnet import testnet_group
+from cli.tx import tx_command
 
 
 @click.group()
@@ -15,3 +16,4 @@ def main() -> None:
 main.add_command(keys_group)
 main.add_command(query_group)
 main.add_command(testnet_group)
+main.add_command(tx_command)
