@@ -281,7 +281,11 @@ class PeerNetwork:
         known_key = address.key
         while not self._closed:
             if known_key is None or known_key not in self._links:
-                peer_key = await self._dial_once(address.url, known_key)
+                try:
+                    peer_key = await self._dial_once(address.url, known_key)
+                except Exception:  # a bug above us must not end the redialling for good
+                    log.exception("link to %s failed unexpectedly", address.url)
+                    peer_key = None
                 if peer_key is not None:
                     known_key = peer_key
                     backoff.reset()

@@ -200,3 +200,27 @@ def test_send_queue_is_bounded_and_a_slow_peer_loses_frames_not_memory():
             await wait_until(b.handler, lambda: len(b.handler.messages) == 4)
             assert [m[2] for m in b.handler.messages] == [b"first", b"\x00", b"\x01", b"\x02"]
     run(scenario())
+
+
+def test_a_crashing_handler_does_not_end_redialling():
+    async def scenario():
+        async with running_node("a", reconnect_base_s=0.05, reconnect_cap_s=0.1) as a, running_node("b") as b:
+            crashes = []
+
+            def crash_once(peer_key, kind, payload):
+                if not crashes:
+                    crashes.append(payload)
+                    raise KeyError("a bug in the node")
+                a.handler.messages.append((peer_key, kind, payload))
+                a.handler.changed.set()
+
+            a.handler.on_message = crash_once
+            a.network.add_persistent_peer(PeerAddress(b.url, b.identity.public_key))
+            await wait_until(b.handler, lambda: b.network.peers())
+            b.network.send(a.identity.public_key, "status", b"boom")
+            await wait_until(a.handler, lambda: a.handler.connected.count(b.identity.public_key) == 2)
+            await wait_until(b.handler, lambda: b.network.peers() == [a.identity.public_key])
+            b.network.send(a.identity.public_key, "status", b"after")
+            await wait_until(a.handler, lambda: a.handler.messages)
+            assert crashes == [b"boom"] and a.handler.messages[0][2] == b"after"
+    run(scenario())
