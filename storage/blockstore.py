@@ -15,7 +15,7 @@ from typing import Iterator, Mapping, Sequence
 
 from chain.block import Block, decode_block
 from chain.encoding import pack, unpack
-from chain.kv import KeyValueStore
+from chain.kv import KeyValueStore, WriteBatch
 from chain.results import TxResult
 from chain.votes import CommitCertificate, decode_certificate
 from storage import keys
@@ -32,7 +32,8 @@ class StoredTransaction:
 
 
 class StateView:
-    """Committed state as a chain.kv.KeyValueReader (keys without the type byte)."""
+    """Committed state as a chain.kv.KeyValueReader: keys are state keys, without
+    the storage type byte; iteration reads a snapshot, like the store under it."""
 
     def __init__(self, kv: KeyValueStore) -> None:
         self._kv = kv
@@ -80,17 +81,25 @@ class BlockStore:
 
     def commit(self, block: Block, certificate: CommitCertificate, results: Sequence[TxResult],
                write_set: Mapping[bytes, bytes | None]) -> None:
-        """Persist a committed block and everything it produced, atomically and durably."""
+        """Persist a committed block and everything it produced, atomically and durably.
+
+        The block must extend the stored chain. Block 1 on a store without a
+        genesis commit is taken with whatever ``prev_hash`` it carries (the
+        genesis hash), which is stored as the genesis hash.
+        """
         header = block.header
         if header.height != self.last_height() + 1:
             raise RuntimeError(f"block {header.height} does not follow the stored height {self.last_height()}")
-        if header.prev_hash != self.last_block_hash():
+        first_without_genesis = header.height == 1 and self.genesis_hash() is None
+        if not first_without_genesis and header.prev_hash != self.last_block_hash():
             raise RuntimeError(f"block {header.height} does not link to the stored block hash")
         if len(results) != len(block.txs):
             raise RuntimeError("one result per transaction is stored")
         block_hash = block.hash()
         height_bytes = keys.encode_height(header.height)
         with self.kv.write_batch(sync=True) as batch:
+            if first_without_genesis:
+                batch.put(keys.META_GENESIS_HASH, header.prev_hash)
             batch.put(keys.block_key(header.height), block.encode())
             batch.put(keys.block_hash_key(block_hash), height_bytes)
             batch.put(keys.certificate_key(header.height), certificate.encode())
@@ -158,7 +167,7 @@ class BlockStore:
         self.kv.close()
 
 
-def _write_state(batch, write_set: Mapping[bytes, bytes | None]) -> None:
+def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> None:
     for key in sorted(write_set):
         value = write_set[key]
         if value is None:

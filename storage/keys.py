@@ -8,21 +8,27 @@ type's own keys cannot collide because their parts have fixed lengths.
 """
 from __future__ import annotations
 
+# Type bytes. Their values are arbitrary but written to disk, so each is fixed
+# forever: never renumber or reuse one. One byte leaves room for 256 types.
 META = b"\x00"  # + a metadata name (below)
 BLOCK = b"\x01"  # + height -> packed block
 BLOCK_HASH = b"\x02"  # + block hash -> height
 CERTIFICATE = b"\x03"  # + height -> packed commit certificate
 TX_LOCATION = b"\x04"  # + transaction id (32 bytes) -> height + index
 RESULTS = b"\x05"  # + height -> packed list of the block's results
-STATE = b"\x06"  # + state key -> state value
+STATE = b"\x06"  # + state key (variable length, so nothing follows it) -> state value
 EVIDENCE = b"\x07"  # + evidence id (32 bytes) -> packed [height, record]
 
+# Metadata names: a fixed set, none a prefix of another.
 META_LAST_HEIGHT = META + b"last_height"
 META_LAST_BLOCK_HASH = META + b"last_block_hash"
 META_LAST_STATE_ROOT = META + b"last_state_root"
 META_GENESIS_HASH = META + b"genesis_hash"
 
+# Big-endian, so bytewise key order is height order; 8 bytes hold any height
+# a chain will reach (2**64 blocks).
 HEIGHT_BYTES = 8
+# A transaction's index in its block; blocks are capped far below 2**32 transactions.
 INDEX_BYTES = 4
 
 

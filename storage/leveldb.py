@@ -20,14 +20,7 @@ from storage.errors import StorageError
 class LevelDBStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self._db = plyvel.DB(str(self.path), create_if_missing=True)
-        except plyvel.IOError as error:
-            if "lock" in str(error).lower():
-                raise StorageError("storage.locked", f"{self.path} is in use by another process; stop the other node first") from None
-            raise StorageError("storage.unavailable", f"cannot open {self.path}: {error}; check the folder and its permissions") from None
-        except plyvel.CorruptionError as error:
-            raise StorageError("storage.corrupt", f"{self.path} is damaged ({error}); restore a backup or resync into an empty data/") from None
+        self._db = _open(self.path)
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
@@ -52,3 +45,27 @@ class LevelDBStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _open(path: Path) -> plyvel.DB:
+    """Open or create the database, turning every failure into a coded StorageError."""
+    try:
+        return plyvel.DB(str(path), create_if_missing=True)
+    except plyvel.CorruptionError as error:
+        raise StorageError("storage.corrupt", f"{path} is damaged ({_reason(error)}); restore a backup or resync into an empty data/") from None
+    except plyvel.IOError as error:
+        if _is_lock_failure(error):
+            raise StorageError("storage.locked", f"{path} is in use by another process; stop the other node first") from None
+        raise StorageError("storage.unavailable", f"cannot open {path} ({_reason(error)}); check the folder and its permissions") from None
+
+
+def _reason(error: plyvel.Error) -> str:
+    """LevelDB's status text (plyvel passes it as bytes)."""
+    text = error.args[0] if error.args else ""
+    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def _is_lock_failure(error: plyvel.IOError) -> bool:
+    """LevelDB words a failed LOCK-file lock as "IO error: lock <path>/LOCK: <why>";
+    other failures on that file ("IO error: <path>/LOCK: Not a directory") are not locks."""
+    return _reason(error).startswith("IO error: lock ")

@@ -100,3 +100,11 @@ def test_evidence_in_blocks_is_indexed(store):
     block = Block(dataclasses.replace(empty.header, evidence_root=merkle_root([b"record"])), (), (b"record",))
     store.commit(block, certify(block, KEYS, VALIDATORS), [], {})
     assert list(store.evidence()) == [(1, b"record")]
+
+
+def test_first_block_without_a_genesis_commit_stores_its_prev_hash_as_genesis(store):
+    block, certificate = CHAIN[0]
+    store.commit(block, certificate, results_for(block), {b"acct/a": b"1"})
+    assert store.genesis_hash() == GENESIS == block.header.prev_hash
+    assert store.last_height() == 1 and store.last_block_hash() == block.hash()
+    assert store.state().get(b"acct/a") == b"1"

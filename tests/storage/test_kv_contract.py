@@ -1,7 +1,12 @@
 """One contract, two stores: LevelDB and the in-memory twin behave alike."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from storage.errors import StorageError
 from storage.leveldb import LevelDBStore
 from storage.memory import MemoryStore
 
@@ -75,7 +80,6 @@ def test_leveldb_persists_across_reopen(tmp_path):
 
 
 def test_leveldb_refuses_a_second_opener(tmp_path):
-    from storage.errors import StorageError
     first = LevelDBStore(tmp_path / "db")
     try:
         with pytest.raises(StorageError) as error:
@@ -83,6 +87,41 @@ def test_leveldb_refuses_a_second_opener(tmp_path):
         assert error.value.code == "storage.locked"
     finally:
         first.close()
+
+
+HOLD_OPEN = (
+    "import sys; from storage.leveldb import LevelDBStore; store = LevelDBStore(sys.argv[1]); "
+    "print('open', flush=True); sys.stdin.read(); store.close()"
+)
+
+
+def test_leveldb_held_by_another_process_is_reported_as_locked(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_OPEN, str(tmp_path / "db")],
+                              cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n", holder.stderr.read()
+        with pytest.raises(StorageError) as error:
+            LevelDBStore(tmp_path / "db")
+        assert error.value.code == "storage.locked" and "stop the other node" in str(error.value)
+    finally:
+        holder.kill()
+        holder.communicate(timeout=10)
+
+
+def test_leveldb_under_a_file_is_reported_unavailable(tmp_path):
+    (tmp_path / "not-a-folder").write_bytes(b"")
+    with pytest.raises(StorageError) as error:
+        LevelDBStore(tmp_path / "not-a-folder" / "db")
+    assert error.value.code == "storage.unavailable"
+
+
+def test_leveldb_with_a_damaged_manifest_is_reported_corrupt(tmp_path):
+    LevelDBStore(tmp_path / "db").close()
+    (tmp_path / "db" / "CURRENT").write_bytes(b"no newline at the end")
+    with pytest.raises(StorageError) as error:
+        LevelDBStore(tmp_path / "db")
+    assert error.value.code == "storage.corrupt" and "restore a backup" in str(error.value)
 
 
 KEYS = st.binary(min_size=0, max_size=4)
