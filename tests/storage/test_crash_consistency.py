@@ -1,7 +1,9 @@
 """SIGKILL a writer at random moments: the store is always at a complete
 height, its indexes agree with its blocks, and nothing acknowledged is lost."""
 import hashlib
+import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -21,20 +23,25 @@ REPO = Path(__file__).resolve().parents[2]
 def start_writer(data_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.storage.crash_writer", str(data_dir)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
     )
 
 
-def read_acknowledgements(child: subprocess.Popen, wanted: int, deadline_s: float = 30.0) -> list[int]:
-    """Heights the child has acknowledged, at least ``wanted`` of them."""
+def read_acknowledgements(child: subprocess.Popen, wanted: int, deadline_s: float = 30.0) -> tuple[list[int], bytes]:
+    """Heights the child has acknowledged, at least ``wanted`` of them; waits
+    on the pipe with select, so a silent child fails the deadline, not the suite.
+    Also returns the start of a line not yet finished."""
     end = time.monotonic() + deadline_s
-    acknowledged = []
-    while len(acknowledged) < wanted:
-        assert time.monotonic() < end, "writer acknowledged too few commits before the deadline"
-        line = child.stdout.readline()
-        assert line, f"writer exited early: {child.stderr.read()}"
-        acknowledged.append(int(line))
-    return acknowledged
+    received = b""
+    while received.count(b"\n") < wanted:
+        remaining = end - time.monotonic()
+        ready, _, _ = select.select([child.stdout], [], [], max(0.0, remaining))
+        assert ready, "writer acknowledged too few commits before the deadline"
+        chunk = os.read(child.stdout.fileno(), 4096)
+        assert chunk, f"writer exited early: {child.stderr.read().decode(errors='replace')}"
+        received += chunk
+    *lines, unfinished = received.split(b"\n")
+    return [int(line) for line in lines], unfinished
 
 
 def check_complete(store: BlockStore) -> int:
@@ -70,14 +77,15 @@ def test_sigkill_at_random_moments_never_loses_or_tears_a_commit(tmp_path):
     acknowledged_top = 0
     for _ in range(KILLS):
         child = start_writer(data_dir)
+        acknowledged, unfinished = [], b""
         try:
-            acknowledged = read_acknowledgements(child, rng.randint(1, 3))
+            acknowledged, unfinished = read_acknowledgements(child, rng.randint(1, 3))
             time.sleep(rng.uniform(0, 0.01))  # the kill lands at a random point of a later commit
             child.send_signal(signal.SIGKILL)
         finally:
             child.kill()
             child.wait(10)
-            acknowledged += [int(line) for line in child.stdout.read().split()]  # printed before it died
+            acknowledged += [int(line) for line in (unfinished + child.stdout.read()).split()]  # printed before it died
             child.stdout.close()
             child.stderr.close()
         acknowledged_top = max(acknowledged_top, acknowledged[-1])
