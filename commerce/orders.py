@@ -1,0 +1,276 @@
+"""Orders with escrow, along the edges of the order table (DESIGN.md section 7).
+
+``ORDER_EDGES`` is the whole state machine: (state, step) -> next state. A
+step not in the table is refused with ``order.illegal_step``. Every state
+that holds escrow has a time-driven exit (ship timeout, auto-confirm,
+dispute timeout), so no escrow waits forever.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chain.kv import KeyValueReader
+from chain.transaction import SignedTransaction
+from commerce.accounts import get_account, require_admin, require_role
+from commerce.body import (address_field, amount_field, bps_field, check_fields, hash_field, id_field, identifier_field,
+                           list_field, text_field)
+from commerce.context import Context
+from commerce.coupons import compute_discount, redeem
+from commerce.errors import TxRejected
+from commerce.funds import NATIVE_ASSET, credit, debit
+from commerce.keys import order_key, timer_key
+from commerce.overlay import Overlay
+from commerce.products import get_product, put_product
+from commerce.records import get_meta, get_param, get_record, put_record
+
+BPS = 10_000
+ORDER_EDGES: dict[tuple[str, str], str] = {
+    ("created", "cancel"): "cancelled",
+    ("created", "ship"): "shipped",
+    ("shipped", "deliver"): "delivered",
+    ("shipped", "dispute"): "disputed",
+    ("shipped", "refund"): "refunded",
+    ("shipped", "ship_timeout"): "refunded",
+    ("delivered", "confirm"): "settled",
+    ("delivered", "auto_confirm"): "settled",
+    ("delivered", "dispute"): "disputed",
+    ("delivered", "refund"): "refunded",
+    ("delivered", "partial_refund"): "settled",
+    ("disputed", "resolve"): "resolved",
+    ("disputed", "dispute_timeout"): "refunded",
+}
+ORDER_STATES = ("created", "shipped", "delivered", "disputed", "cancelled", "refunded", "settled", "resolved")
+# The timer each escrow-holding state arms: (step, parameter giving its delay).
+STATE_TIMERS = {"shipped": ("ship_timeout", "ship_timeout_ms"), "delivered": ("auto_confirm", "auto_confirm_ms"),
+                "disputed": ("dispute_timeout", "dispute_timeout_ms")}
+
+
+def get_order(state: KeyValueReader, order_id: str) -> dict[str, Any] | None:
+    return get_record(state, order_key(order_id))
+
+
+def require_order(state: KeyValueReader, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    order_id = id_field(body, "order")
+    order = get_order(state, order_id)
+    # Verify the order exists
+    if order is None:
+        raise TxRejected("order.unknown", f"no order {order_id}; check the id")
+    return order_id, order
+
+
+def compute_next_state(current: str, step: str) -> str:
+    # Verify the step is an edge of the order table
+    if (current, step) not in ORDER_EDGES:
+        raise TxRejected("order.illegal_step", f"an order that is {current} cannot take {step}; see the order table")
+    return ORDER_EDGES[(current, step)]
+
+
+def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any], step: str) -> dict[str, Any]:
+    """Move the order along one edge, re-arming its timer; the caller moves funds."""
+    target = compute_next_state(order["state"], step)
+    if "timer" in order:
+        state.delete(order.pop("timer"))
+    order = {**order, "state": target, "updated_ms": ctx.block_time_ms}
+    if target in STATE_TIMERS:
+        timer_step, parameter = STATE_TIMERS[target]
+        key = timer_key(ctx.block_time_ms + get_param(state, parameter), timer_step, order_id)
+        state.put(key, b"")
+        order["timer"] = key
+    put_record(state, order_key(order_id), order)
+    ctx.emit(f"order.{target}", order=order_id, step=step)
+    return order
+
+
+def _release(state: Overlay, order: dict[str, Any], buyer_amount: int) -> None:
+    """Split the escrow: ``buyer_amount`` back to the buyer, the rest settled to the merchant."""
+    if buyer_amount:
+        credit(state, order["buyer"], NATIVE_ASSET, buyer_amount)
+    merchant_amount = order["escrow"] - buyer_amount
+    if merchant_amount:
+        settle(state, order, merchant_amount)
+
+
+def compute_fee_shares(amount: int, params: dict[str, Any], validator_count: int, has_agent: bool) -> dict[str, int]:
+    fee = amount * params["fee_bps"] // BPS
+    agent = fee * params["agent_bps"] // BPS if has_agent else 0
+    validator_each = fee * params["validator_bps"] // BPS // validator_count
+    return {"fee": fee, "agent": agent, "validator_each": validator_each,
+            "treasury": fee - agent - validator_each * validator_count, "merchant": amount - fee}
+
+
+def settle(state: Overlay, order: dict[str, Any], amount: int) -> None:
+    """Pay ``amount`` to the merchant less the fee, split to agent, validators and treasury."""
+    validators = get_meta(state, "validators")
+    referrer = (get_account(state, order["buyer"]) or {}).get("referrer")
+    params = {name: get_param(state, name) for name in ("fee_bps", "agent_bps", "validator_bps")}
+    shares = compute_fee_shares(amount, params, len(validators), referrer is not None)
+    payouts = [(order["merchant"], shares["merchant"]), (get_meta(state, "treasury"), shares["treasury"])]
+    payouts += [(validator, shares["validator_each"]) for validator in validators]
+    if referrer is not None:
+        payouts.append((referrer, shares["agent"]))
+    for address, share in payouts:
+        if share:
+            credit(state, address, NATIVE_ASSET, share)
+
+
+def _reserve_items(state: Overlay, merchant: str, items: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+    total, reserved = 0, []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"sku", "qty"}:
+            raise TxRejected("body.invalid", "each item is {sku, qty}; fix the body")
+        sku, qty = identifier_field(item, "sku"), amount_field(item, "qty")
+        product = get_product(state, merchant, sku)
+        # Verify the product exists and has the stock
+        if product is None:
+            raise TxRejected("product.unknown", f"the merchant lists no {sku!r}; check the sku")
+        if product["stock"] < qty:
+            raise TxRejected("product.out_of_stock", f"only {product['stock']} of {sku!r} left; order fewer")
+        put_product(state, {**product, "stock": product["stock"] - qty})
+        total += product["price"] * qty
+        reserved.append({"sku": sku, "qty": qty, "price": product["price"]})
+    return total, reserved
+
+
+def process_order_create(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("merchant", "items", "shipping_hash"), ("coupon",))
+    require_role(state, ctx.sender, "consumer")
+    merchant = address_field(body, "merchant")
+    items = list_field(body, "items", get_param(state, "list_length_max"))
+    shipping_hash = hash_field(body, "shipping_hash")
+    total, reserved = _reserve_items(state, merchant, items)
+    discount = 0
+    if "coupon" in body:
+        batch, _ = redeem(state, ctx, body["coupon"], ctx.tx_id)
+        # Verify the coupon is the merchant's and covers an ordered sku
+        if batch["merchant"] != merchant:
+            raise TxRejected("coupon.foreign", "the coupon belongs to another merchant; use one of this merchant's")
+        if "skus" in batch and not any(item["sku"] in batch["skus"] for item in reserved):
+            raise TxRejected("coupon.not_applicable", "the coupon covers none of the ordered skus")
+        discount = compute_discount(batch["discount"], total)
+    escrow = total - discount
+    debit(state, ctx.sender, NATIVE_ASSET, escrow)
+    order = {"buyer": ctx.sender, "merchant": merchant, "items": reserved, "total": total, "discount": discount,
+             "escrow": escrow, "shipping_hash": shipping_hash, "state": "created", "created_ms": ctx.block_time_ms,
+             "updated_ms": ctx.block_time_ms, "reviewed": False}
+    if "coupon" in body:
+        order["coupon"] = body["coupon"]
+    put_record(state, order_key(ctx.tx_id), order)
+    ctx.emit("order.created", order=ctx.tx_id, buyer=ctx.sender, merchant=merchant, escrow=escrow)
+
+
+def _restock(state: Overlay, order: dict[str, Any]) -> None:
+    for item in order["items"]:
+        product = get_product(state, order["merchant"], item["sku"])
+        put_product(state, {**product, "stock": product["stock"] + item["qty"]})
+
+
+def _require_party(order: dict[str, Any], sender: str, *roles: str) -> None:
+    # Verify the sender is one of the order's parties allowed this step
+    if not any(order[role] == sender for role in roles):
+        raise TxRejected("auth.forbidden", f"only the order's {' or '.join(roles)} may do this")
+
+
+def process_order_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    check_fields(tx.body, ("order",))
+    order_id, order = require_order(state, tx.body)
+    _require_party(order, ctx.sender, "buyer", "merchant")
+    order = process_step(state, ctx, order_id, order, "cancel")
+    _restock(state, order)
+    _release(state, order, order["escrow"])
+
+
+def process_order_ship(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("order", "carrier", "tracking"))
+    order_id, order = require_order(state, body)
+    _require_party(order, ctx.sender, "merchant")
+    carrier, tracking = address_field(body, "carrier"), text_field(body, "tracking")
+    account = get_account(state, carrier)
+    # Verify the carrier is approved
+    if account is None or "carrier" not in account["roles"] or account["suspended"]:
+        raise TxRejected("order.bad_carrier", "the carrier is not an approved, active carrier; choose another")
+    order = process_step(state, ctx, order_id, order, "ship")
+    put_record(state, order_key(order_id), {**order, "carrier": carrier, "tracking": tracking})
+
+
+def process_order_confirm(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    check_fields(tx.body, ("order",))
+    order_id, order = require_order(state, tx.body)
+    _require_party(order, ctx.sender, "buyer")
+    order = process_step(state, ctx, order_id, order, "confirm")
+    _release(state, order, 0)
+
+
+def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("order", "reason"), ("amount",))
+    order_id, order = require_order(state, body)
+    _require_party(order, ctx.sender, "merchant")
+    text_field(body, "reason")
+    amount = amount_field(body, "amount") if "amount" in body else order["escrow"]
+    # Verify a partial amount is within the escrow
+    if amount > order["escrow"]:
+        raise TxRejected("order.bad_amount", f"the refund exceeds the escrow of {order['escrow']}; refund less")
+    step = "refund" if amount == order["escrow"] else "partial_refund"
+    order = process_step(state, ctx, order_id, order, step)
+    if step == "refund":
+        _restock(state, order)
+    _release(state, order, amount)
+    put_record(state, order_key(order_id), {**order, "refunded": amount})
+
+
+def process_order_dispute(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("order", "reason_hash"))
+    order_id, order = require_order(state, body)
+    _require_party(order, ctx.sender, "buyer")
+    reason_hash = hash_field(body, "reason_hash")
+    order = process_step(state, ctx, order_id, order, "dispute")
+    put_record(state, order_key(order_id), {**order, "dispute_hash": reason_hash})
+
+
+def process_order_resolve(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("order", "buyer_share_bps"))
+    require_admin(state, ctx.sender)
+    order_id, order = require_order(state, body)
+    share_bps = bps_field(body, "buyer_share_bps")
+    order = process_step(state, ctx, order_id, order, "resolve")
+    buyer_amount = order["escrow"] * share_bps // BPS
+    _release(state, order, buyer_amount)
+    put_record(state, order_key(order_id), {**order, "refunded": buyer_amount, "buyer_share_bps": share_bps})
+
+
+def process_order_timeout(state: Overlay, ctx: Context, order_id: str, step: str) -> None:
+    """A time-driven exit: ship_timeout and dispute_timeout refund, auto_confirm settles."""
+    order = process_step(state, ctx, order_id, get_order(state, order_id), step)
+    if step == "auto_confirm":
+        _release(state, order, 0)
+        return
+    if step == "ship_timeout":
+        _restock(state, order)
+    _release(state, order, order["escrow"])
+
+
+def process_order_delivered(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any]) -> None:
+    """The carrier's or merchant's trace ``delivery`` event on a shipped order."""
+    process_step(state, ctx, order_id, order, "deliver")
+
+
+def process_review_post(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    body = tx.body
+    check_fields(body, ("order", "rating", "text_hash"))
+    order_id, order = require_order(state, body)
+    _require_party(order, ctx.sender, "buyer")
+    rating, text_hash = body["rating"], hash_field(body, "text_hash")
+    if type(rating) is not int or not 1 <= rating <= 5:
+        raise TxRejected("body.invalid", "field rating must be an integer from 1 to 5; fix the body")
+    # Verify the order is settled and not reviewed yet
+    if order["state"] not in ("settled", "resolved"):
+        raise TxRejected("review.not_settled", "only a settled order can be reviewed; wait for settlement")
+    if order["reviewed"]:
+        raise TxRejected("review.exists", "this order was already reviewed; one review per order")
+    review = {"rating": rating, "text_hash": text_hash, "tx": ctx.tx_id, "time_ms": ctx.block_time_ms}
+    put_record(state, order_key(order_id), {**order, "reviewed": True, "review": review})
+    ctx.emit("review.posted", order=order_id, merchant=order["merchant"], rating=rating)

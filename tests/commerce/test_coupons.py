@@ -1,0 +1,104 @@
+import pytest
+
+from commerce.queries import account_get, coupon_batch_get, coupon_get, coupons_list, order_get
+from tests.commerce.harness import DAY_MS, GENESIS_TIME_MS, Chain, digest
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return Chain()
+
+
+def _issue(chain, merchant, **extra) -> str:
+    body = {"brand": "Acme", "content": "10 off", "discount": {"kind": "amount", "value": 1_000}, "price": 500,
+            "total": 99, "valid_from": GENESIS_TIME_MS, "valid_until": GENESIS_TIME_MS + 30 * DAY_MS,
+            "serial_prefix": "ACME-2026", **extra}
+    return chain.ok(merchant, "coupon.issue", body).id
+
+
+def test_batch_of_99_with_120_buyers_sells_exactly_99(chain):
+    merchant = chain.register("shop", "merchant")
+    batch = _issue(chain, merchant, offline_quota=20)
+    buyers = [chain.register(f"buyer-{index}") for index in range(120)]
+    txs = []
+    for buyer in buyers:
+        chain.fund(buyer, 500)
+        txs.append(chain.tx(buyer, "coupon.buy", {"batch": batch}))
+    results = chain.block(txs).results
+    assert sum(result.ok for result in results) == 79
+    assert {result.code for result in results if not result.ok} == {"coupon.sold_out"}
+    for index, buyer in enumerate(buyers[:24]):
+        result, _ = chain.run(merchant, "coupon.record_sale", {"batch": batch, "buyer": buyer.address, "evidence_hash": digest(str(index))})
+        assert result.ok == (index < 20) and (result.ok or result.code == "coupon.sold_out")
+    view = coupon_batch_get(chain.store, batch)
+    assert (view["sold_online"], view["sold_offline"], view["sold"], view["total"]) == (79, 20, 99, 99)
+    assert account_get(chain.store, merchant.address)["balances"]["SHC"] == 79 * 500
+    assert coupon_get(chain.store, f"{batch}/99")["serial"] == "ACME-2026-99"
+    assert coupons_list(chain.store, batch=batch, limit=100)["total"] == 99
+
+
+def test_history_transfer_and_redeem_with_tx_ids(chain):
+    merchant = chain.register("shop", "merchant")
+    alice, bob = chain.register("alice"), chain.register("bob")
+    chain.fund(alice, 500)
+    batch = _issue(chain, merchant)
+    buy = chain.ok(alice, "coupon.buy", {"batch": batch})
+    coupon = f"{batch}/1"
+    move = chain.ok(alice, "coupon.transfer", {"coupon": coupon, "to": bob.address})
+    chain.fails(alice, "coupon.redeem", {"coupon": coupon}, "coupon.not_holder")
+    redeem = chain.ok(bob, "coupon.redeem", {"coupon": coupon})
+    chain.fails(bob, "coupon.redeem", {"coupon": coupon}, "coupon.redeemed")
+    view = coupon_get(chain.store, coupon)
+    assert [entry["tx"] for entry in view["history"]] == [buy.id, move.id, redeem.id]
+    assert [entry["event"] for entry in view["history"]] == ["sold", "transferred", "redeemed"]
+    assert view["holder"] == bob.address and view["redeemed"]
+    assert coupon_batch_get(chain.store, batch)["redeemed"] == 1
+
+
+def test_coupon_errors(chain):
+    merchant = chain.register("shop", "merchant")
+    alice = chain.register("alice")
+    chain.fund(alice, 10_000)
+    window = {"valid_from": GENESIS_TIME_MS + 10 * DAY_MS, "valid_until": GENESIS_TIME_MS + 20 * DAY_MS}
+    future = _issue(chain, merchant, **window)
+    chain.ok(alice, "coupon.buy", {"batch": future})
+    chain.fails(alice, "coupon.redeem", {"coupon": f"{future}/1"}, "coupon.not_yet_valid")
+    chain.fails(alice, "coupon.redeem", {"coupon": f"{future}/2"}, "coupon.unknown")
+    chain.fails(alice, "coupon.redeem", {"coupon": "nonsense"}, "body.invalid")
+    chain.fails(alice, "coupon.buy", {"batch": "ab" * 32}, "coupon.unknown_batch")
+    chain.fails(alice, "coupon.record_sale", {"batch": future, "buyer": alice.address, "evidence_hash": digest("e")}, "auth.forbidden")
+    chain.fails(merchant, "coupon.issue", {"brand": "b", "content": "c", "discount": {"kind": "amount", "value": 1}, "price": 1,
+                                           "total": 5, "valid_from": 10, "valid_until": 5, "serial_prefix": "S"}, "coupon.bad_window")
+    chain.fails(merchant, "coupon.issue", {"brand": "b", "content": "c", "discount": {"kind": "pct", "value": 1}, "price": 1,
+                                           "total": 5, "valid_from": 1, "valid_until": 5, "serial_prefix": "S"}, "body.invalid")
+    bad_quota = {**window, "offline_quota": 100}
+    chain.fails(merchant, "coupon.issue", {"brand": "b", "content": "c", "discount": {"kind": "bps", "value": 1}, "price": 1,
+                                           "total": 5, "serial_prefix": "S", **bad_quota}, "coupon.bad_quota")
+    chain.fails(alice, "coupon.issue", {"brand": "b", "content": "c", "discount": {"kind": "bps", "value": 1}, "price": 1,
+                                        "total": 5, "serial_prefix": "S", **window}, "auth.forbidden")
+    chain.block([], advance_ms=21 * DAY_MS)
+    chain.fails(alice, "coupon.redeem", {"coupon": f"{future}/1"}, "coupon.expired")
+    chain.fails(alice, "coupon.buy", {"batch": future}, "coupon.expired")
+    assert coupon_batch_get(chain.store, future)["expired"] == 1
+
+
+def test_coupon_inside_order_create(chain):
+    merchant, other = chain.register("shop", "merchant"), chain.register("other", "merchant")
+    alice = chain.register("alice")
+    chain.fund(alice, 100_000)
+    chain.list_product(merchant, price=10_000)
+    chain.list_product(other, price=10_000)
+    batch = _issue(chain, merchant, discount={"kind": "bps", "value": 1_500}, skus=["tea"])
+    chain.ok(alice, "coupon.buy", {"batch": batch})
+    chain.ok(alice, "coupon.buy", {"batch": batch})
+    chain.fails(alice, "order.create", {"merchant": other.address, "items": [{"sku": "tea", "qty": 1}], "coupon": f"{batch}/2",
+                                        "shipping_hash": digest("a")}, "coupon.foreign")
+    chain.list_product(merchant, sku="cup", price=1_000)
+    chain.fails(alice, "order.create", {"merchant": merchant.address, "items": [{"sku": "cup", "qty": 1}], "coupon": f"{batch}/2",
+                                        "shipping_hash": digest("a")}, "coupon.not_applicable")
+    order_id = chain.order(alice, merchant, qty=2, coupon=f"{batch}/1")
+    order = order_get(chain.store, order_id)
+    assert (order["total"], order["discount"], order["escrow"]) == (20_000, 3_000, 17_000)
+    assert coupon_get(chain.store, f"{batch}/1")["history"][-1] == {
+        "event": "redeemed", "tx": order_id, "time_ms": chain.time_ms, "order": order_id}
+    assert not coupon_get(chain.store, f"{batch}/2")["redeemed"]
