@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark suite, print medians, save JSON.
 
-Usage: python -m bench.run [suite ...]   (suites: chain, storage; default all)
+Usage: python -m bench.run [suite ...]   (suites: chain, storage, commerce; default all)
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import chain_bench, storage_bench
+from bench import chain_bench, commerce_bench, storage_bench
 
-SUITES = {"chain": chain_bench.run, "storage": storage_bench.run}
+SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "commerce": commerce_bench.run}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -39,6 +39,11 @@ def _print_derived(suite: str, medians: dict[str, float]) -> None:
     if suite == "chain":
         ratio = medians["tx decode + verify"] / medians["PyNaCl bare verify"]
         print(f"{'decode + verify / bare verify':<45} {ratio:.3f} (target <= 1.3)")
+    if suite == "commerce":
+        small, large = (value for name, value in medians.items())
+        print(f"{'tx/s at 1,000 accounts':<45} {1e6 / small:,.0f} (target >= 15,000)")
+        print(f"{'tx/s at 100,000 accounts':<45} {1e6 / large:,.0f} (target >= 15,000)")
+        print(f"{'slowdown from 1,000 to 100,000 accounts':<45} {100 * (large / small - 1):.1f} % (target <= 15 %)")
     if suite == "storage":
         commit_ms = next(iter(medians.values())) / 1000
         print(f"{'block commit':<45} {commit_ms:.2f} ms (target <= 20 ms)")
