@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,13 +57,12 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     return True
 
 
+_ADDRESS_PATTERN = re.compile(f"[0-9a-f]{{{2 * PUBLIC_KEY_BYTES}}}")
+
+
 def is_address(text: str) -> bool:
     """True if ``text`` is the lowercase hex of a 32-byte public key."""
-    return (
-        isinstance(text, str)
-        and len(text) == 2 * PUBLIC_KEY_BYTES
-        and all(c in "0123456789abcdef" for c in text)
-    )
+    return isinstance(text, str) and _ADDRESS_PATTERN.fullmatch(text) is not None
 
 
 def save_key_file(path: str | os.PathLike[str], key: KeyPair) -> None:

@@ -103,7 +103,7 @@ def _dispatch(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
 def execute_block(state: KeyValueReader, block_time_ms: int, txs: Sequence[SignedTransaction],
                   previous_state_root: bytes) -> BlockExecution:
     """Execute a block on an overlay of ``state``; raises BlockInvalid."""
-    overlay = Overlay(state)
+    overlay = Overlay(state, cache_reads=True)
     check_block_envelope(txs, _envelope_params(overlay))
     step_events = process_timed_steps(overlay, block_time_ms)
     results = tuple(process_transaction(overlay, tx, block_time_ms) for tx in txs)

@@ -14,16 +14,24 @@ from chain.kv import KeyValueReader
 
 
 class Overlay:
-    __slots__ = ("_base", "writes")
+    __slots__ = ("_base", "writes", "_reads")
 
-    def __init__(self, base: KeyValueReader) -> None:
+    def __init__(self, base: KeyValueReader, cache_reads: bool = False) -> None:
+        """``cache_reads`` remembers what the base answered, for an overlay
+        that lives one block over a base that does not change meanwhile:
+        the block's transactions read the same accounts again and again."""
         self._base = base
         self.writes: dict[bytes, bytes | None] = {}
+        self._reads: dict[bytes, bytes | None] | None = {} if cache_reads else None
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.writes:
             return self.writes[key]
-        return self._base.get(key)
+        if self._reads is None:
+            return self._base.get(key)
+        if key not in self._reads:
+            self._reads[key] = self._base.get(key)
+        return self._reads[key]
 
     def put(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.encoding import pack, unpack
+from chain.encoding import pack, unpack_trusted
 from chain.genesis import DEFAULT_PARAMS
 from chain.kv import KeyValueReader
 from commerce.keys import meta_key, param_key
@@ -11,8 +11,10 @@ from commerce.overlay import Overlay
 
 
 def get_record(state: KeyValueReader, key: bytes) -> Any | None:
+    """A record this chain wrote: state holds only canonical records, so the
+    strict checks meant for outside bytes are skipped."""
     raw = state.get(key)
-    return None if raw is None else unpack(raw)
+    return None if raw is None else unpack_trusted(raw)
 
 
 def put_record(state: Overlay, key: bytes, record: Any) -> None:

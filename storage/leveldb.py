@@ -17,6 +17,14 @@ from chain.kv import WriteBatch
 from storage.errors import StorageError
 
 
+# Decoded blocks kept in memory: 64 MiB holds the hot state of a few hundred
+# thousand accounts, where LevelDB's 8 MiB default thrashes.
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+# Bloom filters at 10 bits a key skip ~99 % of disk reads for absent keys
+# (LevelDB's recommended setting); commerce asks for many keys not yet written.
+BLOOM_FILTER_BITS = 10
+
+
 class LevelDBStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -43,6 +51,11 @@ class LevelDBStore:
         with self._db.write_batch(transaction=True, sync=sync) as batch:
             yield batch
 
+    def compact(self) -> None:
+        """Compact the whole key range now (after a bulk load, say), rather
+        than leaving the work to background compactions."""
+        self._db.compact_range()
+
     def close(self) -> None:
         self._db.close()
 
@@ -50,7 +63,7 @@ class LevelDBStore:
 def _open(path: Path) -> plyvel.DB:
     """Open or create the database, turning every failure into a coded StorageError."""
     try:
-        return plyvel.DB(str(path), create_if_missing=True)
+        return plyvel.DB(str(path), create_if_missing=True, lru_cache_size=BLOCK_CACHE_BYTES, bloom_filter_bits=BLOOM_FILTER_BITS)
     except plyvel.CorruptionError as error:
         raise StorageError("storage.corrupt", f"{path} is damaged ({_reason(error)}); restore a backup or resync into an empty data/") from None
     except plyvel.IOError as error:
