@@ -1,0 +1,153 @@
+"""The application the consensus core drives: build, validate, commit blocks.
+
+It joins the commerce executor and the block store, and serves both the
+real node (LevelDB) and the simulator (memory): the same checks, the same
+execution. ``validate_block`` is "execute before vote": every check of
+DESIGN.md section 3 that is not consensus's own (proposer and time are), then
+the block runs on an overlay of the committed state and every root must
+match. The execution is kept until the block commits or another replaces it,
+so a validated block is not executed twice; a block met only in sync is
+executed at commit, and a root that differs then halts the node loudly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from chain.block import Block, Header
+from chain.constants import HEADER_VERSION
+from chain.errors import CodedError
+from chain.genesis import Genesis
+from chain.merkle import merkle_root
+from chain.transaction import SignedTransaction
+from chain.votes import CommitCertificate
+from commerce.errors import BlockInvalid
+from commerce.executor import BlockExecution, execute_block
+from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from commerce.records import get_param
+from consensus.messages import decode_evidence, verify_evidence
+from node.mempool import Mempool, VerifiedIds, decode_verified
+from storage.blockstore import BlockStore
+
+# Evidence older than this many heights is refused in blocks, as the core does.
+EVIDENCE_MAX_AGE = 100
+
+
+class StateDivergence(RuntimeError):
+    """A certified block whose execution here gives other roots: this node's
+    state differs from the network's. It must stop, not carry on."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    block: Block
+    txs: tuple[SignedTransaction, ...]
+    execution: BlockExecution
+
+
+@dataclass(slots=True)
+class _Prepared:
+    block: Block
+    txs: tuple[SignedTransaction, ...]
+    execution: BlockExecution
+
+
+@dataclass
+class ChainApplication:
+    store: BlockStore
+    genesis: Genesis
+    mempool: Mempool | None = None
+    verified: VerifiedIds = field(default_factory=lambda: VerifiedIds(200_000))
+    on_commit: list[Callable[[CommittedBlock], None]] = field(default_factory=list)
+    _prepared: dict[bytes, _Prepared] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.store.genesis_hash() is None:
+            self.store.commit_genesis(self.genesis.hash, compute_genesis_write_set(self.genesis),
+                                      compute_genesis_state_root(self.genesis))
+        elif self.store.genesis_hash() != self.genesis.hash:
+            raise StateDivergence("the database was made from another genesis; point the node at its own home")
+        if self.mempool is not None:
+            self.verified = self.mempool.verified
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain_id
+
+    def param(self, name: str) -> int:
+        return get_param(self.store.state(), name)
+
+    # -- the consensus application protocol -----------------------------------------
+
+    def build_block(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, evidence: tuple[bytes, ...]) -> Block:
+        """A block of the mempool's ready transactions, executed, with its roots.
+        The mempool offers each sender's nonces in order from the committed
+        one, so the execution cannot find the block invalid."""
+        candidates = self.mempool.reap(self.param("block_txs_max"), self.param("block_bytes_max")) if self.mempool else []
+        execution = self._execute(time_ms, candidates)
+        header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution)
+        block = Block(header, tuple(tx.raw for tx in candidates), tuple(evidence))
+        self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution)
+        return block
+
+    def validate_block(self, block: Block) -> bool:
+        try:
+            self._prepared[block.hash()] = self._check_and_execute(block)
+        except CodedError:
+            return False
+        return True
+
+    def commit_block(self, block: Block, certificate: CommitCertificate) -> None:
+        prepared = self._prepared.pop(block.hash(), None)
+        if prepared is None:
+            try:
+                prepared = self._check_and_execute(block)
+            except CodedError as error:
+                raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
+        self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set)
+        self._prepared.clear()
+        if self.mempool is not None:
+            self.mempool.on_commit(prepared.txs)
+        committed = CommittedBlock(block, prepared.txs, prepared.execution)
+        for listener in self.on_commit:
+            listener(committed)
+
+    # -- checks -------------------------------------------------------------------
+
+    def _check_and_execute(self, block: Block) -> _Prepared:
+        header = block.header
+        self._check_header(header)
+        self._check_evidence(block.evidence, header.height)
+        txs = [decode_verified(raw, self.chain_id, self.param("tx_bytes_max"), self.verified) for raw in block.txs]
+        execution = self._execute(header.time_ms, txs)
+        if execution.results_root != header.results_root:
+            raise BlockInvalid("block.bad_results_root", "executing the block gives another results_root")
+        if execution.state_root != header.state_root:
+            raise BlockInvalid("block.bad_state_root", "executing the block gives another state_root")
+        return _Prepared(block, tuple(txs), execution)
+
+    def _check_header(self, header: Header) -> None:
+        validators_hash = self.genesis.validators.hash()
+        if header.chain_id != self.chain_id:
+            raise BlockInvalid("block.wrong_chain", f"block is for chain {header.chain_id!r}")
+        if header.height != self.store.last_height() + 1 or header.prev_hash != self.store.last_block_hash():
+            raise BlockInvalid("block.not_next", f"block {header.height} does not extend the committed chain")
+        if header.validators_hash != validators_hash or header.next_validators_hash != validators_hash:
+            raise BlockInvalid("block.bad_validators", "block names another validator set")
+
+    def _check_evidence(self, records: Sequence[bytes], height: int) -> None:
+        for record in records:
+            verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE)
+
+    def _execute(self, time_ms: int, txs: Sequence[SignedTransaction]) -> BlockExecution:
+        return execute_block(self.store.state(), time_ms, txs, self.store.last_state_root())
+
+    def _header(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, txs: list[bytes],
+                evidence: tuple[bytes, ...], execution: BlockExecution) -> Header:
+        validators_hash = self.genesis.validators.hash()
+        return Header(
+            version=HEADER_VERSION, chain_id=self.chain_id, height=height, prev_hash=prev_hash, time_ms=time_ms,
+            proposer=proposer, tx_count=len(txs), tx_root=merkle_root(txs), results_root=execution.results_root,
+            evidence_root=merkle_root(list(evidence)), state_root=execution.state_root,
+            validators_hash=validators_hash, next_validators_hash=validators_hash,
+        )

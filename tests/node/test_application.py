@@ -1,0 +1,106 @@
+"""The consensus application: blocks built by one node validate and commit
+identically on another; every bad block is refused; divergence halts."""
+import dataclasses
+import hashlib
+
+import pytest
+
+from chain.block import Block
+from chain.genesis import genesis_from_document
+from chain.merkle import merkle_root
+from chain.transaction import build_transaction
+from commerce.executor import get_nonce
+from node.application import ChainApplication, StateDivergence
+from node.mempool import Mempool, MempoolLimits
+from storage.blockstore import BlockStore
+from storage.memory import MemoryStore
+from tests.factories import certify, seeded_key, validator_keys
+
+KEYS = validator_keys(4)
+ADMIN, ALICE = seeded_key("admin"), seeded_key("alice")
+GENESIS = genesis_from_document({
+    "chain_id": "shopchain-app", "genesis_time_ms": 1_767_225_600_000,
+    "validators": [key.address for key in KEYS], "admins": [ADMIN.address], "treasury": seeded_key("treasury").address,
+    "allocations": [{"address": ADMIN.address, "amount": 10**12}],
+})
+T0 = GENESIS.genesis_time_ms
+
+
+def node(with_mempool: bool = True) -> ChainApplication:
+    store = BlockStore(MemoryStore())
+    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
+    return ChainApplication(store, GENESIS, mempool if with_mempool else None)
+
+
+def tx(key, nonce, kind="funds.transfer", **body):
+    body = body or {"to": ALICE.address, "amount": 5}
+    return build_transaction(key, GENESIS.chain_id, nonce, kind, body)
+
+
+def commit(app, block):
+    app.commit_block(block, certify(block, KEYS, GENESIS.validators, GENESIS.chain_id))
+
+
+def test_block_built_on_one_node_validates_and_commits_identically_on_another():
+    proposer, follower = node(), node(with_mempool=False)
+    for nonce in (1, 2):
+        proposer.mempool.add_raw(tx(ADMIN, nonce).raw)
+    block = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    assert block.header.tx_count == 2
+    assert follower.validate_block(block)
+    committed = []
+    follower.on_commit.append(committed.append)
+    commit(proposer, block)
+    commit(follower, block)
+    assert proposer.store.last_state_root() == follower.store.last_state_root() == block.header.state_root
+    assert [result.ok for result in committed[0].execution.results] == [True, True]
+    assert len(proposer.mempool) == 0
+
+
+def test_empty_block_when_the_mempool_is_empty():
+    app = node()
+    block = app.build_block(1, app.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    assert block.txs == () and app.validate_block(block)
+
+
+def tampered(block: Block, **changes) -> Block:
+    return Block(dataclasses.replace(block.header, **changes), block.txs, block.evidence)
+
+
+def test_every_bad_block_is_refused():
+    proposer, follower = node(), node(with_mempool=False)
+    proposer.mempool.add_raw(tx(ADMIN, 1).raw)
+    good = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    bad_signature = bytearray(good.txs[0])
+    bad_signature[-1] ^= 1
+    wrong_nonce = tx(ADMIN, 2).raw
+    refused = [
+        tampered(good, state_root=b"\x00" * 32),
+        tampered(good, results_root=b"\x00" * 32),
+        tampered(good, prev_hash=b"\x00" * 32),
+        tampered(good, height=2),
+        tampered(good, chain_id="another"),
+        tampered(good, validators_hash=b"\x00" * 32),
+        Block(dataclasses.replace(good.header, tx_root=merkle_root([bytes(bad_signature)])), (bytes(bad_signature),), ()),
+        Block(dataclasses.replace(good.header, tx_root=merkle_root([wrong_nonce])), (wrong_nonce,), ()),
+        Block(dataclasses.replace(good.header, evidence_root=merkle_root([b"junk"])), good.txs, (b"junk",)),
+    ]
+    assert [follower.validate_block(block) for block in refused] == [False] * len(refused)
+    assert follower.validate_block(good)
+
+
+def test_certified_block_that_executes_differently_halts():
+    proposer, follower = node(), node(with_mempool=False)
+    proposer.mempool.add_raw(tx(ADMIN, 1).raw)
+    block = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    forged = tampered(block, state_root=hashlib.sha256(b"elsewhere").digest())
+    with pytest.raises(StateDivergence):
+        commit(follower, forged)
+    assert follower.store.last_height() == 0
+
+
+def test_a_store_from_another_genesis_is_refused():
+    app = node()
+    other = genesis_from_document({**GENESIS.document, "chain_id": "another-chain"})
+    with pytest.raises(StateDivergence):
+        ChainApplication(app.store, other)
