@@ -5,11 +5,20 @@ offline sales: online ≤ total − offline_quota and online + offline ≤ total
 A coupon is ``batch/n``, n one counter over both channels from 1. Every
 sale, transfer and redemption is appended to the coupon's history with the
 transaction id that proves it; nothing is ever overwritten.
+
+``valid_until`` is the last millisecond a coupon of the batch can be sold,
+moved or used (a block whose time is past it refuses them with
+``coupon.expired``). Issuing a batch arms a ``coupon_expiry`` timer due at
+``valid_until + 1``, the first millisecond the batch is refused; its step
+marks the batch expired (``expired_ms``) and emits ``coupon.batch_expired``
+with the final counters. A batch valid until 2^64 - 1 never expires and arms
+no timer.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from chain.constants import MAX_UINT64
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered, require_role
@@ -18,7 +27,7 @@ from commerce.body import (address_field, amount_field, bps_field, check_fields,
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.funds import NATIVE_ASSET, move
-from commerce.keys import batch_key, coupon_key
+from commerce.keys import batch_key, coupon_key, timer_key
 from commerce.overlay import Overlay
 from commerce.records import get_param, get_record, put_record
 
@@ -81,6 +90,8 @@ def process_coupon_issue(state: Overlay, tx: SignedTransaction, ctx: Context) ->
         raise TxRejected("coupon.bad_quota", "offline_quota cannot exceed total; lower it")
     batch = {"merchant": ctx.sender, **fields, "sold_online": 0, "sold_offline": 0, "redeemed": 0}
     put_record(state, batch_key(ctx.tx_id), batch)
+    if fields["valid_until"] < MAX_UINT64:
+        state.put(timer_key(fields["valid_until"] + 1, "coupon_expiry", ctx.tx_id), b"")
     ctx.emit("coupon.issued", batch=ctx.tx_id, merchant=ctx.sender, total=fields["total"])
 
 
@@ -91,6 +102,11 @@ def _require_batch(state: KeyValueReader, body: dict[str, Any]) -> tuple[str, di
     if batch is None:
         raise TxRejected("coupon.unknown_batch", f"no coupon batch {batch_id}; check the id")
     return batch_id, batch
+
+
+def is_expired(batch: dict[str, Any], now_ms: int) -> bool:
+    """Past ``valid_until``, whether or not the expiry step has run yet (the per-block cap may delay it)."""
+    return "expired_ms" in batch or now_ms > batch["valid_until"]
 
 
 def _require_on_sale(batch: dict[str, Any], now_ms: int) -> None:
@@ -178,3 +194,11 @@ def process_coupon_transfer(state: Overlay, tx: SignedTransaction, ctx: Context)
 def process_coupon_redeem(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     check_fields(tx.body, ("coupon",))
     redeem(state, ctx, tx.body["coupon"], None)
+
+
+def process_coupon_batch_expiry(state: Overlay, ctx: Context, batch_id: str) -> None:
+    """The time-driven step due at ``valid_until + 1``: mark the batch expired; counters stay as they are."""
+    batch = get_batch(state, batch_id)
+    put_record(state, batch_key(batch_id), {**batch, "expired_ms": ctx.block_time_ms})
+    ctx.emit("coupon.batch_expired", batch=batch_id, merchant=batch["merchant"], sold_online=batch["sold_online"],
+             sold_offline=batch["sold_offline"], redeemed=batch["redeemed"])

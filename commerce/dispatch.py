@@ -50,4 +50,5 @@ TIMED_STEPS: dict[str, TimedStep] = {
     "dispute_timeout": lambda state, ctx, record_id: orders.process_order_timeout(state, ctx, record_id, "dispute_timeout"),
     "contract_expiry": contracts.process_contract_expiry,
     "contract_settle": contracts.process_contract_settlement,
+    "coupon_expiry": coupons.process_coupon_batch_expiry,
 }

@@ -9,7 +9,7 @@ from chain.kv import KeyValueReader
 from commerce.accounts import get_account
 from commerce.body import is_hex_id
 from commerce.contracts import get_contract
-from commerce.coupons import get_batch, get_coupon
+from commerce.coupons import get_batch, get_coupon, is_expired
 from commerce.executor import get_nonce
 from commerce.funds import get_asset
 from commerce.keys import COUPON, ORDER, PRODUCT, balance_prefix, meta_key, trace_event_prefix
@@ -78,9 +78,11 @@ def coupon_batch_get(state: KeyValueReader, batch_id: str) -> dict[str, Any] | N
     if batch is None:
         return None
     sold = batch["sold_online"] + batch["sold_offline"]
-    now_ms = get_record(state, meta_key("time_ms")) or 0
-    expired = sold - batch["redeemed"] if now_ms > batch["valid_until"] else 0
-    return {"batch": batch_id, **batch, "sold": sold, "expired": expired}
+    # Expired once the expiry step marked it, or once the last block's time is
+    # past valid_until while the step still waits behind the per-block cap.
+    expired = is_expired(batch, get_record(state, meta_key("time_ms")) or 0)
+    return {"batch": batch_id, **batch, "sold": sold, "expired": expired,
+            "expired_unredeemed": sold - batch["redeemed"] if expired else 0, "expired_ms": batch.get("expired_ms")}
 
 
 def coupon_get(state: KeyValueReader, coupon: str) -> dict[str, Any] | None:

@@ -1,5 +1,7 @@
 import pytest
 
+from commerce.executor import get_nonce
+from commerce.keys import TIMER, parse_timer_key
 from commerce.queries import account_get, coupon_batch_get, coupon_get, coupons_list, order_get
 from tests.commerce.harness import DAY_MS, GENESIS_TIME_MS, Chain, digest
 
@@ -79,7 +81,8 @@ def test_coupon_errors(chain):
     chain.block([], advance_ms=21 * DAY_MS)
     chain.fails(alice, "coupon.redeem", {"coupon": f"{future}/1"}, "coupon.expired")
     chain.fails(alice, "coupon.buy", {"batch": future}, "coupon.expired")
-    assert coupon_batch_get(chain.store, future)["expired"] == 1
+    view = coupon_batch_get(chain.store, future)
+    assert (view["expired"], view["expired_unredeemed"]) == (True, 1)
 
 
 def test_coupon_inside_order_create(chain):
@@ -102,3 +105,72 @@ def test_coupon_inside_order_create(chain):
     assert coupon_get(chain.store, f"{batch}/1")["history"][-1] == {
         "event": "redeemed", "tx": order_id, "time_ms": chain.time_ms, "order": order_id}
     assert not coupon_get(chain.store, f"{batch}/2")["redeemed"]
+
+
+def _expiry_events(execution) -> list[dict]:
+    return [event for event in execution.step_events if event["kind"] == "coupon.batch_expired"]
+
+
+def _timer_kinds(chain) -> list[str]:
+    return [parse_timer_key(key)[1] for key, _ in chain.store.iterate_prefix(TIMER)]
+
+
+def test_expiry_step_runs_once_in_the_first_block_past_valid_until(chain):
+    merchant = chain.register("shop", "merchant")
+    alice, bob = chain.register("alice"), chain.register("bob")
+    chain.fund(alice, 10_000)
+    valid_until = chain.time_ms + 10 * DAY_MS
+    batch = _issue(chain, merchant, offline_quota=2, valid_until=valid_until)
+    assert _timer_kinds(chain) == ["coupon_expiry"]
+    chain.ok(alice, "coupon.buy", {"batch": batch})
+    chain.ok(merchant, "coupon.record_sale", {"batch": batch, "buyer": bob.address, "evidence_hash": digest("paper")})
+    chain.ok(bob, "coupon.redeem", {"coupon": f"{batch}/2"})
+    before = coupon_batch_get(chain.store, batch)
+    assert (before["expired"], before["expired_unredeemed"], before["expired_ms"]) == (False, 0, None)
+    # valid_until itself is still inside the window: no step, and a sale is accepted as before.
+    at_end = chain.replay([chain.tx(alice, "coupon.buy", {"batch": batch})], valid_until)
+    assert at_end.results[0].ok and _expiry_events(at_end) == []
+    assert coupon_batch_get(chain.store, batch)["expired"] is False
+    past = chain.replay([], valid_until + 1)
+    assert _expiry_events(past) == [{"kind": "coupon.batch_expired", "batch": batch, "merchant": merchant.address,
+                                     "sold_online": 2, "sold_offline": 1, "redeemed": 1}]
+    after = coupon_batch_get(chain.store, batch)
+    assert {name: after[name] for name in ("sold_online", "sold_offline", "sold", "redeemed")} == {
+        "sold_online": 2, "sold_offline": 1, "sold": 3, "redeemed": 1}
+    assert (after["expired"], after["expired_unredeemed"], after["expired_ms"]) == (True, 2, valid_until + 1)
+    assert _timer_kinds(chain) == []
+    assert _expiry_events(chain.block([], advance_ms=DAY_MS)) == []
+    chain.fails(alice, "coupon.buy", {"batch": batch}, "coupon.expired")
+    chain.fails(merchant, "coupon.record_sale", {"batch": batch, "buyer": bob.address, "evidence_hash": digest("late")},
+                "coupon.expired")
+    chain.fails(alice, "coupon.redeem", {"coupon": f"{batch}/1"}, "coupon.expired")
+    chain.fails(alice, "coupon.transfer", {"coupon": f"{batch}/1", "to": bob.address}, "coupon.expired")
+    assert {name: coupon_batch_get(chain.store, batch)[name] for name in ("sold_online", "sold_offline", "redeemed")} == {
+        "sold_online": 2, "sold_offline": 1, "redeemed": 1}
+
+
+def test_expiry_steps_respect_the_per_block_cap_and_carry_over():
+    chain = Chain(params={"timed_steps_per_block_max": 2})
+    merchant = chain.register("shop", "merchant")
+    alice = chain.register("alice")
+    chain.fund(alice, 10_000)
+    valid_until = chain.time_ms + 5 * DAY_MS
+    batches = [_issue(chain, merchant, valid_until=valid_until, serial_prefix=f"S{index}") for index in range(3)]
+    nonce = get_nonce(chain.store, alice.public_key)
+    buys = [chain.tx(alice, "coupon.buy", {"batch": batch}, nonce=nonce + 1 + index) for index, batch in enumerate(batches)]
+    first = chain.replay(buys, valid_until + 1)
+    # Two steps run, in key order (due time, kind, then batch id); the third waits for the next block.
+    assert [event["batch"] for event in _expiry_events(first)] == sorted(batches)[:2]
+    assert [(result.ok, result.code) for result in first.results] == [(False, "coupon.expired")] * 3
+    waiting = coupon_batch_get(chain.store, sorted(batches)[2])
+    assert (waiting["expired"], waiting["expired_ms"]) == (True, None)
+    second = chain.block([])
+    assert [event["batch"] for event in _expiry_events(second)] == sorted(batches)[2:]
+    assert coupon_batch_get(chain.store, sorted(batches)[2])["expired_ms"] == valid_until + 1001
+    assert _expiry_events(chain.block([])) == [] and _timer_kinds(chain) == []
+
+
+def test_a_batch_valid_until_the_end_of_time_arms_no_timer(chain):
+    merchant = chain.register("shop", "merchant")
+    batch = _issue(chain, merchant, valid_until=2**64 - 1)
+    assert _timer_kinds(chain) == [] and coupon_batch_get(chain.store, batch)["expired"] is False
