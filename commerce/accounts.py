@@ -65,15 +65,22 @@ def require_admin(state: KeyValueReader, address: str) -> None:
 
 
 def process_account_register(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
+    """Register the sender, or with ``account`` (admins only) another key:
+    how an admin enrols users while registration is closed."""
     body = tx.body
-    check_fields(body, ("name",), ("referrer",))
+    check_fields(body, ("name",), ("referrer", "account"))
     name = text_field(body, "name")
-    # Verify the sender has no account yet
-    if get_account(state, ctx.sender) is not None:
+    target = address_field(body, "account") if "account" in body else ctx.sender
+    sender_is_admin = has_role(state, ctx.sender, "admin")
+    # Verify only an admin registers a key other than its own
+    if target != ctx.sender and not sender_is_admin:
+        raise TxRejected("auth.forbidden", "only an admin may register another key; register your own key without 'account'")
+    # Verify registration is open, or an admin registers
+    if not get_param(state, "open_registration") and not sender_is_admin:
+        raise TxRejected("auth.registration_closed", "registration is closed on this chain; ask an admin to register your key")
+    # Verify the key has no account yet
+    if get_account(state, target) is not None:
         raise TxRejected("account.exists", "this key is already registered; use another key")
-    # Verify registration is open, or the sender is an admin
-    if not get_param(state, "open_registration") and not has_role(state, ctx.sender, "admin"):
-        raise TxRejected("auth.registration_closed", "registration is closed on this chain; ask an admin")
     account = new_account(name, ["consumer"])
     if "referrer" in body:
         referrer = address_field(body, "referrer")
@@ -81,8 +88,8 @@ def process_account_register(state: Overlay, tx: SignedTransaction, ctx: Context
         if not has_role(state, referrer, "agent"):
             raise TxRejected("account.bad_referrer", "the referrer is not an approved agent; omit it or name an agent")
         account["referrer"] = referrer
-    put_account(state, ctx.sender, account)
-    ctx.emit("account.registered", account=ctx.sender)
+    put_account(state, target, account)
+    ctx.emit("account.registered", account=target)
 
 
 def process_account_request_role(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:

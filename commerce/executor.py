@@ -66,12 +66,24 @@ def process_timed_steps(state: Overlay, block_time_ms: int) -> list[dict[str, An
         due.append(key)
     events: list[dict[str, Any]] = []
     for key in due:
-        _, kind, record_id = parse_timer_key(key)
-        ctx = Context(block_time_ms, TIMED_STEP_TX_ID, "")
-        TIMED_STEPS[kind](state, ctx, record_id)
-        state.delete(key)
-        events.extend(ctx.events)
+        events.extend(_run_timed_step(state, key, block_time_ms))
     return events
+
+
+def _run_timed_step(state: Overlay, key: bytes, block_time_ms: int) -> list[dict[str, Any]]:
+    """Run one due step on a child overlay. A step that breaks a rule (a
+    balance that would overflow, say) changes nothing but its timer and says
+    so in a ``step.failed`` event: a block is never made invalid by time."""
+    _, kind, record_id = parse_timer_key(key)
+    ctx = Context(block_time_ms, TIMED_STEP_TX_ID, "")
+    child = state.child()
+    state.delete(key)
+    try:
+        TIMED_STEPS[kind](child, ctx, record_id)
+    except TxRejected as error:
+        return [{"kind": "step.failed", "step": kind, "id": record_id, "code": error.code, "message": error.message}]
+    child.merge_into(state)
+    return list(ctx.events)
 
 
 def process_transaction(state: Overlay, tx: SignedTransaction, block_time_ms: int) -> TxResult:

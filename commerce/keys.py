@@ -6,6 +6,8 @@ length-prefixed (one length byte, then UTF-8), so no two keys collide.
 """
 from __future__ import annotations
 
+from chain.constants import MAX_UINT64
+
 ACCOUNT = b"a"
 BALANCE = b"b"
 BATCH = b"c"
@@ -94,8 +96,10 @@ def trace_event_prefix(subject: str) -> bytes:
 
 
 def timer_key(due_ms: int, kind: str, record_id: str) -> bytes:
-    """Timers sort by due time, then kind, then id: the order steps run in."""
-    return TIMER + _u64(due_ms) + _text(kind) + bytes.fromhex(record_id)
+    """Timers sort by due time, then kind, then id: the order steps run in.
+    A due time past 2^64 - 1 ms (a timeout set absurdly high) waits at
+    2^64 - 1, which no block time reaches."""
+    return TIMER + _u64(min(due_ms, MAX_UINT64)) + _text(kind) + bytes.fromhex(record_id)
 
 
 def parse_timer_key(key: bytes) -> tuple[int, str, str]:

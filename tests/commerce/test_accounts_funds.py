@@ -26,9 +26,19 @@ def test_register_errors(chain):
     chain.fails(make_key("y"), "account.register", {"name": 5}, "body.invalid")
 
 
-def test_closed_registration():
+def test_closed_registration_lets_only_admins_register_keys():
     chain = Chain(params={"open_registration": False})
-    chain.fails(make_key("carol"), "account.register", {"name": "carol"}, "auth.registration_closed")
+    carol = make_key("carol")
+    chain.fails(carol, "account.register", {"name": "carol"}, "auth.registration_closed")
+    chain.ok(chain.admin, "account.register", {"name": "carol", "account": carol.address})
+    assert account_get(chain.store, carol.address)["roles"] == ["consumer"]
+    chain.fails(chain.admin, "account.register", {"name": "carol", "account": carol.address}, "account.exists")
+
+
+def test_only_admins_register_other_keys():
+    chain = Chain()
+    bob = chain.register("bob")
+    chain.fails(bob, "account.register", {"name": "dave", "account": make_key("dave").address}, "auth.forbidden")
 
 
 def test_role_request_and_approval_errors(chain):

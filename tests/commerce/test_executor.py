@@ -82,3 +82,32 @@ def test_suspended_merchant_cannot_ship():
     merchant = chain.register("shop", "merchant")
     chain.ok(chain.admin, "account.suspend", {"account": merchant.address, "reason": digest("x").hex()[:10]})
     chain.fails(merchant, "product.list", {"sku": "a", "title": "a", "price": 1, "stock": 1, "category": "c"}, "auth.suspended")
+
+
+def test_a_failing_timed_step_changes_nothing_but_its_timer(monkeypatch):
+    from commerce import dispatch, executor
+    from commerce.errors import TxRejected
+    from commerce.keys import timer_key
+
+    def broken_step(state, ctx, record_id):
+        state.put(b"written by the step", b"1")
+        raise TxRejected("funds.overflow", "the balance would exceed 2^64 - 1")
+
+    monkeypatch.setitem(dispatch.TIMED_STEPS, "broken", broken_step)
+    monkeypatch.setattr(executor, "TIMED_STEPS", dispatch.TIMED_STEPS)
+    chain = Chain()
+    key = timer_key(chain.time_ms + 500, "broken", "ab" * 32)
+    chain.store.put(key, b"")
+    execution = chain.block([])
+    assert execution.step_events == ({"kind": "step.failed", "step": "broken", "id": "ab" * 32, "code": "funds.overflow",
+                                      "message": "the balance would exceed 2^64 - 1"},)
+    assert chain.store.get(key) is None and chain.store.get(b"written by the step") is None
+
+
+def test_a_timeout_set_near_two_to_the_64_never_overflows():
+    from tests.commerce.test_orders import Market
+
+    market = Market()
+    market.chain.ok(market.chain.admin, "params.update", {"name": "ship_timeout_ms", "value": 2**64 - 1})
+    order_id = market.order_in("shipped")
+    assert market.state(order_id) == "shipped"
