@@ -2,6 +2,7 @@
 import click
 
 from cli.keys import keys_group
+from cli.node import node_group
 from cli.query import query_group
 from cli.testnet import testnet_group
 from cli.tx import tx_command
@@ -14,6 +15,7 @@ def main() -> None:
 
 
 main.add_command(keys_group)
+main.add_command(node_group)
 main.add_command(query_group)
 main.add_command(testnet_group)
 main.add_command(tx_command)

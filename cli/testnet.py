@@ -35,3 +35,14 @@ def testnet_init(directory: Path, validators: int, base_port: int, chain_id: str
         "nodes": [{"name": n.name, "home": str(n.home), "p2p": n.p2p_url, "rpc": n.rpc_url} for n in testnet.nodes],
     }
     emit(data, as_json, "\n".join(lines))
+
+
+@testnet_group.command("up")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@reports_user_errors
+def testnet_up(directory: Path) -> None:
+    """Run every node of DIRECTORY as a child process until interrupted;
+    each node logs to its home's node.log."""
+    from node.cluster import run_testnet
+
+    run_testnet(directory, echo=click.echo)

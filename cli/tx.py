@@ -109,6 +109,6 @@ def _human(kind: str, wait: str, data: dict[str, Any]) -> str:
     if wait != "commit":
         return f"{kind} {data['id']} submitted ({wait})"
     if data["ok"]:
-        events = ", ".join(event.get("type", "?") for event in data["events"])
+        events = ", ".join(event.get("kind", "?") for event in data["events"])
         return f"{kind} {data['id']} committed at height {data['height']}: ok ({events})"
     return f"{kind} {data['id']} committed at height {data['height']}: failed {data['code']}: {data['message']}"

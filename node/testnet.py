@@ -9,11 +9,12 @@ where ``admin_key`` and each ``home`` are relative to DIR, ``p2p`` is the
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from chain.errors import CodedError
+from chain.errors import CodedError, GenesisError
 from chain.genesis import genesis_from_document
 from chain.keys import KeyPair, save_key_file
 from node.config import NodeConfig, render_config
@@ -51,7 +52,9 @@ class Testnet:
 
 
 def init_testnet(directory: Path, validators: int, base_port: int = DEFAULT_BASE_PORT,
-                 chain_id: str = "shopchain-local", genesis_time_ms: int = 0) -> Testnet:
+                 chain_id: str = "shopchain-local", genesis_time_ms: int | None = None,
+                 params: dict[str, int | bool] | None = None) -> Testnet:
+    """``params`` override the testnet's genesis parameters (faster blocks for tests, say)."""
     if validators < 1:
         raise TestnetError("testnet.invalid", "--validators must be at least 1")
     if not 1024 <= base_port <= 65535 - 2 * validators:
@@ -61,10 +64,14 @@ def init_testnet(directory: Path, validators: int, base_port: int = DEFAULT_BASE
     directory.mkdir(parents=True, exist_ok=True)
     keys = [KeyPair.generate() for _ in range(validators)]
     admin, treasury = KeyPair.generate(), KeyPair.generate()
+    time_ms = genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000)
+    genesis_document = _genesis_document(chain_id, time_ms, keys, admin, treasury, params or {})
+    try:
+        genesis_from_document(genesis_document)  # refuse to write a genesis no node could start from
+    except GenesisError as error:
+        raise TestnetError("testnet.invalid", f"the genesis parameters do not work: {error.message}") from None
     save_key_file(directory / ADMIN_KEY_FILE, admin)
     save_key_file(directory / TREASURY_KEY_FILE, treasury)
-    genesis_document = _genesis_document(chain_id, genesis_time_ms, keys, admin, treasury)
-    genesis_from_document(genesis_document)  # refuse to write a genesis no node could start from
     nodes = tuple(
         TestnetNode(f"node{i}", directory / f"node{i}", f"ws://127.0.0.1:{base_port + 2 * i}/p2p",
                     f"http://127.0.0.1:{base_port + 2 * i + 1}/rpc")
@@ -77,7 +84,8 @@ def init_testnet(directory: Path, validators: int, base_port: int = DEFAULT_BASE
     return testnet
 
 
-def _genesis_document(chain_id: str, time_ms: int, keys: list[KeyPair], admin: KeyPair, treasury: KeyPair) -> dict[str, Any]:
+def _genesis_document(chain_id: str, time_ms: int, keys: list[KeyPair], admin: KeyPair, treasury: KeyPair,
+                      params: dict[str, int | bool]) -> dict[str, Any]:
     return {
         "chain_id": chain_id,
         "genesis_time_ms": time_ms,
@@ -85,7 +93,7 @@ def _genesis_document(chain_id: str, time_ms: int, keys: list[KeyPair], admin: K
         "admins": [admin.address],
         "treasury": treasury.address,
         "allocations": [{"address": admin.address, "amount": ADMIN_ALLOCATION}],
-        "params": TESTNET_PARAMS,
+        "params": {**TESTNET_PARAMS, **params},
     }
 
 

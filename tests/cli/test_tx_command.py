@@ -32,7 +32,7 @@ def fake_methods(submitted: list, ok: bool = True):
         answer = {"id": decoded.id}
         if wait == "commit":
             answer.update(height=4, index=0, ok=ok, code="" if ok else "funds.insufficient",
-                          message="" if ok else "balance 0 is below 100; top up first", events=[{"type": "funds.transferred"}] if ok else [])
+                          message="" if ok else "balance 0 is below 100; top up first", events=[{"kind": "funds.transferred"}] if ok else [])
         return answer
 
     return {"chain_status": ([], chain_status), "account_get": (["address"], account_get), "tx_submit": (["tx", "wait"], tx_submit)}
@@ -58,7 +58,7 @@ def test_per_field_options_become_a_signed_body_with_the_next_nonce(key_file):
     assert wait == "commit" and tx.nonce == 7 and tx.sender == ALICE.public_key
     assert tx.body == {"to": seeded_key("bob").address, "amount": 100, "asset": "SHC"}
     assert json.loads(result.stdout) == {"id": tx.id, "height": 4, "index": 0, "ok": True, "code": "", "message": "",
-                                         "events": [{"type": "funds.transferred"}]}
+                                         "events": [{"kind": "funds.transferred"}]}
 
 
 def test_body_json_with_hashes_in_hex(key_file):

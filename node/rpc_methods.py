@@ -1,0 +1,454 @@
+"""The node's JSON-RPC methods: the public contract of DESIGN.md section 8.
+
+``build_method_table`` fills a ``MethodTable`` with one ``Method`` per call a
+client makes: submit a transaction (and wait for its commit if asked), read
+transactions, blocks, the chain's status, and every commerce getter and list,
+and fetch a Merkle proof of a transaction and of its result. The names,
+params and result fields are fixed: clients in other languages are written
+against them. Results are JSON-ready (bytes as lowercase hex, integers as
+numbers) and carry at least the fields section 8 lists; each method's result
+schema in ``rpc.discover`` names those fields as ``required``.
+
+Every handler reads committed state only (``NodeView.store``) and hands
+transactions to the node (``NodeView.submit``); it never waits on consensus
+except ``tx_submit`` with ``wait: "commit"``, which waits on the node's
+commit notification, bounded by ``commit_wait_s``.
+
+Failures of the caller's making are coded: a malformed param is -32602 (the
+standard check of ``node.jsonrpc`` plus the patterns declared here); an
+unknown name is an application error with ``<area>.unknown``-style codes
+(docs/errors.md, section "RPC methods"); a refusal of the mempool keeps its
+``tx.*`` / ``mempool.*`` code.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Awaitable, Callable, Protocol
+
+from chain.errors import CodedError
+from chain.genesis import Genesis
+from chain.merkle import inclusion_proof
+from chain.transaction import SignedTransaction, parse_transaction, transaction_id
+from commerce import queries
+from commerce.executor import get_nonce
+from commerce.orders import ORDER_STATES
+from consensus.messages import decode_evidence
+from node.errors import RequestRejected
+from node.jsonrpc import APPLICATION_ERROR, INVALID_PARAMS, Method, MethodTable, Param, RpcError
+from node.mempool import Mempool
+from storage.blockstore import BlockStore, StoredTransaction
+
+# The version of this method table in the OpenRPC document: a change of a
+# name, a param or a result field of section 8 bumps it (DESIGN.md section 8).
+RPC_API_VERSION = "1.0.0"
+WAIT_MODES = ("none", "mempool", "commit")
+DEFAULT_PAGE_SIZE = 50
+
+_HEX_ID = "^[0-9a-f]{64}$"
+_HEX_BYTES = re.compile(r"(?:[0-9a-fA-F]{2})+")
+
+
+class NodeView(Protocol):
+    """What the running node offers the RPC methods."""
+
+    chain_id: str
+    genesis: Genesis
+    # Committed state only: blocks, certificates, results, indexes, state.
+    store: BlockStore
+    mempool: Mempool
+
+    def status(self) -> dict[str, Any]:
+        """At least ``view`` (the consensus view now) and ``peers`` (hex keys of connected peers)."""
+        ...
+
+    def submit(self, raw: bytes) -> SignedTransaction:
+        """Admit a transaction to the mempool and gossip it; raises RequestRejected."""
+        ...
+
+    async def wait_for_commit(self, tx_id: str, timeout_s: float) -> bool:
+        """True once ``tx_id`` is in a committed block (at once if it already is);
+        False when ``timeout_s`` passes first."""
+        ...
+
+
+class RpcCodedError(CodedError):
+    """A coded failure that carries more than its code to the client: the
+    answer's ``error.data`` is ``{"code": code, **data}``."""
+
+    def __init__(self, code: str, message: str, **data: Any) -> None:
+        super().__init__(code, message)
+        self.data = data
+
+
+def build_method_table(node: NodeView, batch_max: int, page_size_max: int, commit_wait_s: float = 30.0) -> MethodTable:
+    """The node's whole JSON-RPC table; ``rpc.discover`` documents it."""
+    if page_size_max < 1:
+        raise ValueError("page_size_max is at least 1")
+    api = _Api(node, page_size_max, commit_wait_s)
+    table = MethodTable("Shopchain node", RPC_API_VERSION, batch_max)
+    for name, summary, params, result, handler in api.methods():
+        table.add(Method(name, summary, params, result, _checked(params, handler)))
+    return table
+
+
+# -- params and results ---------------------------------------------------------------
+
+def _string(name: str, description: str, pattern: str | None = None, required: bool = True) -> Param:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    return Param(name, schema, description, required)
+
+
+def _param(name: str, schema: dict[str, Any], description: str, required: bool = True) -> Param:
+    return Param(name, schema, description, required)
+
+
+def _hex_id(name: str, description: str, required: bool = True) -> Param:
+    return _param(name, {"type": "string", "pattern": _HEX_ID}, description, required)
+
+
+def _paging(page_size_max: int) -> tuple[Param, ...]:
+    return (
+        _param("offset", {"type": "integer", "minimum": 0}, "items to skip (default 0)", required=False),
+        _param("limit", {"type": "integer", "minimum": 1}, f"items per page (default {min(DEFAULT_PAGE_SIZE, page_size_max)}, "
+               f"capped at {page_size_max}; the answer's limit is the one applied)", required=False),
+    )
+
+
+def _object(*required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_OBJ = {"type": "object"}
+_ARR = {"type": "array"}
+_HEX = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
+
+_TX_RESULT_FIELDS = ("id", "height", "index", "ok", "code", "message", "events")
+_TX_RESULT = _object(*_TX_RESULT_FIELDS, "block_hash", "sender", "nonce", "kind", "body",
+                     id=_HEX, height=_INT, index=_INT, ok=_BOOL, code=_STR, message=_STR, events=_ARR,
+                     block_hash=_HEX, sender=_HEX, nonce=_INT, kind=_STR, body=_OBJ)
+_SUBMIT_RESULT = {
+    "description": "{id} with wait none or mempool; the committed result with wait commit",
+    "type": "object", "required": ["id"], "properties": _TX_RESULT["properties"],
+}
+_PAGE = _object("items", "total", "offset", "limit", items=_ARR, total=_INT, offset=_INT, limit=_INT)
+_CERTIFICATE = _object("height", "view", "block_hash", "votes", height=_INT, view=_INT, block_hash=_HEX,
+                       votes={"type": "array", "items": {"type": "array", "items": _HEX}})
+_PROOF = _object("index", "tx_count", "path", "root", index=_INT, tx_count=_INT, root=_HEX,
+                 path={"type": "array", "items": _HEX})
+
+
+def _checked(params: tuple[Param, ...], handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The handler behind the table's own checks (type, enum, minimum): also
+    each declared ``pattern`` (-32602), and a coded error's extra data."""
+    # Every declared pattern is anchored (^...$); fullmatch keeps Python's $
+    # from accepting a trailing newline.
+    patterns = {p.name: (p.schema["pattern"], re.compile(p.schema["pattern"].removeprefix("^").removesuffix("$")))
+                for p in params if "pattern" in p.schema}
+
+    async def handle(**values: Any) -> Any:
+        for name, (text, pattern) in patterns.items():
+            value = values.get(name)
+            if value is not None and not pattern.fullmatch(value):
+                raise RpcError(INVALID_PARAMS, f"invalid params: {name} must match {text}")
+        try:
+            return await handler(**values)
+        except RpcCodedError as error:
+            data = {**queries.to_json(error.data), "code": error.code}
+            raise RpcError(APPLICATION_ERROR, f"{error.code}: {error.message}", data) from None
+
+    return handle
+
+
+# -- the methods --------------------------------------------------------------------
+
+class _Api:
+    def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float) -> None:
+        self.node = node
+        self.page_size_max = page_size_max
+        self.commit_wait_s = commit_wait_s
+
+    def methods(self) -> list[tuple[str, str, tuple[Param, ...], dict[str, Any], Callable[..., Awaitable[Any]]]]:
+        paging = _paging(self.page_size_max)
+        return [
+            ("tx_submit", "Submit a signed transaction; answer once it is in the mempool (default) "
+                          "or once committed.", (
+                _string("tx", "the signed transaction's bytes as hex"),
+                _param("wait", {"type": "string", "enum": list(WAIT_MODES)},
+                       "none | mempool (default): answer {id} once admitted; commit: answer the committed result, "
+                       "or the error tx.timeout with the id in error.data", required=False),
+            ), _SUBMIT_RESULT, self.tx_submit),
+            ("tx_get", "A committed transaction with its result and block.", (
+                _hex_id("id", "the transaction id (hex SHA-256 of its signed bytes)"),
+            ), _TX_RESULT, self.tx_get),
+            ("block_get", "A committed block: header, transaction ids, evidence and commit certificate.", (
+                _param("height", {"type": "integer", "minimum": 1}, "the block height (default: the last committed)",
+                       required=False),
+            ), _object("height", "hash", "header", "txs", "evidence", "certificate", height=_INT, hash=_HEX, header=_OBJ,
+                       txs={"type": "array", "items": _HEX}, evidence={"type": "array", "items": _HEX},
+                       evidence_ids={"type": "array", "items": _HEX}, certificate=_CERTIFICATE), self.block_get),
+            ("chain_status", "The chain id, the last committed block, the validators, the view and the peers.", (),
+             _object("chain_id", "height", "last_block_hash", "last_block_time_ms", "validators", "view", "peers",
+                     chain_id=_STR, genesis_hash=_HEX, height=_INT, last_block_hash=_HEX, last_block_time_ms=_INT,
+                     last_state_root=_HEX, validators={"type": "array", "items": _HEX}, view=_INT,
+                     peers={"type": "array", "items": _HEX}, mempool_size=_INT), self.chain_status),
+            ("account_get", "An account's roles, last used and next nonce, balances and referrer; "
+                            "an unregistered key answers with no roles.", (
+                _hex_id("address", "the account's hex public key"),
+            ), _object("address", "roles", "nonce", "next_nonce", "balances", "referrer",
+                       address=_HEX, roles=_ARR, nonce=_INT, next_nonce=_INT, balances=_OBJ,
+                       referrer={"type": ["string", "null"]}), self.account_get),
+            ("asset_get", "An asset's issuer, name and supply.", (
+                _string("symbol", "the asset symbol (the native one is SHC)", "^[A-Za-z0-9._-]{1,64}$"),
+            ), _object("symbol", "supply", symbol=_STR, supply=_INT), self.asset_get),
+            ("coupon_batch_get", "A coupon batch: its declaration and its online, offline and redeemed counts.", (
+                _hex_id("batch", "the batch id (the id of its coupon.issue transaction)"),
+            ), _object("batch", "merchant", "brand", "content", "discount", "price", "total", "offline_quota",
+                       "sold_online", "sold_offline", "sold", "redeemed", "valid_from", "valid_until", "serial_prefix"),
+             self.coupon_batch_get),
+            ("coupon_get", "One coupon: its holder, redemption and full history with the transaction ids that prove it.", (
+                _string("coupon", "the coupon as batch/n", "^[0-9a-f]{64}/[0-9]{1,20}$"),
+            ), _object("coupon", "batch", "n", "serial", "holder", "redeemed", "history"), self.coupon_get),
+            ("product_get", "A listed product.", (
+                _string("product", "the product as merchant/sku", "^[0-9a-f]{64}/[A-Za-z0-9._-]{1,64}$"),
+            ), _object("product", "merchant", "sku", "price", "stock"), self.product_get),
+            ("order_get", "An order with its state (created, shipped, delivered, disputed, cancelled, refunded, "
+                          "settled, resolved).", (
+                _hex_id("order", "the order id (the id of its order.create transaction)"),
+            ), _object("order", "state", "buyer", "merchant"), self.order_get),
+            ("trace_get", "A trace subject's whole history, corrections included, with the transaction ids that prove it.", (
+                _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
+            ), _object("subject", "stage", "events"), self.trace_get),
+            ("contract_get", "A multi-party contract: parties, signatures and state.", (
+                _hex_id("contract", "the contract id (the id of its contract.create transaction)"),
+            ), _object("contract", "state"), self.contract_get),
+            ("evidence_list", "Committed evidence of validators that voted twice, by the height that included it.", (
+                _param("from_height", {"type": "integer", "minimum": 0}, "only evidence included at this height or later",
+                       required=False),
+                *paging,
+            ), _PAGE, self.evidence_list),
+            ("orders_list", "Orders, filtered by buyer, merchant and state, a page at a time.", (
+                _hex_id("buyer", "only this buyer's orders", required=False),
+                _hex_id("merchant", "only this merchant's orders", required=False),
+                _param("state", {"type": "string", "enum": list(ORDER_STATES)}, "only orders in this state", required=False),
+                *paging,
+            ), _PAGE, self.orders_list),
+            ("products_list", "Products, filtered by merchant and category, a page at a time.", (
+                _hex_id("merchant", "only this merchant's products", required=False),
+                _string("category", "only products of this category", "^[A-Za-z0-9._-]{1,64}$", required=False),
+                *paging,
+            ), _PAGE, self.products_list),
+            ("coupons_list", "Coupons, filtered by batch and holder, a page at a time.", (
+                _hex_id("batch", "only coupons of this batch", required=False),
+                _hex_id("holder", "only coupons this account holds", required=False),
+                *paging,
+            ), _PAGE, self.coupons_list),
+            ("proof_tx", "A committed transaction's header, certificate and the Merkle paths of the transaction "
+                         "(to tx_root) and of its result (to results_root).", (
+                _hex_id("id", "the transaction id"),
+            ), _object("id", "height", "block_hash", "header", "certificate", "tx", "result", "result_leaf",
+                       "tx_proof", "result_proof", id=_HEX, height=_INT, block_hash=_HEX, header=_OBJ,
+                       certificate=_CERTIFICATE, tx=_HEX, result=_OBJ, result_leaf=_HEX, tx_proof=_PROOF,
+                       result_proof=_PROOF), self.proof_tx),
+        ]
+
+    # -- transactions ----------------------------------------------------------------
+
+    async def tx_submit(self, tx: str, wait: str = "mempool") -> dict[str, Any]:
+        if not _HEX_BYTES.fullmatch(tx):
+            raise CodedError("tx.malformed", "tx must be the signed transaction's bytes as an even number of hex digits")
+        raw = bytes.fromhex(tx)
+        tx_id = transaction_id(raw)
+        store = self.node.store
+        if wait == "commit":
+            # A retry after tx.timeout finds the answer rather than tx.bad_nonce.
+            committed = store.transaction(tx_id)
+            if committed is not None:
+                return _tx_view(tx_id, committed)
+        try:
+            self.node.submit(raw)
+        except RequestRejected as error:
+            # Already pending (a retry): waiting for its commit is what was asked.
+            if not (wait == "commit" and error.code == "tx.duplicate"):
+                raise
+        if wait != "commit":
+            return {"id": tx_id}
+        await self.node.wait_for_commit(tx_id, self.commit_wait_s)
+        committed = store.transaction(tx_id)
+        if committed is None:
+            raise RpcCodedError("tx.timeout", f"transaction {tx_id} is not committed after {self.commit_wait_s:g} s; "
+                                "it may still commit: ask tx_get with its id", id=tx_id)
+        return _tx_view(tx_id, committed)
+
+    async def tx_get(self, id: str) -> dict[str, Any]:  # noqa: A002 - the contract's name
+        return _tx_view(id, self._committed(id))
+
+    def _committed(self, tx_id: str) -> StoredTransaction:
+        stored = self.node.store.transaction(tx_id)
+        if stored is None:
+            pending = " (it is pending in the mempool)" if tx_id in self.node.mempool else ""
+            raise CodedError("tx.unknown", f"no committed transaction {tx_id}{pending}; check the id or wait for its commit")
+        return stored
+
+    async def proof_tx(self, id: str) -> dict[str, Any]:  # noqa: A002 - the contract's name
+        stored = self._committed(id)
+        block, results, certificate = self._block_parts(stored.height)
+        tx_count = len(block.txs)
+        result_leaves = [result.leaf_bytes() for result in results]
+        result = results[stored.index]
+        header = block.header
+        return {
+            "id": id, "height": stored.height, "index": stored.index, "tx_count": tx_count,
+            "block_hash": block.hash().hex(), "header": queries.to_json(header.to_map()),
+            "certificate": queries.to_json(certificate.to_map()),
+            "tx": stored.raw.hex(),
+            "result": queries.to_json({"ok": result.ok, "code": result.code, "message": result.message,
+                                       "events": list(result.events)}),
+            "result_leaf": result_leaves[stored.index].hex(),
+            "tx_proof": {"index": stored.index, "tx_count": tx_count, "root": header.tx_root.hex(),
+                         "path": [node.hex() for node in inclusion_proof(block.txs, stored.index)]},
+            "result_proof": {"index": stored.index, "tx_count": tx_count, "root": header.results_root.hex(),
+                             "path": [node.hex() for node in inclusion_proof(result_leaves, stored.index)]},
+        }
+
+    # -- blocks and the chain -----------------------------------------------------------
+
+    def _block_parts(self, height: int):
+        store = self.node.store
+        block, results, certificate = store.block_by_height(height), store.results(height), store.certificate(height)
+        if block is None or results is None or certificate is None:
+            raise RuntimeError(f"height {height} is indexed but not stored whole: the store is damaged")
+        return block, results, certificate
+
+    async def block_get(self, height: int | None = None) -> dict[str, Any]:
+        last = self.node.store.last_height()
+        if height is None:
+            height = last
+        if not 1 <= height <= last:
+            raise CodedError("block.unknown", f"no committed block at height {height}; the last committed height is {last}")
+        block, _, certificate = self._block_parts(height)
+        return {
+            "height": height, "hash": block.hash().hex(), "header": queries.to_json(block.header.to_map()),
+            "txs": [transaction_id(raw) for raw in block.txs],
+            "evidence": [record.hex() for record in block.evidence],
+            "evidence_ids": [hashlib.sha256(record).hexdigest() for record in block.evidence],
+            "certificate": queries.to_json(certificate.to_map()),
+        }
+
+    async def chain_status(self) -> dict[str, Any]:
+        node, store = self.node, self.node.store
+        height = store.last_height()
+        last = store.block_by_height(height) if height else None
+        status = node.status()
+        last_hash = store.last_block_hash() or node.genesis.hash
+        state_root = store.last_state_root()
+        return {
+            "chain_id": node.chain_id, "genesis_hash": node.genesis.hash.hex(),
+            "height": height, "last_block_hash": last_hash.hex(),
+            "last_block_time_ms": last.header.time_ms if last is not None else node.genesis.genesis_time_ms,
+            "last_state_root": state_root.hex() if state_root is not None else None,
+            "validators": [key.hex() for key in node.genesis.validators.keys],
+            "view": status.get("view", 0), "peers": list(status.get("peers", [])),
+            "mempool_size": len(node.mempool),
+        }
+
+    async def evidence_list(self, from_height: int = 0, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        records = sorted((height, hashlib.sha256(record).hexdigest(), record) for height, record in self.node.store.evidence()
+                         if height >= from_height)
+        limit = self._limit(limit)
+        items = [_evidence_view(height, record_id, record) for height, record_id, record in records[offset:offset + limit]]
+        return {"items": items, "total": len(records), "offset": offset, "limit": limit}
+
+    # -- commerce --------------------------------------------------------------------
+
+    async def account_get(self, address: str) -> dict[str, Any]:
+        state = self.node.store.state()
+        view = queries.account_get(state, address)
+        if view is None:
+            nonce = get_nonce(state, bytes.fromhex(address))
+            view = {"address": address, "roles": [], "nonce": nonce, "next_nonce": nonce + 1, "balances": {},
+                    "referrer": None, "name": None, "suspended": False, "pending_roles": []}
+        return queries.to_json(view)
+
+    async def asset_get(self, symbol: str) -> dict[str, Any]:
+        return self._found(queries.asset_get(self.node.store.state(), symbol), "asset.unknown",
+                           f"no asset {symbol}; check the symbol")
+
+    async def coupon_batch_get(self, batch: str) -> dict[str, Any]:
+        return self._found(queries.coupon_batch_get(self.node.store.state(), batch), "coupon.unknown_batch",
+                           f"no coupon batch {batch}; check the id")
+
+    async def coupon_get(self, coupon: str) -> dict[str, Any]:
+        return self._found(queries.coupon_get(self.node.store.state(), coupon), "coupon.unknown",
+                           f"no coupon {coupon}; check the batch id and the number")
+
+    async def product_get(self, product: str) -> dict[str, Any]:
+        return self._found(queries.product_get(self.node.store.state(), product), "product.unknown",
+                           f"no product {product}; check the merchant and the sku")
+
+    async def order_get(self, order: str) -> dict[str, Any]:
+        return self._found(queries.order_get(self.node.store.state(), order), "order.unknown", f"no order {order}; check the id")
+
+    async def trace_get(self, subject: str) -> dict[str, Any]:
+        return self._found(queries.trace_get(self.node.store.state(), subject), "trace.unknown",
+                           f"no trace recorded for {subject}; check the order id or merchant/sku/lot")
+
+    async def contract_get(self, contract: str) -> dict[str, Any]:
+        return self._found(queries.contract_get(self.node.store.state(), contract), "contract.unknown",
+                           f"no contract {contract}; check the id")
+
+    async def orders_list(self, buyer: str | None = None, merchant: str | None = None, state: str | None = None,
+                          offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        page = queries.orders_list(self.node.store.state(), buyer=buyer, merchant=merchant, state_name=state,
+                                   offset=offset, limit=self._limit(limit))
+        return queries.to_json(page)
+
+    async def products_list(self, merchant: str | None = None, category: str | None = None,
+                            offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        page = queries.products_list(self.node.store.state(), merchant=merchant, category=category,
+                                     offset=offset, limit=self._limit(limit))
+        return queries.to_json(page)
+
+    async def coupons_list(self, batch: str | None = None, holder: str | None = None,
+                           offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        page = queries.coupons_list(self.node.store.state(), batch=batch, holder=holder, offset=offset, limit=self._limit(limit))
+        return queries.to_json(page)
+
+    def _limit(self, limit: int | None) -> int:
+        return min(limit if limit is not None else DEFAULT_PAGE_SIZE, self.page_size_max)
+
+    @staticmethod
+    def _found(view: dict[str, Any] | None, code: str, message: str) -> dict[str, Any]:
+        if view is None:
+            raise CodedError(code, message)
+        return queries.to_json(view)
+
+
+def _tx_view(tx_id: str, stored: StoredTransaction) -> dict[str, Any]:
+    tx = parse_transaction(stored.raw, len(stored.raw))
+    result = stored.result
+    return queries.to_json({
+        "id": tx_id, "height": stored.height, "index": stored.index, "block_hash": stored.block_hash,
+        "ok": result.ok, "code": result.code, "message": result.message, "events": list(result.events),
+        "sender": tx.sender, "nonce": tx.nonce, "kind": tx.kind, "body": tx.body,
+    })
+
+
+def _evidence_view(height: int, record_id: str, record: bytes) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": record_id, "height": height, "record": record.hex()}
+    try:
+        evidence = decode_evidence(record)
+    except CodedError:  # committed evidence decoded when its block was validated; keep the raw record regardless
+        return view
+    first, second = evidence.first, evidence.second
+    view.update({"validator": first.validator.hex(), "phase": first.phase, "vote_height": first.height,
+                 "view": first.view, "block_hashes": [first.block_hash.hex(), second.block_hash.hex()]})
+    return view
+
+
+__all__ = ["NodeView", "RpcCodedError", "RPC_API_VERSION", "WAIT_MODES", "build_method_table"]

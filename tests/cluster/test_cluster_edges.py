@@ -1,0 +1,166 @@
+"""A late observer, the coupon promise under concurrency, bad input over RPC,
+and the command line against a running testnet."""
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from chain.keys import KeyPair, save_key_file
+from chain.transaction import build_transaction
+from node.client import RpcCallError, ShopchainClient
+from node.cluster import Cluster
+from node.config import NodeConfig, render_config
+from node.home import NODE_KEY_FILE
+from tests.cluster.clusterutil import admin_key, block_hash, free_port_base, rpc_url, run, running_testnet, wait_height
+
+pytestmark = pytest.mark.slow
+ALL = ["node0", "node1", "node2", "node3"]
+SHOPCHAIN = str(Path(sys.executable).with_name("shopchain"))
+
+
+def add_observer(cluster: Cluster, directory: Path) -> str:
+    """A home with a fresh key (not a validator) peering with every validator."""
+    import dataclasses
+    import shutil
+
+    from node.testnet import TestnetNode
+
+    base = free_port_base(2)
+    home = directory / "observer"
+    home.mkdir()
+    shutil.copy(cluster.testnet.nodes[0].home / "genesis.json", home / "genesis.json")
+    save_key_file(home / NODE_KEY_FILE, KeyPair.generate())
+    defaults = NodeConfig()
+    config = dataclasses.replace(
+        defaults,
+        node=dataclasses.replace(defaults.node, name="observer"),
+        p2p=dataclasses.replace(defaults.p2p, listen_port=base, persistent_peers=[n.p2p_url for n in cluster.testnet.nodes]),
+        rpc=dataclasses.replace(defaults.rpc, listen_port=base + 1),
+    )
+    (home / "config.toml").write_text(render_config(config))
+    observer = TestnetNode("observer", home, f"ws://127.0.0.1:{base}/p2p", f"http://127.0.0.1:{base + 1}/rpc")
+    cluster.testnet = dataclasses.replace(cluster.testnet, nodes=cluster.testnet.nodes + (observer,))
+    return "observer"
+
+
+def test_late_observer_syncs_from_genesis(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 6)
+            name = add_observer(cluster, tmp_path)
+            cluster.start(name)
+            cluster.wait_ready(name)
+            target = (await _height(cluster, "node0")) + 2
+            await wait_height(cluster, [name], target)
+            assert await block_hash(cluster, name, target) == await block_hash(cluster, "node0", target)
+            certificate = (await _block(cluster, "node0", target))["certificate"]
+            observer_key = json.loads((tmp_path / "observer" / NODE_KEY_FILE).read_text())["public_key"]
+            assert observer_key not in [vote[0] for vote in certificate["votes"]]
+        run(scenario())
+
+
+async def _height(cluster, name):
+    async with ShopchainClient(rpc_url(cluster, name)) as client:
+        return (await client.chain_status())["height"]
+
+
+async def _block(cluster, name, height):
+    async with ShopchainClient(rpc_url(cluster, name)) as client:
+        return await client.block_get(height)
+
+
+def test_fifty_buyers_race_for_ten_coupons(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 1)
+            admin = admin_key(cluster)
+            merchant, buyers = KeyPair.generate(), [KeyPair.generate() for _ in range(50)]
+            async with ShopchainClient(rpc_url(cluster, "node0")) as client:
+                nonce = await client.next_nonce(admin.address)
+                for key in [merchant] + buyers:
+                    for kind, body in (("account.register", {"name": "user", "account": key.address}),
+                                       ("funds.mint", {"to": key.address, "amount": 10_000})):
+                        await client.submit(await client.sign(admin, kind, body, nonce=nonce), wait="mempool")
+                        nonce += 1
+                await client.send(merchant, "account.request_role", {"role": "merchant", "profile_hash": b"\x01" * 32})
+                await client.send(admin, "account.approve", {"account": merchant.address, "role": "merchant"})
+                status = await client.chain_status()
+                issued = await client.send(merchant, "coupon.issue", {
+                    "brand": "Acme", "content": "10 off", "discount": {"kind": "amount", "value": 10}, "price": 50,
+                    "total": 10, "valid_from": 0, "valid_until": status["last_block_time_ms"] + 3_600_000, "serial_prefix": "ACME"})
+                assert issued.ok, issued
+                chain_id = status["chain_id"]
+            batch = issued.id
+
+            async def buy(index: int, buyer: KeyPair):
+                tx = build_transaction(buyer, chain_id, 1, "coupon.buy", {"batch": batch})
+                async with ShopchainClient(rpc_url(cluster, ALL[index % 4])) as client:
+                    return await client.submit(tx, wait="commit")
+
+            results = await asyncio.gather(*(buy(i, buyer) for i, buyer in enumerate(buyers)))
+            assert sum(result.ok for result in results) == 10
+            assert sorted(result.code for result in results if not result.ok) == ["coupon.sold_out"] * 40
+            last = max(result.height for result in results)
+            await wait_height(cluster, ALL, last)
+            for name in ALL:
+                async with ShopchainClient(rpc_url(cluster, name)) as client:
+                    view = await client.query("coupon_batch_get", batch=batch)
+                assert (view["sold"], view["sold_online"]) == (10, 10)
+        run(scenario())
+
+
+def test_bad_input_over_rpc_gets_clear_errors_and_the_chain_goes_on(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 1)
+            url = rpc_url(cluster, "node1")
+            admin = admin_key(cluster)
+            async with aiohttp.ClientSession() as session:
+                async def post(body: bytes):
+                    async with session.post(url, data=body) as response:
+                        return response.status, await response.json()
+
+                assert (await post(b"{nope"))[1]["error"]["data"]["code"] == "rpc.parse_error"
+                assert (await post(b'{"jsonrpc":"2.0","id":1,"method":"no_such"}'))[1]["error"]["data"]["code"] == "rpc.method_not_found"
+                assert (await post(b'{"jsonrpc":"2.0","id":1,"method":"block_get","params":{"height":"x"}}'))[1]["error"]["code"] == -32602
+                status, answer = await post(b'{"jsonrpc":"2.0","id":1,"method":"chain_status","params":{"pad":"' + b"x" * 2_000_000 + b'"}}')
+                assert status == 413 and answer["error"]["data"]["code"] == "rpc.body_too_large"
+                batch = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "chain_status"} for i in range(101)]).encode()
+                assert (await post(batch))[1]["error"]["data"]["code"] == "rpc.batch_too_large"
+            async with ShopchainClient(url) as client:
+                good = await client.sign(admin, "funds.mint", {"to": admin.address, "amount": 1})
+                forged = bytearray(good.raw)
+                forged[-1] ^= 1
+                other_chain = build_transaction(admin, "another-chain", good.nonce, "funds.mint", {"to": admin.address, "amount": 1})
+                for raw, code in ((bytes(forged), "tx.bad_signature"), (other_chain.raw, "tx.wrong_chain")):
+                    with pytest.raises(RpcCallError) as refused:
+                        await client.call("tx_submit", tx=raw.hex())
+                    assert refused.value.code == code
+                committed = await client.submit(good)
+                assert committed.ok
+                with pytest.raises(RpcCallError) as replayed:
+                    await client.call("tx_submit", tx=good.raw.hex())
+                assert replayed.value.code in ("tx.bad_nonce", "tx.duplicate")
+                height = (await client.chain_status())["height"]
+            await wait_height(cluster, ALL, height + 3)
+        run(scenario())
+
+
+def test_command_line_against_a_running_testnet(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        url = rpc_url(cluster, "node2")
+        key_path = tmp_path / "alice.json"
+        shown = subprocess.run([SHOPCHAIN, "keys", "new", "--out", str(key_path), "--json"], capture_output=True, text=True, timeout=60)
+        alice = json.loads(shown.stdout)["address"]
+        minted = subprocess.run([SHOPCHAIN, "tx", "funds.mint", "--key", str(cluster.testnet.admin_key_path), "--rpc", url,
+                                 "--to", alice, "--amount", "250", "--json"], capture_output=True, text=True, timeout=60)
+        assert minted.returncode == 0, minted.stderr
+        assert json.loads(minted.stdout)["ok"] is True
+        account = subprocess.run([SHOPCHAIN, "query", "account", alice, "--rpc", url, "--json"], capture_output=True, text=True, timeout=60)
+        assert json.loads(account.stdout)["balances"] == {"SHC": 250}
+        status = subprocess.run([SHOPCHAIN, "query", "status", "--rpc", url, "--json"], capture_output=True, text=True, timeout=60)
+        assert json.loads(status.stdout)["chain_id"] == "shopchain-cluster"
