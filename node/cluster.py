@@ -86,6 +86,10 @@ class Cluster:
         return running.process.returncode
 
     def stop_all(self) -> None:
+        """SIGTERM every node at once, then wait for each."""
+        for running in self.nodes.values():
+            if running.alive():
+                running.process.send_signal(signal.SIGTERM)
         for name in list(self.nodes):
             self.stop(name)
 

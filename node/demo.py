@@ -168,12 +168,17 @@ async def main_async(cluster: Cluster) -> None:
         await demo.live()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     if SCRATCH.exists():
         shutil.rmtree(SCRATCH)
     testnet = init_testnet(SCRATCH, 4, BASE_PORT, "shopchain-demo")
     cluster = Cluster(testnet)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even when started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         say(f"Starting a 4-validator testnet in {SCRATCH} …")
         cluster.start_all()

@@ -52,6 +52,8 @@ RESEND_MS = 1000
 SYNC_TICK_S = 0.25
 SYNC_REQUEST_TIMEOUT_S = 5.0
 SYNC_WINDOW_BLOCKS = 64
+# How long open connections get to finish when the node stops.
+SHUTDOWN_GRACE_S = 1.0
 
 
 def now_ms() -> int:
@@ -147,7 +149,7 @@ class NodeRuntime:
                                f"http://{self.config.rpc.listen_host}:{rpc_port}/rpc")
 
     async def _serve(self, app: web.Application, host: str, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         self._runners.append(runner)
