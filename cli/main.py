@@ -1,6 +1,7 @@
 """The `shopchain` command: a thin click layer over node/ and chain/."""
 import click
 
+from cli.bench import bench_group
 from cli.keys import keys_group
 from cli.node import node_group
 from cli.query import query_group
@@ -14,6 +15,7 @@ def main() -> None:
     """Shopchain: a permissioned blockchain node for e-commerce."""
 
 
+main.add_command(bench_group)
 main.add_command(keys_group)
 main.add_command(node_group)
 main.add_command(query_group)

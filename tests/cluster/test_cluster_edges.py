@@ -164,3 +164,45 @@ def test_command_line_against_a_running_testnet(tmp_path):
         assert json.loads(account.stdout)["balances"] == {"SHC": 250}
         status = subprocess.run([SHOPCHAIN, "query", "status", "--rpc", url, "--json"], capture_output=True, text=True, timeout=60)
         assert json.loads(status.stdout)["chain_id"] == "shopchain-cluster"
+
+
+def test_running_node_refuses_foreign_and_garbage_peers_and_keeps_committing(tmp_path):
+    from p2p.secure_channel import Handshake
+
+    with running_testnet(tmp_path / "net") as cluster:
+        async def closed(websocket) -> bool:
+            while True:
+                message = await asyncio.wait_for(websocket.receive(), 10)
+                if message.type != aiohttp.WSMsgType.BINARY:
+                    return True
+
+        async def scenario():
+            await wait_height(cluster, ALL, 1)
+            p2p_url = cluster.testnet.nodes[0].p2p_url.replace("ws://", "http://")
+            async with aiohttp.ClientSession() as session:
+                for chain_id in ("another-chain", cluster.testnet.chain_id):
+                    websocket = await session.ws_connect(p2p_url)
+                    handshake = Handshake(KeyPair.generate(), chain_id, "127.0.0.1:1")
+                    await websocket.send_bytes(handshake.hello())
+                    await websocket.send_bytes(handshake.on_hello((await websocket.receive()).data))
+                    if chain_id == cluster.testnet.chain_id:
+                        handshake.on_auth((await websocket.receive()).data)
+                        await websocket.send_bytes(b"\x00" * 64)  # an unauthenticated frame
+                    assert await closed(websocket)
+                websocket = await session.ws_connect(p2p_url)
+                await websocket.receive()
+                await websocket.send_bytes(b"garbage instead of a key")
+                assert await closed(websocket)
+            height = (await _height(cluster, "node0"))
+            await wait_height(cluster, ALL, height + 3)
+        run(scenario())
+
+
+def test_load_generator_counts_committed_transfers(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        result = subprocess.run([SHOPCHAIN, "bench", "load", str(cluster.testnet.directory), "--accounts", "20", "--txs", "300",
+                                 "--rate", "300", "--json"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["submitted"] == 300 and report["committed"] == 300 and report["refused"] == 0
+        assert report["tx_per_s"] > 0 and 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
