@@ -24,7 +24,7 @@ from chain.encoding import pack, unpack
 from chain.errors import CodedError, DecodeError
 from chain.transaction import SignedTransaction
 from commerce.executor import get_nonce
-from consensus.actions import Action, Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync, Send, SetTimer
+from consensus.actions import TIMER_PROPOSE, Action, Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync, Send, SetTimer
 from consensus.replica import Config as ReplicaConfig
 from consensus.replica import Replica, SignState
 from node.application import ChainApplication, CommittedBlock, StateDivergence
@@ -52,6 +52,9 @@ RESEND_MS = 1000
 SYNC_TICK_S = 0.25
 SYNC_REQUEST_TIMEOUT_S = 5.0
 SYNC_WINDOW_BLOCKS = 64
+# With transactions waiting, the primary proposes this soon instead of at the
+# empty-block interval: long enough to batch a burst, short next to a commit.
+PROPOSE_BATCH_S = 0.05
 # How long open connections get to finish when the node stops.
 SHUTDOWN_GRACE_S = 1.0
 
@@ -105,6 +108,7 @@ class NodeRuntime:
         self._stopped = asyncio.Event()
         self._sync_wanted = asyncio.Event()
         self._last_position = (self.replica.height, self.replica.view)
+        self._early_proposal: asyncio.TimerHandle | None = None
         self.fatal: BaseException | None = None
 
     # -- construction -------------------------------------------------------------
@@ -159,7 +163,7 @@ class NodeRuntime:
         await self._stopped.wait()
 
     async def stop(self) -> None:
-        for handle in self._timers.values():
+        for handle in list(self._timers.values()) + ([self._early_proposal] if self._early_proposal else []):
             handle.cancel()
         for task in self._tasks:
             task.cancel()
@@ -191,6 +195,25 @@ class NodeRuntime:
         finally:
             self._performing = False
         self._note_view()
+        self._propose_early_if_waiting()
+
+    def _propose_early_if_waiting(self) -> None:
+        """As primary at view 0 with transactions waiting, fire the propose
+        timer after a short batching delay rather than the empty-block
+        interval; the replica checks, as for its own timer, that a proposal
+        is still due."""
+        replica = self.replica
+        if (self._early_proposal is not None or not self.is_validator or replica.view != 0
+                or replica.me != replica.primary or len(self.mempool) == 0 or self.fatal is not None):
+            return
+        height = replica.height
+
+        def fire() -> None:
+            self._early_proposal = None
+            if self.replica.height == height and self.replica.view == 0:
+                self._feed(self.replica.on_timer(TIMER_PROPOSE, height, 0, now_ms()))
+
+        self._early_proposal = asyncio.get_running_loop().call_later(PROPOSE_BATCH_S, fire)
 
     def _note_view(self) -> None:
         """Count each view this node moves to within a height (view changes)."""
@@ -291,6 +314,7 @@ class NodeRuntime:
                 raise PeerError("p2p.invalid_tx", f"the peer relayed an invalid transaction ({error.code})") from None
             return
         self.network.broadcast(KIND_TX, raw, exclude=peer_key)
+        self._propose_early_if_waiting()
 
     # -- block sync -------------------------------------------------------------------
 
@@ -344,6 +368,7 @@ class NodeRuntime:
         tx = self.mempool.add_raw(raw)
         self.metrics.mempool_txs.set(len(self.mempool))
         self.network.broadcast(KIND_TX, raw)
+        self._propose_early_if_waiting()
         return tx
 
     async def wait_for_commit(self, tx_id: str, timeout_s: float) -> bool:
