@@ -206,3 +206,20 @@ def test_load_generator_counts_committed_transfers(tmp_path):
         report = json.loads(result.stdout)
         assert report["submitted"] == 300 and report["committed"] == 300 and report["refused"] == 0
         assert report["tx_per_s"] > 0 and 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
+
+
+def test_explorer_and_metrics_are_served(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 2)
+            base = rpc_url(cluster, "node0")[: -len("/rpc")]
+            async with aiohttp.ClientSession() as session:
+                async with session.get(base + "/") as page:
+                    html = await page.text()
+                    assert page.status == 200 and page.content_type == "text/html"
+                async with session.get(base + "/metrics") as metrics:
+                    text = await metrics.text()
+            assert "Shopchain explorer" in html and '"chain_status"' in html and '"block_get"' in html
+            height_line = next(line for line in text.splitlines() if line.startswith("shopchain_height "))
+            assert float(height_line.split()[1]) >= 2
+        run(scenario())
