@@ -114,19 +114,25 @@ def verify_certificate(
     height: int | None = None,
     block_hash: bytes | None = None,
 ) -> None:
-    """Raise CertificateError unless ``certificate`` proves the block committed.
-
-    Sizes and membership are checked before any signature, so a certificate
-    padded with strangers costs no signature checks.
-    """
+    """Raise CertificateError unless ``certificate`` proves the block committed."""
     if height is not None and certificate.height != height:
         raise CertificateError("cert.mismatch", f"certificate is for height {certificate.height}, not {height}")
     if block_hash is not None and certificate.block_hash != block_hash:
         raise CertificateError("cert.mismatch", "certificate is for another block hash")
-    if len(certificate.signatures) > len(validators):
-        raise CertificateError("cert.too_many_votes", f"{len(certificate.signatures)} votes for a set of {len(validators)}")
+    verify_vote_quorum(certificate.signatures, validators, chain_id, PHASE_COMMIT,
+                       certificate.height, certificate.view, certificate.block_hash)
+
+
+def verify_vote_quorum(signatures: tuple[tuple[bytes, bytes], ...], validators: ValidatorSet, chain_id: str,
+                       phase: str, height: int, view: int, block_hash: bytes) -> None:
+    """Raise CertificateError unless ``signatures`` are a quorum of distinct
+    validators' ``phase`` votes for (height, view, block_hash). Sizes and
+    membership are checked before any signature, so padding with strangers
+    costs no signature checks."""
+    if len(signatures) > len(validators):
+        raise CertificateError("cert.too_many_votes", f"{len(signatures)} votes for a set of {len(validators)}")
     seen: set[bytes] = set()
-    for validator, _ in certificate.signatures:
+    for validator, _ in signatures:
         if validator not in validators:
             raise CertificateError("cert.unknown_signer", f"{validator.hex()} is not a validator of this chain")
         if validator in seen:
@@ -134,7 +140,7 @@ def verify_certificate(
         seen.add(validator)
     if len(seen) < validators.quorum:
         raise CertificateError("cert.no_quorum", f"{len(seen)} distinct signers, a quorum is {validators.quorum}")
-    message = vote_signing_bytes(chain_id, PHASE_COMMIT, certificate.height, certificate.view, certificate.block_hash)
-    for validator, signature in certificate.signatures:
+    message = vote_signing_bytes(chain_id, phase, height, view, block_hash)
+    for validator, signature in signatures:
         if not verify_signature(validator, message, signature):
-            raise CertificateError("cert.bad_signature", f"the COMMIT signature of {validator.hex()} does not verify")
+            raise CertificateError("cert.bad_signature", f"the {phase.upper()} signature of {validator.hex()} does not verify")

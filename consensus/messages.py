@@ -16,13 +16,12 @@ from typing import Any
 from chain.block import Block, Header, check_block_body
 from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
 from chain.encoding import pack, unpack
-from chain.errors import CodedError
+from chain.errors import CertificateError, CodedError
 from chain.hashing import sha256
 from chain.keys import KeyPair
 from chain.signing import sign_fields, verify_fields
 from chain.validators import ValidatorSet
-from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, vote_signing_bytes
-from chain.keys import verify_signature
+from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, verify_vote_quorum
 
 
 class ConsensusError(CodedError):
@@ -99,21 +98,11 @@ class PreparedCertificate:
         return cls(_uint(v[0], "height"), _uint(v[1], "view"), _bytes(v[2], HASH_BYTES, "block_hash"), tuple(pairs))
 
     def verify(self, validators: ValidatorSet, chain_id: str) -> None:
-        if len(self.signatures) > len(validators):
-            raise ConsensusError("consensus.too_many_votes", "a prepared certificate has more votes than validators")
-        seen: set[bytes] = set()
-        for key, _ in self.signatures:
-            if key not in validators:
-                raise ConsensusError("consensus.unknown_signer", "a prepared certificate holds a non-validator's vote")
-            if key in seen:
-                raise ConsensusError("consensus.duplicate_signer", "a prepared certificate counts one validator twice")
-            seen.add(key)
-        if len(seen) < validators.quorum:
-            raise ConsensusError("consensus.no_quorum", "a prepared certificate needs a quorum of distinct PREPAREs")
-        message = vote_signing_bytes(chain_id, PHASE_PREPARE, self.height, self.view, self.block_hash)
-        for key, sig in self.signatures:
-            if not verify_signature(key, message, sig):
-                raise ConsensusError("consensus.bad_signature", "a PREPARE in a prepared certificate does not verify")
+        try:
+            verify_vote_quorum(self.signatures, validators, chain_id, PHASE_PREPARE, self.height, self.view, self.block_hash)
+        except CertificateError as error:
+            # the same rule as a commit certificate, reported in consensus's terms
+            raise ConsensusError(error.code.replace("cert.", "consensus.", 1), f"a prepared certificate: {error.message}") from None
 
 
 # -- PRE-PREPARE -----------------------------------------------------------------
