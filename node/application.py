@@ -79,16 +79,23 @@ class ChainApplication:
 
     # -- the consensus application protocol -----------------------------------------
 
-    def build_block(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, evidence: tuple[bytes, ...]) -> Block:
-        """A block of the mempool's ready transactions, executed, with its roots.
-        The mempool offers each sender's nonces in order from the committed
-        one, so the execution cannot find the block invalid."""
-        candidates = self.mempool.reap(self.param("block_txs_max"), self.param("block_bytes_max")) if self.mempool else []
+    def build_block(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, evidence: tuple[bytes, ...],
+                    txs: Sequence[SignedTransaction] | None = None) -> Block:
+        """A block of ``txs`` (by default the mempool's ready transactions),
+        executed, with its roots. The mempool offers each sender's nonces in
+        order from the committed one, so the execution cannot find the block
+        invalid."""
+        candidates = list(txs) if txs is not None else self.ready_transactions()
         execution = self._execute(time_ms, candidates)
         header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution)
         block = Block(header, tuple(tx.raw for tx in candidates), tuple(evidence))
         self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution)
         return block
+
+    def ready_transactions(self) -> list[SignedTransaction]:
+        if self.mempool is None:
+            return []
+        return self.mempool.reap(self.param("block_txs_max"), self.param("block_bytes_max"))
 
     def validate_block(self, block: Block) -> bool:
         try:
@@ -98,6 +105,11 @@ class ChainApplication:
         return True
 
     def commit_block(self, block: Block, certificate: CommitCertificate) -> None:
+        self.finish_commit(self.persist_block(block, certificate))
+
+    def persist_block(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
+        """Write the block and what it produced atomically (executing it first
+        if it was never validated here); the slow half of a commit."""
         prepared = self._prepared.pop(block.hash(), None)
         if prepared is None:
             try:
@@ -106,9 +118,12 @@ class ChainApplication:
                 raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
         self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set)
         self._prepared.clear()
+        return CommittedBlock(block, prepared.txs, prepared.execution)
+
+    def finish_commit(self, committed: CommittedBlock) -> None:
+        """Update the mempool and tell the listeners; the quick half of a commit."""
         if self.mempool is not None:
-            self.mempool.on_commit(prepared.txs)
-        committed = CommittedBlock(block, prepared.txs, prepared.execution)
+            self.mempool.on_commit(committed.txs)
         for listener in self.on_commit:
             listener(committed)
 

@@ -1,17 +1,22 @@
 """The running node: the consensus replica and the chain application driven
 by asyncio timers, the peer network, the LevelDB store and the HTTP API.
 
-Everything that touches consensus runs on the event loop's thread, one event
-at a time: an event goes to the replica, and the actions it returns are
-carried out in order (``_perform``), which may feed the replica further
-events. A PersistSignState is written and fsync'd before the next action, so
-nothing is sent before it is durable. RPC handlers read committed state and
-hand transactions to the mempool; they never wait on consensus.
+The replica is called only on the event loop's thread. The actions it
+returns join one queue that a single task carries out strictly in order
+(``_drain``): sends and timers at once; the slow steps (writing the
+sign_state file, building, executing and persisting blocks) on one worker
+thread, awaited, so the event loop keeps serving peers and clients
+meanwhile and nothing later in the queue happens before they finish: a
+PersistSignState is on disk before any message after it leaves. The
+application and the store are used by that worker alone, the mempool and
+the replica by the loop alone. RPC handlers read committed state and hand
+transactions to the mempool; they never wait on consensus.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import random
 import time
 from collections import deque
@@ -100,8 +105,9 @@ class NodeRuntime:
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
         self.network = PeerNetwork(self.key, NetworkConfig(self.chain_id, listen, self.config.p2p), self, random.Random())
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._actions: deque[Action] = deque()
-        self._performing = False
+        self._actions: deque[Action | _SyncedCommit] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.config.node.name}-chain")
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -163,6 +169,9 @@ class NodeRuntime:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
         for handle in list(self._timers.values()) + ([self._early_proposal] if self._early_proposal else []):
             handle.cancel()
         for task in self._tasks:
@@ -171,6 +180,7 @@ class NodeRuntime:
         await self.network.close()
         for runner in self._runners:
             await runner.cleanup()
+        self._worker.shutdown(wait=True)
         self.store.close()
         self._stopped.set()
 
@@ -184,18 +194,31 @@ class NodeRuntime:
 
     def _feed(self, actions: list[Action]) -> None:
         self._actions.extend(actions)
-        if self._performing:
-            return
-        self._performing = True
-        try:
-            while self._actions and self.fatal is None:
-                self._perform(self._actions.popleft())
-        except StateDivergence as error:
-            self._halt(error)
-        finally:
-            self._performing = False
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         self._note_view()
         self._propose_early_if_waiting()
+
+    async def _drain(self) -> None:
+        """Carry out queued actions one at a time, in order."""
+        try:
+            while self._actions and self.fatal is None:
+                await self._perform(self._actions.popleft())
+                self._note_view()
+        except StateDivergence as error:
+            self._halt(error)
+        self._propose_early_if_waiting()
+
+    async def _in_worker(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._worker, function, *args)
+
+    def _note_view(self) -> None:
+        """Count each view this node moves to within a height (view changes)."""
+        position = (self.replica.height, self.replica.view)
+        if position[0] == self._last_position[0] and position[1] > self._last_position[1]:
+            self.metrics.view_changes.inc(position[1] - self._last_position[1])
+        self._last_position = position
+        self.metrics.view.set(self.replica.view)
 
     def _propose_early_if_waiting(self) -> None:
         """As primary at view 0 with transactions waiting, fire the propose
@@ -215,17 +238,9 @@ class NodeRuntime:
 
         self._early_proposal = asyncio.get_running_loop().call_later(PROPOSE_BATCH_S, fire)
 
-    def _note_view(self) -> None:
-        """Count each view this node moves to within a height (view changes)."""
-        position = (self.replica.height, self.replica.view)
-        if position[0] == self._last_position[0] and position[1] > self._last_position[1]:
-            self.metrics.view_changes.inc(position[1] - self._last_position[1])
-        self._last_position = position
-        self.metrics.view.set(self.replica.view)
-
-    def _perform(self, action: Action) -> None:
+    async def _perform(self, action: "Action | _SyncedCommit") -> None:
         if isinstance(action, PersistSignState):
-            write_sign_state(self.home.sign_state_path, action.state)
+            await self._in_worker(write_sign_state, self.home.sign_state_path, action.state)
         elif isinstance(action, Broadcast):
             self.network.broadcast(KIND_CONSENSUS, action.payload)
         elif isinstance(action, Send):
@@ -233,13 +248,17 @@ class NodeRuntime:
         elif isinstance(action, SetTimer):
             self._set_timer(action)
         elif isinstance(action, BuildProposal):
-            block = self.app.build_block(action.height, action.prev_hash, action.time_ms, self.key.public_key, action.evidence)
+            txs = self.app.ready_transactions()
+            block = await self._in_worker(self.app.build_block, action.height, action.prev_hash, action.time_ms,
+                                          self.key.public_key, action.evidence, txs)
             self._actions.extend(self.replica.on_proposal_built(block, now_ms()))
         elif isinstance(action, Execute):
-            ok = self.app.validate_block(action.block)
+            ok = await self._in_worker(self.app.validate_block, action.block)
             self._actions.extend(self.replica.on_block_validated(action.block.hash(), ok, now_ms()))
         elif isinstance(action, Commit):
-            self.app.commit_block(action.block, action.certificate)
+            self.app.finish_commit(await self._in_worker(self.app.persist_block, action.block, action.certificate))
+        elif isinstance(action, _SyncedCommit):
+            await self._commit_synced(action.item)
         elif isinstance(action, RequestSync):
             # Peers announce their heights after each commit; ask them now.
             self._sync_wanted.set()
@@ -259,7 +278,7 @@ class NodeRuntime:
         self._timers[action.kind] = loop.call_later(action.delay_ms / 1000, fire)
 
     def _on_committed(self, committed: CommittedBlock) -> None:
-        block, height = committed.block, committed.block.height
+        height = committed.block.height
         self.metrics.height.set(height)
         self.metrics.txs_committed.inc(len(committed.txs))
         self.metrics.txs_failed.inc(sum(1 for result in committed.execution.results if not result.ok))
@@ -336,16 +355,21 @@ class NodeRuntime:
         self._apply_synced()
 
     def _apply_synced(self) -> None:
-        for item in self.syncer.take_ready(self.store.last_height()):
-            if item.block.header.prev_hash != self.store.last_block_hash():
-                self._halt(StateDivergence(f"certified block {item.height} does not extend our chain"))
-                return
-            try:
-                self.app.commit_block(item.block, item.certificate)
-            except StateDivergence as error:
-                self._halt(error)
-                return
-            self._feed(self.replica.on_synced_block(item.block, item.certificate, now_ms()))
+        """Queue synced blocks behind the replica's own actions, in height order."""
+        queued = {action.item.height for action in self._actions if isinstance(action, _SyncedCommit)}
+        next_height = max(queued, default=self.store.last_height()) + 1
+        ready = self.syncer.take_ready(next_height - 1)
+        if ready:
+            self._actions.extend(_SyncedCommit(item) for item in ready)
+            self._feed([])
+
+    async def _commit_synced(self, item: CertifiedBlock) -> None:
+        if item.height <= self.store.last_height():
+            return  # committed meanwhile by consensus
+        if item.block.header.prev_hash != self.store.last_block_hash():
+            raise StateDivergence(f"certified block {item.height} does not extend our chain")
+        self.app.finish_commit(await self._in_worker(self.app.persist_block, item.block, item.certificate))
+        self._actions.extend(self.replica.on_synced_block(item.block, item.certificate, now_ms()))
 
     async def _sync_loop(self) -> None:
         """Ask peers for the blocks we lack, every tick or at once on RequestSync."""
@@ -386,6 +410,13 @@ class NodeRuntime:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiters[tx_id]
+
+
+@dataclass(frozen=True, slots=True)
+class _SyncedCommit:
+    """A verified block from block sync, queued with the replica's actions."""
+
+    item: CertifiedBlock
 
 
 def _decode_status(payload: bytes) -> int:
