@@ -60,16 +60,13 @@ class NodeView(Protocol):
 
     def status(self) -> dict[str, Any]:
         """At least ``view`` (the consensus view now) and ``peers`` (hex keys of connected peers)."""
-        ...
 
     def submit(self, raw: bytes) -> SignedTransaction:
         """Admit a transaction to the mempool and gossip it; raises RequestRejected."""
-        ...
 
     async def wait_for_commit(self, tx_id: str, timeout_s: float) -> bool:
         """True once ``tx_id`` is in a committed block (at once if it already is);
         False when ``timeout_s`` passes first."""
-        ...
 
 
 class RpcCodedError(CodedError):
