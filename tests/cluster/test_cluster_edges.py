@@ -223,3 +223,24 @@ def test_explorer_and_metrics_are_served(tmp_path):
             height_line = next(line for line in text.splitlines() if line.startswith("shopchain_height "))
             assert float(height_line.split()[1]) >= 2
         run(scenario())
+
+
+def test_subscribers_hear_blocks_and_the_events_of_their_topics(tmp_path):
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 1)
+            receiver = KeyPair.generate()
+            async with ShopchainClient(rpc_url(cluster, "node3")) as listener:
+                account_events = listener.subscribe(f"events:account:{receiver.address}")
+                blocks = listener.subscribe("blocks")
+                first_block = asyncio.ensure_future(blocks.__anext__())
+                first_event = asyncio.ensure_future(account_events.__anext__())
+                await asyncio.wait_for(first_block, 30)
+                async with ShopchainClient(rpc_url(cluster, "node0")) as sender:
+                    minted = await sender.send(admin_key(cluster), "funds.mint", {"to": receiver.address, "amount": 9})
+                notification = await asyncio.wait_for(first_event, 30)
+                await account_events.aclose()
+                await blocks.aclose()
+            assert notification["tx_id"] == minted.id and notification["height"] == minted.height
+            assert notification["event"] == {"kind": "funds.minted", "to": receiver.address, "amount": 9, "asset": "SHC"}
+        run(scenario())
