@@ -9,6 +9,8 @@ from chain.keys import is_address
 _ORDER_FIELDS = ("order",)
 _TRACE_FIELDS = ("subject",)
 _COUPON_FIELDS = ("batch", "coupon")
+# Fields that hold ids, which look like account keys (64 hex digits) but are not.
+_ID_FIELDS = frozenset(("order", "batch", "coupon", "contract", "subject", "id"))
 
 
 def topics_of(event: dict[str, Any], sender: str | None) -> Iterator[str]:
@@ -25,7 +27,7 @@ def _candidate_topics(event: dict[str, Any], sender: str | None) -> Iterator[str
         yield f"events:account:{sender}"
     for name in sorted(event):
         value = event[name]
-        if isinstance(value, str) and is_address(value):
+        if name not in _ID_FIELDS and isinstance(value, str) and is_address(value):
             yield f"events:account:{value}"
     for name in _ORDER_FIELDS:
         if isinstance(event.get(name), str):
