@@ -5,6 +5,7 @@ from cli.bench import bench_group
 from cli.keys import keys_group
 from cli.node import node_group
 from cli.query import query_group
+from cli.sim import sim_group
 from cli.testnet import testnet_group
 from cli.tx import tx_command
 
@@ -19,5 +20,6 @@ main.add_command(bench_group)
 main.add_command(keys_group)
 main.add_command(node_group)
 main.add_command(query_group)
+main.add_command(sim_group)
 main.add_command(testnet_group)
 main.add_command(tx_command)

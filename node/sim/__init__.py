@@ -1,11 +1,7 @@
-"""Deterministic simulator driving the consensus core (issue 5, part 2).
+"""Deterministic simulator (issue 5, part 2): N real replicas (consensus core +
+commerce application over in-memory storage) in virtual time. See
+node/sim/core.py for the theory of operation and docs/simulation.md."""
+from node.sim.byzantine import STRATEGIES
+from node.sim.core import PARTITIONS, SimConfig, SimReport, Simulation, run
 
-First cut: a stub application (empty blocks), N replicas over a simulated
-network in virtual time with a per-run seed, latency, drop and duplicate
-rates, crash/restart keeping the sign state, Byzantine ``silent`` replicas,
-a safety checker at every commit and a liveness check. The commerce executor,
-the other Byzantine strategies, partitions and the CLI are still to come.
-"""
-from node.sim.core import SimConfig, SimReport, Simulation, run
-
-__all__ = ["SimConfig", "SimReport", "Simulation", "run"]
+__all__ = ["PARTITIONS", "STRATEGIES", "SimConfig", "SimReport", "Simulation", "run"]

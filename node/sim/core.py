@@ -1,27 +1,57 @@
-"""Virtual-time simulation of N replicas of consensus.Replica.
+"""Deterministic simulation of N Shopchain validators in virtual time.
 
-Everything random comes from one ``random.Random(seed)``; events are ordered
-by (virtual time, sequence number), so a seed replays exactly and
-``trace_hash`` (SHA-256 over every delivered message and commit) is the same
-across processes whatever PYTHONHASHSEED is.
+Every replica is the real ``consensus.Replica`` driving the real
+``node.application.ChainApplication`` (commerce executor and block store) over
+its own ``MemoryStore``; only the network, the clock and the disk are simulated.
+
+Seed in, seed out: everything random comes from one ``random.Random(seed)``;
+events are ordered by (virtual time, sequence number); nothing ordered is
+built from ``hash()`` of a string or from set iteration. ``trace_hash`` is a
+SHA-256 over every delivered message and every commit, so a seed replays
+byte for byte in any process, whatever PYTHONHASHSEED is.
+
+Two phases, as TigerBeetle's VOPR: during the *fault phase* (the first
+``fault_fraction`` of the run) the network drops, duplicates, delays and
+reorders messages, a scheduled partition cuts it, and honest replicas crash
+and restart (storage and sign state kept, memory lost). At ``heal_ms`` the
+partition heals, the network turns reliable and every crashed replica comes
+back; Byzantine validators keep misbehaving. Safety is checked at every
+commit, in both phases: no two honest replicas commit different blocks or
+reach different state roots at one height. Liveness is checked after the
+heal: every honest replica must commit past the highest honest height at
+heal time within ``liveness_bound_ms`` (the run goes on past ``duration_ms``
+if it needs to, up to that bound).
 """
 from __future__ import annotations
 
 import hashlib
 import heapq
 import random
+import shlex
+import time
 from dataclasses import dataclass, field
 
-from chain.block import Block, Header
+from chain.constants import PHASE_COMMIT, PHASE_PREPARE
+from chain.errors import CertificateError, TransactionError
 from chain.keys import KeyPair
 from chain.merkle import merkle_root
-from chain.validators import ValidatorSet
+from chain.votes import CommitCertificate, verify_certificate
+from commerce.executor import get_nonce
 from consensus import (
-    Broadcast, BuildProposal, Commit, Config, Execute, PersistSignState, Replica, RequestSync, Send, SetTimer,
-    SignState,
+    TIMER_VIEW, Broadcast, BuildProposal, CertificateMessage, Commit, Config, Execute, PersistSignState, Replica,
+    RequestSync, Send, SetTimer, SignState, encode_message,
 )
+from node.application import ChainApplication, CommittedBlock, StateDivergence
+from node.errors import RequestRejected
+from node.mempool import Mempool, MempoolLimits, VerifiedIds, decode_verified
+from node.sim.byzantine import STRATEGIES, Strategy, coalition_vote, make_strategy
+from node.sim.sigcache import shared_signature_cache
+from node.sim.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
+from storage.blockstore import BlockStore
+from storage.memory import MemoryStore
 
-ZERO = b"\0" * 32
+PARTITIONS = ("none", "half", "ring", "isolate")
+SYNC_RETRY_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,198 +61,514 @@ class SimConfig:
     strategy: str = "silent"
     seed: int = 0
     duration_ms: int = 20_000
-    latency_ms: tuple[int, int] = (5, 50)
-    drop: float = 0.0
-    duplicate: float = 0.0
-    crash_rate: float = 0.0          # per second of virtual time, honest replicas
-    chain_id: str = "sim"
+    latency_ms: tuple[int, int] = (5, 50)     # uniform one-way delay
+    drop: float = 0.0                          # per message, fault phase
+    duplicate: float = 0.0                     # per message, fault phase
+    reorder: float = 0.0                       # per message: an extra delay of up to 5x the maximum latency
+    partition: str = "none"                    # none, half, ring, isolate (fault phase, heals at heal_ms)
+    crash_rate: float = 0.0                    # honest crashes per virtual second, fault phase
+    crash_after_persist: float = 0.0           # chance an honest replica crashes between persisting and sending
+    clock_skew_ms: int = 0                     # each replica's clock is off by up to this much
+    tx_rate: float = 50.0                      # pre-signed commerce transactions submitted per virtual second
+    shoppers: int = 16                         # 0: no workload, no history (empty blocks only)
+    fault_fraction: float = 0.6
+    liveness_bound_ms: int = 60_000
     view_timeout_ms: int = 1000
     empty_block_interval_ms: int = 100
     resend_ms: int = 250
+    status_ms: int = 1000                      # each replica gossips its latest commit certificate this often
+    target_height: int = 0                     # > 0: stop once every honest replica has committed this height
+
+    def __post_init__(self) -> None:
+        if self.validators < 1 or not 0 <= self.byzantine < self.validators:
+            raise ValueError("need at least one validator and 0 <= byzantine < validators")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; one of {', '.join(STRATEGIES)}")
+        if self.partition not in PARTITIONS:
+            raise ValueError(f"unknown partition {self.partition!r}; one of {', '.join(PARTITIONS)}")
+
+    @property
+    def heal_ms(self) -> int:
+        return int(self.duration_ms * self.fault_fraction)
+
+    def replay_command(self) -> str:
+        """The ``shopchain sim`` command line that replays this run."""
+        words = ["shopchain", "sim", "--validators", str(self.validators), "--byzantine", str(self.byzantine),
+                 "--strategy", self.strategy, "--seed", str(self.seed), "--duration", f"{self.duration_ms / 1000:g}"]
+        defaults = SimConfig()
+        flags = {"drop": "--drop", "duplicate": "--duplicate", "reorder": "--reorder", "partition": "--partition",
+                 "crash_rate": "--crash-rate", "crash_after_persist": "--crash-after-persist",
+                 "clock_skew_ms": "--clock-skew-ms", "tx_rate": "--tx-rate"}
+        for name, flag in flags.items():
+            value = getattr(self, name)
+            if value != getattr(defaults, name):
+                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+        if self.latency_ms != defaults.latency_ms:
+            words += ["--latency-ms", f"{self.latency_ms[0]}..{self.latency_ms[1]}"]
+        return shlex.join(words)
 
 
 @dataclass
 class SimReport:
-    seed: int
+    config: SimConfig
     committed_height: int
+    max_height: int
+    history_height: int            # the certified set-up blocks every replica starts from
+    tx_submitted: int
+    tx_committed: int
+    latencies_ms: list[int]
     view_changes: int
-    safety_violations: list[str]
+    violations: list[str]
     liveness_ok: bool
+    liveness_ms: int | None
     trace_hash: str
     messages: int
+    virtual_ms: int
+    wall_s: float
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def safety_violations(self) -> list[str]:
+        return self.violations
+
+    def percentile(self, fraction: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return float(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))])
 
     def to_json(self) -> dict:
-        return {"seed": self.seed, "committed_height": self.committed_height, "view_changes": self.view_changes,
-                "safety_violations": len(self.safety_violations), "liveness_ok": self.liveness_ok,
-                "trace_hash": self.trace_hash, "messages": self.messages}
-
-
-class StubApplication:
-    """Empty blocks; every block valid. Stands in for the commerce executor."""
-
-    def __init__(self, chain_id: str) -> None:
-        self.chain_id = chain_id
-        self.chain: list[Block] = []
-
-    def build_block(self, height, prev_hash, time_ms, proposer, evidence) -> Block:
-        header = Header(1, self.chain_id, height, prev_hash, time_ms, proposer, 0, merkle_root(()), ZERO,
-                        merkle_root(tuple(evidence)), ZERO, ZERO, ZERO)
-        return Block(header, (), tuple(evidence))
-
-    def validate_block(self, block: Block) -> bool:
-        return True
-
-    def commit_block(self, block, certificate) -> None:
-        self.chain.append(block)
+        cfg = self.config
+        return {
+            "seed": cfg.seed, "validators": cfg.validators, "byzantine": cfg.byzantine, "strategy": cfg.strategy,
+            "drop": cfg.drop, "partition": cfg.partition, "duration_s": cfg.duration_ms / 1000,
+            "committed_height": self.committed_height, "max_height": self.max_height,
+            "tx_submitted": self.tx_submitted, "tx_committed": self.tx_committed,
+            "tx_per_virtual_s": round(self.tx_committed / (cfg.duration_ms / 1000), 3),
+            "latency_ms_p50": self.percentile(0.50), "latency_ms_p99": self.percentile(0.99),
+            "view_changes": self.view_changes, "messages": self.messages,
+            "history_height": self.history_height,
+            "messages_per_block": round(self.messages / blocks, 1) if (blocks := self.max_height - self.history_height) else None,
+            "safety_violations": len(self.violations), "violations": self.violations[:20],
+            "liveness_ok": self.liveness_ok, "liveness_ms": self.liveness_ms,
+            "trace_hash": self.trace_hash, "replay": cfg.replay_command(), "wall_s": round(self.wall_s, 3),
+        }
 
 
 @dataclass
 class SimNode:
+    index: int
     key: KeyPair
-    app: StubApplication
+    store: BlockStore
+    byzantine: bool
+    skew_ms: int
+    strategy: Strategy | None = None
+    app: ChainApplication | None = None
+    mempool: Mempool | None = None
     replica: Replica | None = None
-    sign_state: bytes | None = None     # survives crashes (the home's sign_state)
-    timers: dict = field(default_factory=dict)  # kind -> token
-    byzantine: bool = False
+    sign_state: bytes | None = None      # the home's sign_state file: survives a crash
+    timers: dict[str, int] = field(default_factory=dict)
+    broken: str | None = None            # a Byzantine node whose state went astray stops
 
 
 class Simulation:
     def __init__(self, config: SimConfig) -> None:
         self.cfg = config
         self.rng = random.Random(config.seed)
-        keys = [KeyPair(hashlib.sha256(b"sim-key-%d" % i).digest()) for i in range(config.validators)]
-        self.validators = ValidatorSet.of(k.public_key for k in keys)
-        self.core_config = Config(config.chain_id, self.validators, view_timeout_ms=config.view_timeout_ms,
+        self.world = make_world(config.validators, config.shoppers)
+        self.genesis = self.world.genesis
+        self.chain_id = self.genesis.chain_id
+        self.validators = self.genesis.validators
+        self.core_config = Config(self.chain_id, self.validators, view_timeout_ms=config.view_timeout_ms,
                                   empty_block_interval_ms=config.empty_block_interval_ms, resend_ms=config.resend_ms)
-        byz = set(self.rng.sample(range(config.validators), config.byzantine))
-        self.nodes = [SimNode(k, StubApplication(config.chain_id), byzantine=i in byz) for i, k in enumerate(keys)]
-        self.index = {k.public_key: i for i, k in enumerate(keys)}
+        self.verified = VerifiedIds(1_000_000)     # shared: a transaction's signature is checked once in the process
+        byzantine = sorted(self.rng.sample(range(config.validators), config.byzantine))
+        self.nodes = [SimNode(i, key, BlockStore(MemoryStore()), i in byzantine,
+                              self.rng.randint(-config.clock_skew_ms, config.clock_skew_ms))
+                      for i, key in enumerate(self.world.validator_keys)]
+        self.by_key = {key.public_key: i for i, key in enumerate(self.world.validator_keys)}
+        for i in byzantine:
+            self.nodes[i].strategy = make_strategy(config.strategy, self, i)
+        self.honest = [node for node in self.nodes if not node.byzantine]
         self.queue: list = []
         self.seq = 0
         self.now = 0
         self.trace = hashlib.sha256()
         self.violations: list[str] = []
-        self.committed: dict[int, bytes] = {}
+        self.committed: dict[int, tuple[bytes, bytes]] = {}   # height -> (block hash, state root), first honest commit
+        self.first_commit_ms: dict[int, int] = {}
+        self.views_entered: dict[tuple[int, int], None] = {}
         self.messages = 0
-        self.view_changes = 0
-        self.certificates: dict[bytes, object] = {}
+        self.healed = False
+        self.heal_height = 0
+        self.history_height = 0
+        self.live_at_ms: int | None = None
+        self.submitted: dict[str, int] = {}
+        self.latencies_ms: list[int] = []
+        self.tx_committed = 0
+        self.partition_groups: list[int] | None = None   # node index -> group id, while cut
+        self.partition_kind = config.partition
+        self.reached_target = False
 
-    # -- scheduling -------------------------------------------------------------------
+    # -- scheduling -----------------------------------------------------------------------
 
-    def _at(self, time_ms: int, kind: str, *payload) -> None:
+    def at(self, time_ms: int, kind: str, *payload) -> None:
         self.seq += 1
         heapq.heappush(self.queue, (time_ms, self.seq, kind, payload))
 
+    def now_ms(self, i: int) -> int:
+        return GENESIS_TIME_MS + self.now + self.nodes[i].skew_ms
+
+    def _schedule(self) -> None:
+        cfg = self.cfg
+        if cfg.partition != "none":
+            self.at(self.rng.randint(0, cfg.heal_ms // 2), "partition")
+        self.at(cfg.heal_ms, "heal")
+        if cfg.crash_rate > 0:
+            moment = 0.0
+            while True:
+                moment += self.rng.expovariate(cfg.crash_rate) * 1000
+                if moment >= cfg.heal_ms:
+                    break
+                self.at(int(moment), "crash")
+        for index, tx in enumerate(self._prepare_workload()):
+            self.at(int(index * 1000 / cfg.tx_rate), "tx", tx)
+        for node in self.nodes:
+            if cfg.status_ms:
+                self.at(self.rng.randint(1, cfg.status_ms), "status", node.index)
+            if node.strategy is not None and node.strategy.tick_ms() is not None:
+                self.at(node.strategy.tick_ms(), "byzantine", node.index)
+
+    def _prepare_workload(self) -> list:
+        """Commit the certified history to every replica's store and return the
+        pre-signed mix, in submission order."""
+        cfg = self.cfg
+        count = int(cfg.tx_rate * cfg.duration_ms / 1000) if cfg.shoppers else 0
+        workload = build_workload(self.world, count, random.Random(self.rng.getrandbits(64)))
+        history = certify_history(self.world, workload.history)
+        self.history_height = len(history)
+        for node in self.nodes:
+            app = ChainApplication(node.store, self.genesis)
+            for block, certificate in history:
+                app.commit_block(block, certificate)
+        return workload.mix(count)
+
+    # -- the network ------------------------------------------------------------------------
+
+    def peers(self, i: int) -> list[int]:
+        return [j for j in range(len(self.nodes)) if j != i]
+
+    def reachable(self, src: int, dst: int) -> bool:
+        groups = self.partition_groups
+        if groups is None:
+            return True
+        if self.partition_kind == "ring":
+            n = len(self.nodes)
+            return (dst - src) % n in (1, n - 1)
+        return groups[src] == groups[dst]
+
     def _latency(self) -> int:
         low, high = self.cfg.latency_ms
-        return self.rng.randint(low, high)
+        delay = self.rng.randint(low, high)
+        if not self.healed and self.cfg.reorder and self.rng.random() < self.cfg.reorder:
+            delay += self.rng.randint(0, 5 * high)
+        return delay
 
-    def _start(self, i: int) -> None:
-        node = self.nodes[i]
-        chain = node.app.chain
-        state = None if node.sign_state is None else SignState.decode(node.sign_state)
-        node.replica = Replica(self.core_config, node.key, len(chain) + 1, chain[-1].hash() if chain else ZERO,
-                               chain[-1].header.time_ms if chain else 0, state)
-        self._run(i, node.replica.start(self.now))
-
-    def _send(self, src: int, dst: int, raw: bytes) -> None:
-        if self.rng.random() < self.cfg.drop:
+    def send(self, src: int, dst: int, raw: bytes) -> None:
+        if not self.reachable(src, dst):
             return
-        self._at(self.now + self._latency(), "deliver", src, dst, raw)
-        if self.rng.random() < self.cfg.duplicate:
-            self._at(self.now + self._latency(), "deliver", src, dst, raw)
+        if not self.healed and self.cfg.drop and self.rng.random() < self.cfg.drop:
+            return
+        self.at(self.now + self._latency(), "deliver", src, dst, raw)
+        if not self.healed and self.cfg.duplicate and self.rng.random() < self.cfg.duplicate:
+            self.at(self.now + self._latency(), "deliver", src, dst, raw)
 
-    def _run(self, i: int, actions: list) -> None:
+    def _cut(self) -> None:
+        n = len(self.nodes)
+        order = list(range(n))
+        self.rng.shuffle(order)
+        groups = [0] * n
+        if self.partition_kind == "half":
+            for i in order[: n // 2]:
+                groups[i] = 1
+        elif self.partition_kind == "isolate":
+            lonely = self.rng.choice([node.index for node in self.honest])
+            groups[lonely] = 1
+        self.partition_groups = groups
+
+    # -- replicas -------------------------------------------------------------------------------
+
+    def start(self, i: int) -> None:
         node = self.nodes[i]
+        node.mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender, s=node.store: get_nonce(s.state(), sender),
+                               64 * 1024)
+        node.mempool.verified = self.verified
+        node.app = ChainApplication(node.store, self.genesis, node.mempool)
+        node.app.on_commit.append(lambda committed, i=i: self._on_app_commit(i, committed))
+        store = node.store
+        last = store.block_by_height(store.last_height()) if store.last_height() else None
+        state = None if node.sign_state is None else SignState.decode(node.sign_state)
+        node.replica = Replica(self.core_config, node.key, store.last_height() + 1, store.last_block_hash(),
+                               last.header.time_ms if last else self.genesis.genesis_time_ms, state)
+        node.timers = {}
+        self.run_actions(i, node.replica.start(self.now_ms(i)))
+
+    def crash(self, i: int, forget_sign_state: bool = False, down_ms: int = 500) -> None:
+        """Memory lost (replica, mempool, executions); the store (and unless
+        ``forget_sign_state``, the sign state) kept."""
+        node = self.nodes[i]
+        node.replica = node.app = node.mempool = None
+        node.timers = {}
+        if forget_sign_state:
+            node.sign_state = None
+        self.at(self.now + down_ms, "restart", i)
+
+    def run_actions(self, i: int, actions: list) -> None:
+        node = self.nodes[i]
+        replica = node.replica
         for action in actions:
-            if node.replica is None:
+            if node.replica is not replica or replica is None:
                 return
             if isinstance(action, PersistSignState):
                 node.sign_state = action.state
+                if self._crashes_after_persist(node):
+                    return
             elif isinstance(action, Broadcast):
-                for j in range(len(self.nodes)):
-                    if j != i:
-                        self._send(i, j, action.payload)
+                self._broadcast(i, action.payload)
             elif isinstance(action, Send):
-                self._send(i, self.index[action.to], action.payload)
+                self._emit(i, [self.by_key[action.to]], action.payload)
             elif isinstance(action, SetTimer):
-                self.seq += 1
-                node.timers[action.kind] = self.seq
-                self._at(self.now + action.delay_ms, "timer", i, action.kind, action.height, action.view, self.seq)
-                if action.kind == "view" and action.view > 0:
-                    self.view_changes += 1
+                self._set_timer(i, action)
             elif isinstance(action, BuildProposal):
                 block = node.app.build_block(action.height, action.prev_hash, action.time_ms, node.key.public_key,
                                              action.evidence)
-                self._run(i, node.replica.on_proposal_built(block, self.now))
+                self.run_actions(i, replica.on_proposal_built(block, self.now_ms(i)))
             elif isinstance(action, Execute):
                 ok = node.app.validate_block(action.block)
-                self._run(i, node.replica.on_block_validated(action.block.hash(), ok, self.now))
+                self.run_actions(i, replica.on_block_validated(action.block.hash(), ok, self.now_ms(i)))
             elif isinstance(action, Commit):
-                node.app.commit_block(action.block, action.certificate)
-                self.certificates.setdefault(action.block.hash(), action.certificate)
-                self._check_commit(i, action.block)
+                self._commit(i, action.block, action.certificate)
             elif isinstance(action, RequestSync):
-                self._sync(i, action.from_height)
+                self.at(self.now + 2 * self._latency(), "sync", i, action.certificate.height)
 
-    def _sync(self, i: int, from_height: int) -> None:
-        """Block sync from the most advanced honest peer (certificates checked by the core)."""
-        donor = max((n for n in self.nodes if not n.byzantine), key=lambda n: len(n.app.chain))
+    def _crashes_after_persist(self, node: SimNode) -> bool:
+        """The worst moment for double signing: the sign state is on disk, the
+        message not yet sent. Restarted, the replica must not sign otherwise."""
+        p = self.cfg.crash_after_persist
+        if p and not node.byzantine and not self.healed and self.rng.random() < p:
+            self.crash(node.index, down_ms=self.rng.randint(50, 1000))
+            return True
+        return False
+
+    def _broadcast(self, i: int, raw: bytes) -> None:
+        self._emit(i, self.peers(i), raw)
+
+    def _emit(self, i: int, destinations: list[int], raw: bytes) -> None:
+        strategy = self.nodes[i].strategy
+        pairs = [(dst, raw) for dst in destinations] if strategy is None else strategy.outgoing(raw, destinations)
+        for dst, payload in pairs:
+            self.send(i, dst, payload)
+
+    def _set_timer(self, i: int, action: SetTimer) -> None:
         node = self.nodes[i]
-        for block in donor.app.chain[len(node.app.chain):]:
-            if node.replica is None or block.height != node.replica.height:
-                return
-            cert = self.certificates[block.hash()]
-            node.app.commit_block(block, cert)
-            self._check_commit(i, block)
-            self._run(i, node.replica.on_synced_block(block, cert, self.now))
+        self.seq += 1
+        node.timers[action.kind] = self.seq
+        self.at(self.now + action.delay_ms, "timer", i, action.kind, action.height, action.view, self.seq)
+        if action.kind == TIMER_VIEW and action.view > 0 and not node.byzantine:
+            self.views_entered.setdefault((action.height, action.view), None)
 
-    def _check_commit(self, i: int, block: Block) -> None:
-        self.trace.update(b"commit%d:%d:" % (i, block.height) + block.hash())
-        if self.nodes[i].byzantine:
+    def coalition_votes(self, height: int, view: int, block_hash: bytes) -> list[bytes]:
+        """PREPARE and COMMIT for ``block_hash`` from every Byzantine validator."""
+        return [coalition_vote(node.key, self.chain_id, phase, height, view, block_hash)
+                for node in self.nodes if node.byzantine for phase in (PHASE_PREPARE, PHASE_COMMIT)]
+
+    # -- commits, sync and the safety check -----------------------------------------------------
+
+    def _commit(self, i: int, block, certificate: CommitCertificate) -> bool:
+        node = self.nodes[i]
+        try:
+            node.app.commit_block(block, certificate)
+        except StateDivergence as error:
+            if node.byzantine:
+                node.broken = str(error)
+                node.replica = None
+                return False
+            self.violations.append(f"t={self.now}ms replica {i} halted: {error}")
+            node.replica = None
+            return False
+        self._check_commit(i, block)
+        return True
+
+    def _on_app_commit(self, i: int, committed: CommittedBlock) -> None:
+        height = committed.block.height
+        if self.nodes[i].byzantine or height in self.first_commit_ms:
             return
-        known = self.committed.setdefault(block.height, block.hash())
-        if known != block.hash():
-            self.violations.append(f"height {block.height}: replica {i} committed {block.hash().hex()[:12]}, "
-                                   f"another honest replica {known.hex()[:12]}")
+        self.first_commit_ms[height] = self.now
+        for tx in committed.txs:
+            submitted = self.submitted.pop(tx.id, None)
+            if submitted is not None:
+                self.latencies_ms.append(self.now - submitted)
+            self.tx_committed += 1
 
-    # -- the loop -------------------------------------------------------------------------
+    def _check_commit(self, i: int, block) -> None:
+        node = self.nodes[i]
+        block_hash = block.hash()
+        self.trace.update(b"commit %d %d " % (i, block.height) + block_hash)
+        if node.byzantine:
+            return
+        state_root = node.store.last_state_root()
+        if state_root != block.header.state_root:
+            self.violations.append(f"height {block.height}: replica {i} reached state root {state_root.hex()[:16]}, "
+                                   f"the block says {block.header.state_root.hex()[:16]}")
+        known = self.committed.setdefault(block.height, (block_hash, state_root))
+        if known[0] != block_hash:
+            self.violations.append(f"height {block.height}: honest replica {i} committed block {block_hash.hex()[:16]}, "
+                                   f"another honest replica committed {known[0].hex()[:16]}")
+        elif known[1] != state_root:
+            self.violations.append(f"height {block.height}: honest replica {i} reached state root "
+                                   f"{state_root.hex()[:16]}, another honest replica {known[1].hex()[:16]}")
+        if self.healed and self.live_at_ms is None and self._all_live():
+            self.live_at_ms = self.now
+        if self.cfg.target_height and block.height >= self.cfg.target_height and not self.reached_target:
+            self.reached_target = all(peer.store.last_height() >= self.cfg.target_height for peer in self.honest)
+
+    def _sync(self, i: int, target_height: int) -> None:
+        """Block sync: fetch certified blocks from the most advanced reachable honest
+        peer's store, check certificate and body, execute and commit each, then
+        tell the core (``on_synced_block``)."""
+        node = self.nodes[i]
+        if node.replica is None:
+            return
+        donors = [peer for peer in self.honest if peer.index != i and peer.replica is not None
+                  and self.reachable(i, peer.index) and self.reachable(peer.index, i)
+                  and peer.store.last_height() > node.store.last_height()]
+        if not donors:
+            if node.store.last_height() < target_height:
+                self.at(self.now + SYNC_RETRY_MS, "sync", i, target_height)
+            return
+        donor = max(donors, key=lambda peer: (peer.store.last_height(), -peer.index))
+        while node.replica is not None and node.store.last_height() < donor.store.last_height():
+            height = node.store.last_height() + 1
+            block, certificate = donor.store.block_by_height(height), donor.store.certificate(height)
+            try:
+                verify_certificate(certificate, self.validators, self.chain_id, height, block.hash())
+            except CertificateError as error:
+                raise AssertionError(f"an honest store holds a bad certificate: {error}") from None
+            if merkle_root(list(block.txs)) != block.header.tx_root or \
+                    merkle_root(list(block.evidence)) != block.header.evidence_root:
+                raise AssertionError("an honest store holds a block whose body does not match its header")
+            self.trace.update(b"sync %d %d" % (i, height))
+            if not self._commit(i, block, certificate):
+                return
+            self.run_actions(i, node.replica.on_synced_block(block, certificate, self.now_ms(i)))
+
+    # -- the phases ---------------------------------------------------------------------------
+
+    def _heal(self) -> None:
+        self.healed = True
+        self.partition_groups = None
+        self.heal_height = max(node.store.last_height() for node in self.honest)
+        for node in self.honest:
+            if node.replica is None and node.broken is None:
+                self.start(node.index)
+
+    def _all_live(self) -> bool:
+        return all(node.store.last_height() > self.heal_height for node in self.honest)
+
+    def _step(self, kind: str, payload: tuple) -> None:
+        if kind == "deliver":
+            src, dst, raw = payload
+            node = self.nodes[dst]
+            if node.replica is None:
+                return
+            self.messages += 1
+            self.trace.update(b"msg %d %d " % (src, dst) + hashlib.sha256(raw).digest())
+            if node.strategy is not None:
+                node.strategy.on_received(raw)
+            self.run_actions(dst, node.replica.on_message(raw, self.now_ms(dst)))
+        elif kind == "timer":
+            i, timer_kind, height, view, token = payload
+            node = self.nodes[i]
+            if node.replica is not None and node.timers.get(timer_kind) == token:
+                self.run_actions(i, node.replica.on_timer(timer_kind, height, view, self.now_ms(i)))
+        elif kind == "tx":
+            self._submit(payload[0])
+        elif kind == "sync":
+            self._sync(*payload)
+        elif kind == "restart":
+            i = payload[0]
+            if self.nodes[i].replica is None and self.nodes[i].broken is None:
+                self.start(i)
+        elif kind == "crash":
+            self._random_crash()
+        elif kind == "byzantine":
+            strategy = self.nodes[payload[0]].strategy
+            strategy.tick()
+            self.at(self.now + strategy.tick_ms(), "byzantine", payload[0])
+        elif kind == "status":
+            self._status(payload[0])
+        elif kind == "partition":
+            self._cut()
+        elif kind == "heal":
+            self._heal()
+
+    def _submit(self, tx) -> None:
+        """A client sends the transaction to every validator (live ones take it).
+        Its envelope is parsed and its signature checked once in the process
+        (as the shared signature cache allows); each mempool still makes its
+        own admission checks (nonce, duplicates, limits)."""
+        self.submitted[tx.id] = self.now
+        try:
+            parsed = decode_verified(tx.raw, self.chain_id, 64 * 1024, self.verified)
+        except TransactionError:
+            return
+        for node in self.nodes:
+            if node.mempool is not None:
+                try:
+                    node.mempool.add(parsed)
+                except RequestRejected:
+                    pass
+
+    def _status(self, i: int) -> None:
+        """The runtime's status gossip: the latest commit certificate to every peer,
+        so a replica that fell behind the buffering window sees it and syncs."""
+        node = self.nodes[i]
+        height = node.store.last_height()
+        if node.replica is not None and height > 0:
+            self._broadcast(i, encode_message(CertificateMessage(node.store.certificate(height))))
+        self.at(self.now + self.cfg.status_ms, "status", i)
+
+    def _random_crash(self) -> None:
+        live = [node.index for node in self.honest if node.replica is not None]
+        if live:
+            self.crash(self.rng.choice(live), down_ms=self.rng.randint(100, 2000))
 
     def run(self) -> SimReport:
-        for i, node in enumerate(self.nodes):
-            if not (node.byzantine and self.cfg.strategy == "silent"):
-                self._start(i)
-        while self.queue and self.queue[0][0] <= self.cfg.duration_ms:
-            self.now, _, kind, payload = heapq.heappop(self.queue)
-            if kind == "deliver":
-                src, dst, raw = payload
-                node = self.nodes[dst]
-                if node.replica is None:
-                    continue
-                self.messages += 1
-                self.trace.update(b"msg%d>%d:" % (src, dst) + hashlib.sha256(raw).digest())
-                self._run(dst, node.replica.on_message(raw, self.now))
-            elif kind == "timer":
-                i, timer_kind, height, view, token = payload
-                node = self.nodes[i]
-                if node.replica is None or node.timers.get(timer_kind) != token:
-                    continue
-                self._run(i, node.replica.on_timer(timer_kind, height, view, self.now))
-            elif kind == "restart":
-                self._start(payload[0])
-            self._maybe_crash()
-        heights = [len(n.app.chain) for n in self.nodes if not n.byzantine]
-        return SimReport(self.cfg.seed, min(heights), self.view_changes, self.violations,
-                         liveness_ok=min(heights) > 0, trace_hash=self.trace.hexdigest(), messages=self.messages)
-
-    def _maybe_crash(self) -> None:
-        if self.cfg.crash_rate and self.rng.random() < self.cfg.crash_rate / 1000:
-            candidates = [i for i, n in enumerate(self.nodes) if not n.byzantine and n.replica is not None]
-            if candidates:
-                i = self.rng.choice(candidates)
-                self.nodes[i].replica = None  # memory lost, sign_state and chain kept
-                self.nodes[i].timers = {}
-                self._at(self.now + self.rng.randint(100, 2000), "restart", i)
+        with shared_signature_cache():
+            self._schedule()      # pre-signs the workload: not timed
+            wall_start = time.perf_counter()
+            for node in self.nodes:
+                if node.strategy is None or node.strategy.starts():
+                    self.start(node.index)
+            deadline = self.cfg.duration_ms
+            bound = self.cfg.heal_ms + self.cfg.liveness_bound_ms
+            while self.queue and not self.reached_target:
+                moment = self.queue[0][0]
+                if moment > deadline and (self.live_at_ms is not None or moment > bound or self.violations):
+                    break
+                self.now, _, kind, payload = heapq.heappop(self.queue)
+                self._step(kind, payload)
+        heights = [node.store.last_height() for node in self.honest]
+        return SimReport(
+            self.cfg, min(heights), max(heights), self.history_height, len(self.submitted) + len(self.latencies_ms), self.tx_committed,
+            self.latencies_ms, len(self.views_entered), self.violations,
+            liveness_ok=self.live_at_ms is not None,
+            liveness_ms=None if self.live_at_ms is None else self.live_at_ms - self.cfg.heal_ms,
+            trace_hash=self.trace.hexdigest(), messages=self.messages, virtual_ms=self.now,
+            wall_s=time.perf_counter() - wall_start)
 
 
 def run(config: SimConfig) -> SimReport:

@@ -1,4 +1,5 @@
-"""First cut of the simulator (node/sim) over the consensus core with a stub application."""
+"""The simulator (node/sim) over the real consensus core and commerce application: safety,
+liveness and determinism smoke tests (the full properties are in tests/sim)."""
 import json
 import os
 import subprocess

@@ -1,0 +1,134 @@
+"""The simulator's figures (issue 5): wall time of long runs, committed
+transactions per wall second against the executor's own rate, and a table of
+commit latency and messages per block by the number of validators.
+
+Prints each figure with its target and writes bench/results/sim.json and
+bench/results/sim_latency.svg.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from bench.timing import Measurement
+from commerce.executor import execute_block
+from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from node.sim import SimConfig
+from node.sim import run as run_simulation
+from node.sim.plot import write_svg
+from node.sim.workload import Workload, build_workload, make_world
+from storage.memory import MemoryStore
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TABLE_VALIDATORS = (4, 7, 10, 16, 31)
+TABLE_LATENCY_MS = (20, 20)        # fixed one-way network latency for the table
+TABLE_DURATION_MS = 10_000
+WORKLOAD_SHOPPERS = 256
+WORKLOAD_TX_RATE = 4_000           # submitted per virtual second, above what 4 replicas commit
+WORKLOAD_DURATION_MS = 4_000
+
+
+def wall_time(validators: int, heights: int) -> dict:
+    config = SimConfig(validators=validators, seed=1, duration_ms=10**8, shoppers=0, tx_rate=0,
+                       target_height=heights, liveness_bound_ms=0)
+    started = time.perf_counter()
+    report = run_simulation(config)
+    wall_s = time.perf_counter() - started
+    assert report.violations == [] and report.committed_height >= heights, report.to_json()
+    return {"validators": validators, "heights": heights, "wall_s": round(wall_s, 2),
+            "virtual_s": report.virtual_ms / 1000, "messages": report.messages}
+
+
+def _apply(store: MemoryStore, write_set: dict) -> None:
+    with store.write_batch() as batch:
+        for key in sorted(write_set):
+            if write_set[key] is None:
+                batch.delete(key)
+            else:
+                batch.put(key, write_set[key])
+
+
+def executor_rate(workload: Workload, txs: list, block_size: int) -> float:
+    """The executor's own in-memory rate: execute_block over a MemoryStore, the
+    history's blocks untimed, then ``txs`` in blocks of ``block_size``, each
+    block's write set committed untimed."""
+    genesis = workload.world.genesis
+    store = MemoryStore()
+    _apply(store, compute_genesis_write_set(genesis))
+    root, time_ms, executing_s = compute_genesis_state_root(genesis), genesis.genesis_time_ms, 0.0
+    blocks = workload.history + [txs[start:start + block_size] for start in range(0, len(txs), block_size)]
+    for index, block in enumerate(blocks):
+        time_ms += 100
+        began = time.perf_counter()
+        execution = execute_block(store, time_ms, block, root)
+        if index >= len(workload.history):
+            executing_s += time.perf_counter() - began
+        _apply(store, execution.write_set)
+        root = execution.state_root
+    return len(txs) / executing_s
+
+
+def commerce_throughput() -> dict:
+    config = SimConfig(validators=4, seed=1, duration_ms=WORKLOAD_DURATION_MS, shoppers=WORKLOAD_SHOPPERS,
+                       tx_rate=WORKLOAD_TX_RATE)
+    report = run_simulation(config)
+    assert report.violations == [] and report.tx_committed > 0
+    sim_rate = report.tx_committed / report.wall_s
+    block_size = max(1, report.tx_committed // max(1, report.max_height - report.history_height))
+    workload = build_workload(make_world(4, WORKLOAD_SHOPPERS), report.tx_committed, random.Random(1))
+    own_rate = executor_rate(workload, workload.mix(report.tx_committed), block_size)
+    return {"tx_committed": report.tx_committed, "sim_wall_s": round(report.wall_s, 2),
+            "sim_tx_per_wall_s": round(sim_rate), "executor_tx_per_s": round(own_rate),
+            "ratio_to_executor_over_4": round(sim_rate / (own_rate / 4), 3), "mean_block_txs": block_size}
+
+
+def latency_table() -> list[dict]:
+    rows = []
+    for n in TABLE_VALIDATORS:
+        report = run_simulation(SimConfig(validators=n, seed=1, duration_ms=TABLE_DURATION_MS, latency_ms=TABLE_LATENCY_MS,
+                               tx_rate=50))
+        summary = report.to_json()
+        rows.append({name: summary[name] for name in (
+            "validators", "committed_height", "latency_ms_p50", "latency_ms_p99", "messages_per_block",
+            "tx_per_virtual_s", "wall_s")})
+    return rows
+
+
+def run_suite() -> dict:
+    return {"wall_time": [wall_time(100, 100), wall_time(16, 1_000)], "commerce": commerce_throughput(),
+            "latency_table": latency_table()}
+
+
+def report_lines(figures: dict) -> list[str]:
+    lines = [f"{row['validators']} validators x {row['heights']} heights: {row['wall_s']} s wall "
+             f"({row['virtual_s']} virtual s, {row['messages']:,} messages; target <= 60 s)"
+             for row in figures["wall_time"]]
+    commerce = figures["commerce"]
+    lines.append(f"4 validators, commerce workload: {commerce['sim_tx_per_wall_s']:,} committed tx per wall s; "
+                 f"executor alone {commerce['executor_tx_per_s']:,} tx/s, / 4 = {commerce['executor_tx_per_s'] // 4:,}; "
+                 f"ratio {commerce['ratio_to_executor_over_4']} (target >= 0.8)")
+    lines.append(f"latency {TABLE_LATENCY_MS[0]} ms one way: n | height | p50 ms | p99 ms | messages/block")
+    lines += [f"  {row['validators']:>3} | {row['committed_height']:>5} | {row['latency_ms_p50']} | "
+              f"{row['latency_ms_p99']} | {row['messages_per_block']}" for row in figures["latency_table"]]
+    return lines
+
+
+def run() -> list[Measurement]:
+    figures = run_suite()
+    for line in report_lines(figures):
+        print(line)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "sim.json").write_text(json.dumps(figures, indent=1) + "\n")
+    write_svg([{key: str(value) for key, value in row.items()} | {"drop": "0"} for row in figures["latency_table"]],
+              RESULTS_DIR / "sim_latency.svg")
+    rows = [Measurement(f"sim {row['validators']} validators x {row['heights']} heights (wall)", [row["wall_s"] * 1e6])
+            for row in figures["wall_time"]]
+    rows.append(Measurement("sim 4 validators, us per committed tx (wall)",
+                            [1e6 / figures["commerce"]["sim_tx_per_wall_s"]]))
+    return rows
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,110 @@
+"""Many seeds at once: a grid of SimConfigs run on every core, resumable.
+
+Each finished run is appended to ``results.csv`` at once (and flushed), so an
+interrupted sweep loses at most the runs in flight; run the same command
+again and the runs already in the file are skipped. ``summary.json`` and
+``plot.svg`` are written from the whole file at the end.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from node.sim.core import SimConfig, run
+from node.sim.plot import write_svg
+
+COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "duration_s", "committed_height",
+           "tx_committed", "tx_per_virtual_s", "latency_ms_p50", "latency_ms_p99", "view_changes",
+           "messages_per_block", "safety_violations", "liveness_ok", "liveness_ms", "trace_hash", "wall_s", "replay")
+KEY_COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "duration_s")
+
+
+def run_key(config: SimConfig) -> tuple[str, ...]:
+    values = {"seed": config.seed, "validators": config.validators, "byzantine": config.byzantine,
+              "strategy": config.strategy, "drop": float(config.drop), "partition": config.partition,
+              "duration_s": config.duration_ms / 1000}
+    return tuple(str(values[name]) for name in KEY_COLUMNS)
+
+
+def _row_key(row: dict[str, str]) -> tuple[str, ...]:
+    return tuple(str(float(row[name])) if name in ("drop", "duration_s") else row[name] for name in KEY_COLUMNS)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get("trace_hash")]
+
+
+def _run_one(config: SimConfig) -> dict:
+    return run(config).to_json()
+
+
+def sweep(configs: Iterable[SimConfig], out: Path, workers: int,
+          progress: Callable[[Iterator[dict], int], Iterator[dict]] | None = None) -> dict:
+    """Run every config not yet in ``out/results.csv``; returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.csv"
+    done = {_row_key(row) for row in read_rows(results)}
+    todo = [config for config in configs if run_key(config) not in done]
+    fresh = not results.exists() or results.stat().st_size == 0
+    with results.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        if fresh:
+            writer.writeheader()
+        if todo:
+            with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
+                reports = pool.imap_unordered(_run_one, todo, chunksize=1)
+                for report in (progress(reports, len(todo)) if progress else reports):
+                    writer.writerow(report)
+                    handle.flush()
+    rows = read_rows(results)
+    summary = summarize(rows, skipped=len(done), ran=len(todo))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_svg(rows, out / "plot.svg")
+    return summary
+
+
+def summarize(rows: list[dict[str, str]], skipped: int = 0, ran: int = 0) -> dict:
+    failing = [row for row in rows if int(row["safety_violations"]) or row["liveness_ok"] != "True"]
+    def numbers(name: str) -> list[float]:
+        return [float(row[name]) for row in rows if row[name] not in ("", "None")]
+    p50, p99, tps = numbers("latency_ms_p50"), numbers("latency_ms_p99"), numbers("tx_per_virtual_s")
+    return {
+        "runs": len(rows), "ran_now": ran, "skipped_as_done": skipped,
+        "safety_violations": sum(int(row["safety_violations"]) for row in rows),
+        "runs_with_safety_violations": sum(1 for row in rows if int(row["safety_violations"])),
+        "liveness_failures": sum(1 for row in rows if row["liveness_ok"] != "True"),
+        "strategies": sorted({row["strategy"] for row in rows}),
+        "partitions": sorted({row["partition"] for row in rows}),
+        "validators": sorted({int(row["validators"]) for row in rows}),
+        "latency_ms_p50_median": statistics.median(p50) if p50 else None,
+        "latency_ms_p99_median": statistics.median(p99) if p99 else None,
+        "tx_per_virtual_s_median": statistics.median(tps) if tps else None,
+        "virtual_s_total": sum(float(row["duration_s"]) for row in rows),
+        "wall_s_total": round(sum(float(row["wall_s"]) for row in rows), 1),
+        "failing_replays": [row["replay"] for row in failing[:50]],
+    }
+
+
+def grid(base: SimConfig, seeds: range, validators: list[int], byzantine: str, strategies: list[str],
+         drops: list[float], partitions: list[str], rotate: bool = False) -> list[SimConfig]:
+    """Every combination of validators × strategies × drops × partitions for
+    every seed; with ``rotate``, each seed runs one combination, seed s the
+    (s mod count)-th, so N seeds cover the grid N / count times over.
+    ``byzantine`` is a count or ``f`` (the most tolerated)."""
+    combinations = [(n, (n - 1) // 3 if byzantine == "f" else int(byzantine), strategy, drop, partition)
+                    for n in validators for strategy in strategies for drop in drops for partition in partitions]
+    configs = []
+    for seed in seeds:
+        chosen = [combinations[seed % len(combinations)]] if rotate else combinations
+        for n, count, strategy, drop, partition in chosen:
+            configs.append(replace(base, validators=n, byzantine=count, strategy=strategy, drop=drop,
+                                   partition=partition, seed=seed))
+    return configs

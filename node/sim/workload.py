@@ -1,0 +1,183 @@
+"""The simulated chain: its genesis, a short certified history that sets up a
+marketplace, and a workload of pre-signed commerce transactions.
+
+Keys are derived from fixed labels and every random choice comes from the
+caller's seeded ``random.Random``, so every process builds byte-identical
+validators, accounts, blocks and transactions for one config.
+
+The history (blocks 1, 2, …, executed by the real ``ChainApplication`` and
+certified by every validator) registers the shoppers, approves merchants and
+a carrier, lists a product and issues a coupon batch per merchant, and takes
+some orders to delivery, so that the workload finds what it needs whatever
+faults the run starts with. The workload is the commerce issue's mix: 40 %
+``funds.transfer``, 20 % ``coupon.buy``, 20 % ``order.create``, 10 %
+``trace.record``, 10 % ``order.confirm`` of a delivered order.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.block import Block
+from chain.constants import PHASE_COMMIT
+from chain.genesis import Genesis, genesis_from_document
+from chain.keys import KeyPair
+from chain.transaction import SignedTransaction, build_transaction
+from chain.votes import CommitCertificate, sign_vote
+from node.application import ChainApplication
+from storage.blockstore import BlockStore
+from storage.memory import MemoryStore
+
+CHAIN_ID = "shopchain-sim"
+GENESIS_TIME_MS = 1_767_225_600_000
+SENDER_BALANCE = 10**12
+MERCHANTS = 4
+SKU = "tea"
+PRICE = 100
+
+
+def derive_key(label: str) -> KeyPair:
+    return KeyPair(hashlib.sha256(b"shopchain-sim/" + label.encode()).digest())
+
+
+def _digest(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Validator keys, genesis and the marketplace's participants."""
+
+    validator_keys: tuple[KeyPair, ...]
+    shoppers: tuple[KeyPair, ...]
+    merchants: tuple[KeyPair, ...]
+    carrier: KeyPair
+    admin: KeyPair
+    genesis: Genesis
+
+
+def make_world(validators: int, shoppers: int) -> World:
+    keys = tuple(derive_key(f"validator-{index}") for index in range(validators))
+    buyers = tuple(derive_key(f"shopper-{index}") for index in range(shoppers))
+    merchants = tuple(derive_key(f"merchant-{index}") for index in range(MERCHANTS))
+    carrier, admin = derive_key("carrier"), derive_key("admin")
+    genesis = genesis_from_document({
+        "chain_id": CHAIN_ID, "genesis_time_ms": GENESIS_TIME_MS,
+        "validators": [key.address for key in keys], "admins": [admin.address],
+        "treasury": derive_key("treasury").address,
+        "allocations": [{"address": key.address, "amount": SENDER_BALANCE} for key in (admin, *buyers, *merchants)],
+    })
+    return World(keys, buyers, merchants, carrier, admin, genesis)
+
+
+@dataclass
+class Workload:
+    """Pre-signs the history's and the mix's transactions, tracking each
+    sender's nonce; ``history`` holds the transactions of each history block."""
+
+    world: World
+    rng: random.Random
+    nonces: dict[bytes, int] = field(default_factory=dict)
+    history: list[list[SignedTransaction]] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
+    delivered: list[tuple[KeyPair, str]] = field(default_factory=list)
+    lot_serial: int = 0
+
+    def tx(self, key: KeyPair, kind: str, body: dict[str, Any]) -> SignedTransaction:
+        nonce = self.nonces.get(key.public_key, 0) + 1
+        self.nonces[key.public_key] = nonce
+        return build_transaction(key, self.world.genesis.chain_id, nonce, kind, body)
+
+    def set_up(self, orders_to_confirm: int) -> None:
+        """The history's blocks: a marketplace with ``orders_to_confirm`` delivered orders."""
+        world = self.world
+        if not world.shoppers:
+            return
+        sellers = (*world.merchants, world.carrier)
+        roles = ["merchant"] * len(world.merchants) + ["carrier"]
+        self.history.append([self.tx(key, "account.register", {"name": f"member {index}"})
+                             for index, key in enumerate((*world.shoppers, *sellers))])
+        self.history.append([self.tx(key, "account.request_role", {"role": role, "profile_hash": _digest(role)})
+                             for key, role in zip(sellers, roles)])
+        self.history.append([self.tx(world.admin, "account.approve", {"account": key.address, "role": role})
+                             for key, role in zip(sellers, roles)])
+        listings = [self.tx(key, "product.list", {"sku": SKU, "title": SKU, "price": PRICE, "stock": 10**9,
+                                                   "category": "food"}) for key in world.merchants]
+        coupons = [self.tx(key, "coupon.issue", {
+            "brand": "sim", "content": "10 off", "discount": {"kind": "amount", "value": 10}, "price": 5,
+            "total": 10**9, "valid_from": GENESIS_TIME_MS, "valid_until": GENESIS_TIME_MS + 10**12,
+            "serial_prefix": f"S{index}"}) for index, key in enumerate(world.merchants)]
+        self.history.append(listings + coupons)
+        self.batches = [tx.id for tx in coupons]
+        placed = [(self.rng.choice(world.shoppers), self.rng.randrange(MERCHANTS)) for _ in range(orders_to_confirm)]
+        creates = [self.tx(buyer, "order.create", self._order_body(merchant)) for buyer, merchant in placed]
+        ships = [self.tx(world.merchants[merchant], "order.ship",
+                         {"order": tx.id, "carrier": world.carrier.address, "tracking": f"T{index}"})
+                 for index, ((_, merchant), tx) in enumerate(zip(placed, creates))]
+        deliveries = [self.tx(world.carrier, "trace.record", {"subject": tx.id, "stage": "delivery", "location": "door",
+                                                             "handler": "carrier", "data_hash": _digest(tx.id)})
+                      for tx in creates]
+        self.history += [block for block in (creates, ships, deliveries) if block]
+        self.delivered = [(buyer, tx.id) for (buyer, _), tx in zip(placed, creates)]
+
+    def mix(self, count: int) -> list[SignedTransaction]:
+        return [self._one() for _ in range(count)] if self.world.shoppers else []
+
+    def _order_body(self, merchant: int) -> dict[str, Any]:
+        return {"merchant": self.world.merchants[merchant].address, "items": [{"sku": SKU, "qty": 1}],
+                "shipping_hash": _digest("address")}
+
+    def _one(self) -> SignedTransaction:
+        world, rng = self.world, self.rng
+        pick, buyer = rng.random(), rng.choice(world.shoppers)
+        if pick >= 0.9 and not self.delivered:
+            pick -= 0.9   # no delivered order left to confirm: a transfer instead
+        if pick < 0.4:
+            return self.tx(buyer, "funds.transfer", {"to": rng.choice(world.shoppers).address, "amount": 1 + rng.randrange(7)})
+        if pick < 0.6:
+            return self.tx(buyer, "coupon.buy", {"batch": rng.choice(self.batches)})
+        if pick < 0.8:
+            return self.tx(buyer, "order.create", self._order_body(rng.randrange(MERCHANTS)))
+        if pick < 0.9:
+            self.lot_serial += 1
+            merchant = world.merchants[rng.randrange(MERCHANTS)]
+            subject = f"{merchant.address}/{SKU}/lot{self.lot_serial % 50}"
+            return self.tx(merchant, "trace.record", {"subject": subject, "stage": "warehousing", "location": "w",
+                                                      "handler": "h", "data_hash": _digest(subject)})
+        owner, order = self.delivered.pop()
+        return self.tx(owner, "order.confirm", {"order": order})
+
+
+def build_workload(world: World, count: int, rng: random.Random) -> Workload:
+    """A workload of ``count`` mixed transactions after a history with enough
+    delivered orders for the mix's confirmations."""
+    workload = Workload(world, rng)
+    workload.set_up(orders_to_confirm=count // 10 + 1)
+    return workload
+
+
+def certify_history(world: World, history: list[list[SignedTransaction]]) -> list[tuple[Block, CommitCertificate]]:
+    """Execute the history's blocks with the real application and have every
+    validator sign the commit certificate of each."""
+    app = ChainApplication(BlockStore(MemoryStore()), world.genesis)
+    chain_id, certified = world.genesis.chain_id, []
+    for height, txs in enumerate(_within_cap(history, app.param("block_txs_max")), start=1):
+        store = app.store
+        block = app.build_block(height, store.last_block_hash(), world.genesis.genesis_time_ms + height,
+                                world.validator_keys[0].public_key, (), txs)
+        certificate = CommitCertificate.from_votes(
+            [sign_vote(key, chain_id, PHASE_COMMIT, height, 0, block.hash()) for key in world.validator_keys],
+            world.genesis.validators)
+        committed = app.persist_block(block, certificate)
+        app.finish_commit(committed)
+        failed = [result.code for result in committed.execution.results if not result.ok]
+        if failed:
+            raise RuntimeError(f"the simulated history failed at height {height}: {sorted(set(failed))}")
+        certified.append((block, certificate))
+    return certified
+
+
+def _within_cap(blocks: list[list[SignedTransaction]], cap: int) -> list[list[SignedTransaction]]:
+    return [txs[start:start + cap] for txs in blocks for start in range(0, len(txs), cap)]

@@ -1,0 +1,48 @@
+"""The checker is not vacuous: f+1 equivocating validators break safety, and
+the simulator and the CLI report it with the command that replays it."""
+import json
+
+from click.testing import CliRunner
+
+from cli.main import main
+from node.sim import SimConfig, run
+
+BROKEN = dict(validators=4, byzantine=2, strategy="equivocate", seed=1, duration_ms=4_000)
+
+
+def test_f_plus_one_equivocators_are_caught():
+    report = run(SimConfig(**BROKEN))
+    assert report.violations and "committed block" in report.violations[0]
+    assert report.to_json()["safety_violations"] == len(report.violations)
+    assert report.config.replay_command() == (
+        "shopchain sim --validators 4 --byzantine 2 --strategy equivocate --seed 1 --duration 4")
+
+
+def test_the_cli_prints_the_replay_command_and_fails():
+    result = CliRunner().invoke(main, ["sim", "--validators", "4", "--byzantine", "2", "--strategy", "equivocate",
+                                       "--seed", "1", "--duration", "4", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout.splitlines()[0])["safety_violations"] > 0
+    command = "shopchain sim --validators 4 --byzantine 2 --strategy equivocate --seed 1 --duration 4"
+    assert f"replay with: {command}" in result.stderr
+    again = CliRunner().invoke(main, command.split()[1:] + ["--json"])
+    assert json.loads(again.stdout.splitlines()[0])["trace_hash"] == json.loads(result.stdout.splitlines()[0])["trace_hash"]
+
+
+def test_f_equivocators_are_harmless_at_the_same_seed():
+    report = run(SimConfig(**{**BROKEN, "byzantine": 1}))
+    assert report.violations == [] and report.liveness_ok
+
+
+def test_the_signature_cache_never_turns_a_bad_signature_good():
+    from chain.keys import KeyPair
+    from chain.votes import sign_vote
+    from node.sim.sigcache import shared_signature_cache
+    vote = sign_vote(KeyPair(b"\1" * 32), "c", "prepare", 1, 0, b"\2" * 32)
+    forged = type(vote)(vote.phase, vote.height, vote.view, b"\3" * 32, vote.validator, vote.signature)
+    with shared_signature_cache():
+        assert vote.verify("c") and vote.verify("c")
+        assert not forged.verify("c") and not forged.verify("c")
+    import chain.votes
+    from node.sim.sigcache import cached_verify_signature
+    assert chain.votes.verify_signature is not cached_verify_signature
