@@ -19,7 +19,7 @@ from chain.constants import HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
-from chain.transaction import SignedTransaction
+from chain.transaction import SignedTransaction, transaction_id
 from chain.votes import CommitCertificate
 from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
@@ -133,13 +133,23 @@ class ChainApplication:
         header = block.header
         self._check_header(header)
         self._check_evidence(block.evidence, header.height)
-        txs = [decode_verified(raw, self.chain_id, self.param("tx_bytes_max"), self.verified) for raw in block.txs]
+        tx_bytes_max = self.param("tx_bytes_max")
+        txs = [self._transaction(raw, tx_bytes_max) for raw in block.txs]
         execution = self._execute(header.time_ms, txs)
         if execution.results_root != header.results_root:
             raise BlockInvalid("block.bad_results_root", "executing the block gives another results_root")
         if execution.state_root != header.state_root:
             raise BlockInvalid("block.bad_state_root", "executing the block gives another state_root")
         return _Prepared(block, tuple(txs), execution)
+
+    def _transaction(self, raw: bytes, tx_bytes_max: int) -> SignedTransaction:
+        """A block's transaction: the mempool's parsed copy when it holds the
+        same bytes (the id is their hash, and it was checked on admission),
+        else decoded and verified here."""
+        pending = self.mempool.pending(transaction_id(raw)) if self.mempool is not None else None
+        if pending is not None and len(raw) <= tx_bytes_max:
+            return pending
+        return decode_verified(raw, self.chain_id, tx_bytes_max, self.verified)
 
     def _check_header(self, header: Header) -> None:
         validators_hash = self.genesis.validators.hash()

@@ -95,6 +95,9 @@ class Mempool:
     def __contains__(self, tx_id: object) -> bool:
         return tx_id in self._by_id
 
+    def pending(self, tx_id: str) -> SignedTransaction | None:
+        return self._by_id.get(tx_id)
+
     def add_raw(self, raw: bytes) -> SignedTransaction:
         """Check the envelope (signature once per node), then ``add``."""
         try:
