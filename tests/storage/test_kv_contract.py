@@ -128,17 +128,26 @@ KEYS = st.binary(min_size=0, max_size=4)
 OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("put"), KEYS, st.binary(max_size=4)),
     st.tuples(st.just("delete"), KEYS, st.just(b"")),
-    st.tuples(st.just("batch"), st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=4))), max_size=5), st.just(b"")),
+    st.tuples(st.just("get"), KEYS, st.just(b"")),
+    st.tuples(st.sampled_from(["batch", "abandoned batch"]),
+              st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=4))), max_size=5), st.just(b"")),
 ), max_size=40)
 
 
-@settings(max_examples=60)
+@settings(max_examples=80)
 @given(operations=OPERATIONS, prefix=KEYS)
 def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, prefix):
-    stores = [MemoryStore(), LevelDBStore(tmp_path_factory.mktemp("db"))]
+    """Reads in between writes and abandoned batches included, so LevelDB's
+    read cache (full-sized, tiny, and off) must always agree with the data."""
+    stores = [MemoryStore(), LevelDBStore(tmp_path_factory.mktemp("db")),
+              LevelDBStore(tmp_path_factory.mktemp("db"), read_cache_entries=3),
+              LevelDBStore(tmp_path_factory.mktemp("db"), read_cache_entries=0)]
     oracle: dict[bytes, bytes] = {}
     try:
         for operation, key, value in operations:
+            if operation == "get":
+                assert all(store.get(key) == oracle.get(key) for store in stores)
+                continue
             for store in stores:
                 apply(store, operation, key, value)
             apply_to_dict(oracle, operation, key, value)
@@ -151,15 +160,24 @@ def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, pre
             store.close()
 
 
+class Abandon(Exception):
+    pass
+
+
 def apply(store, operation, key, value):
     if operation == "put":
         store.put(key, value)
     elif operation == "delete":
         store.delete(key)
     else:
-        with store.write_batch() as batch:
-            for batch_key, batch_value in key:
-                batch.delete(batch_key) if batch_value is None else batch.put(batch_key, batch_value)
+        try:
+            with store.write_batch() as batch:
+                for batch_key, batch_value in key:
+                    batch.delete(batch_key) if batch_value is None else batch.put(batch_key, batch_value)
+                if operation == "abandoned batch":
+                    raise Abandon()
+        except Abandon:
+            pass
 
 
 def apply_to_dict(oracle, operation, key, value):
@@ -167,7 +185,7 @@ def apply_to_dict(oracle, operation, key, value):
         oracle[key] = value
     elif operation == "delete":
         oracle.pop(key, None)
-    else:
+    elif operation == "batch":
         for batch_key, batch_value in key:
             if batch_value is None:
                 oracle.pop(batch_key, None)
