@@ -43,8 +43,11 @@ def process_contract_create(state: Overlay, tx: SignedTransaction, ctx: Context)
     check_fields(body, ("asset", "price_per_unit", "parties", "settle_at", "expires_at", "document_hash"))
     symbol = identifier_field(body, "asset")
     asset = get_asset(state, symbol)
+    # Verify the asset exists
+    if asset is None:
+        raise TxRejected("asset.unknown", f"no asset {symbol!r}; issue it with asset.issue first")
     # Verify the sender issued the asset
-    if asset is None or asset.get("issuer") != ctx.sender:
+    if asset.get("issuer") != ctx.sender:
         raise TxRejected("auth.forbidden", "only the issuer of the asset offers it by contract")
     parties = _parties_field(state, body)
     settle_at, expires_at = amount_field(body, "settle_at", minimum=0), amount_field(body, "expires_at", minimum=0)

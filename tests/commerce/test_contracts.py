@@ -82,6 +82,8 @@ def test_cancel_and_create_errors():
                                                       "document_hash": digest("t"), "parties": [party, party]}, "contract.duplicate_party")
     deal.chain.fails(deal.parties[0], "contract.create", {"asset": "WINE", "price_per_unit": 1, "settle_at": 0, "expires_at": 2**40,
                                                           "document_hash": digest("t"), "parties": [party]}, "auth.forbidden")
+    deal.chain.fails(deal.issuer, "contract.create", {"asset": "BEER", "price_per_unit": 1, "settle_at": 0, "expires_at": 2**40,
+                                                      "document_hash": digest("t"), "parties": [party]}, "asset.unknown")
 
 
 @pytest.mark.parametrize("late_ms", [0, DAY_MS // 2])
