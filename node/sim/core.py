@@ -37,9 +37,10 @@ from chain.keys import KeyPair
 from chain.merkle import merkle_root
 from chain.votes import CommitCertificate, verify_certificate
 from commerce.executor import get_nonce
+from chain.votes import Vote
 from consensus import (
-    TIMER_VIEW, Broadcast, BuildProposal, CertificateMessage, Commit, Config, Execute, PersistSignState, Replica,
-    RequestSync, Send, SetTimer, SignState, encode_message,
+    TIMER_VIEW, Broadcast, BuildProposal, CertificateMessage, Commit, Config, ConsensusError, Execute,
+    PersistSignState, Replica, RequestSync, Send, SetTimer, SignState, decode_message, encode_message,
 )
 from node.application import ChainApplication, CommittedBlock, StateDivergence
 from node.errors import RequestRejected
@@ -52,6 +53,7 @@ from storage.memory import MemoryStore
 
 PARTITIONS = ("none", "half", "ring", "isolate")
 SYNC_RETRY_MS = 250
+VOTE_BYTES_MAX = 512      # a signed vote is about 200 bytes; larger messages are not votes
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,8 @@ class Simulation:
         self.now = 0
         self.trace = hashlib.sha256()
         self.violations: list[str] = []
+        self.signed_votes: dict[tuple[bytes, int, int, str], bytes] = {}
+        self.crashes = 0
         self.committed: dict[int, tuple[bytes, bytes]] = {}   # height -> (block hash, state root), first honest commit
         self.first_commit_ms: dict[int, int] = {}
         self.views_entered: dict[tuple[int, int], None] = {}
@@ -322,6 +326,7 @@ class Simulation:
         node = self.nodes[i]
         node.replica = node.app = node.mempool = None
         node.timers = {}
+        self.crashes += 1
         if forget_sign_state:
             node.sign_state = None
         self.at(self.now + down_ms, "restart", i)
@@ -368,9 +373,27 @@ class Simulation:
 
     def _emit(self, i: int, destinations: list[int], raw: bytes) -> None:
         strategy = self.nodes[i].strategy
+        if strategy is None:
+            self.check_own_vote(i, raw)
         pairs = [(dst, raw) for dst in destinations] if strategy is None else strategy.outgoing(raw, destinations)
         for dst, payload in pairs:
             self.send(i, dst, payload)
+
+    def check_own_vote(self, i: int, raw: bytes) -> None:
+        """Double-sign check: an honest replica never signs two votes for
+        different blocks at one (height, view, phase), across crashes too."""
+        if len(raw) > VOTE_BYTES_MAX:
+            return
+        try:
+            vote = decode_message(raw, len(self.validators), VOTE_BYTES_MAX)
+        except ConsensusError:
+            return
+        if not isinstance(vote, Vote):
+            return
+        signed = self.signed_votes.setdefault((vote.validator, vote.height, vote.view, vote.phase), vote.block_hash)
+        if signed != vote.block_hash:
+            self.violations.append(f"t={self.now}ms honest replica {i} signed two {vote.phase} votes at height "
+                                   f"{vote.height} view {vote.view}: {signed.hex()[:16]} and {vote.block_hash.hex()[:16]}")
 
     def _set_timer(self, i: int, action: SetTimer) -> None:
         node = self.nodes[i]

@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from cli.main import main
-from node.sim import SimConfig, run
+from node.sim import SimConfig, Simulation, run
 
 BROKEN = dict(validators=4, byzantine=2, strategy="equivocate", seed=1, duration_ms=4_000)
 
@@ -46,3 +46,26 @@ def test_the_signature_cache_never_turns_a_bad_signature_good():
     import chain.votes
     from node.sim.sigcache import cached_verify_signature
     assert chain.votes.verify_signature is not cached_verify_signature
+
+
+def test_the_double_sign_check_reports_an_honest_replica_signing_twice():
+    from chain.votes import sign_vote
+    from consensus import encode_message
+    simulation = Simulation(SimConfig(seed=1, duration_ms=1_000))
+    key, chain_id = simulation.world.validator_keys[0], simulation.chain_id
+    first = encode_message(sign_vote(key, chain_id, "prepare", 9, 2, b"\1" * 32))
+    simulation.check_own_vote(0, first)
+    simulation.check_own_vote(0, first)     # sent again (a resend): the same vote
+    simulation.check_own_vote(0, encode_message(sign_vote(key, chain_id, "commit", 9, 2, b"\2" * 32)))
+    assert simulation.violations == []
+    simulation.check_own_vote(0, encode_message(sign_vote(key, chain_id, "prepare", 9, 2, b"\3" * 32)))
+    assert len(simulation.violations) == 1 and "signed two prepare votes at height 9 view 2" in simulation.violations[0]
+
+
+def test_honest_replicas_that_crash_after_persisting_never_sign_twice():
+    """Many crashes in the window between writing the sign state and sending:
+    the double-sign check runs on every vote an honest replica sends."""
+    simulation = Simulation(SimConfig(validators=4, seed=3, duration_ms=6_000, crash_after_persist=0.2, drop=0.05))
+    report = simulation.run()
+    assert report.violations == [] and report.liveness_ok
+    assert len(simulation.signed_votes) > 100 and simulation.crashes >= 5
