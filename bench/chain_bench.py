@@ -1,4 +1,4 @@
-"""Micro-benchmarks of the ledger primitives (issue: the ledger core).
+"""Micro-benchmarks of the ledger primitives.
 
 A typical transaction is an order.create with two items, a coupon and a
 shipping hash: about 300 bytes signed.

@@ -1,6 +1,6 @@
 """Executed transactions per second of the commerce state machine on one core.
 
-The workload of the commerce issue: 40 % funds.transfer, 20 % coupon.buy,
+The mixed workload: 40 % funds.transfer, 20 % coupon.buy,
 20 % order.create, 10 % trace.record, 10 % order.confirm, against a
 LevelDB-backed state of 1,000 and of 100,000 registered, funded consumers.
 Transactions are signed before timing starts (signatures excluded); each

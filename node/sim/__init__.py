@@ -1,4 +1,4 @@
-"""Deterministic simulator (issue 5, part 2): N real replicas (consensus core +
+"""Deterministic simulator: N real replicas (consensus core +
 commerce application over in-memory storage) in virtual time. See
 node/sim/core.py for the theory of operation and docs/simulation.md."""
 from node.sim.byzantine import STRATEGIES

@@ -1,6 +1,6 @@
 """A hand-written SVG (no plotting dependency): commit latency p50/p99 and
-throughput against the number of validators, or against the drop rate when
-the validators do not vary. Means over the runs at each x."""
+throughput (or another column) against the number of validators, or against
+the drop rate when the validators do not vary. Means over the runs at each x."""
 from __future__ import annotations
 
 import statistics
@@ -48,11 +48,13 @@ def _panel(offset_x: int, title: str, x_label: str, lines: list[tuple[str, list[
     return parts + ["</g>"]
 
 
-def write_svg(rows: list[dict[str, str]], path: Path) -> None:
+def write_svg(rows: list[dict[str, str]], path: Path,
+              right: tuple[str, str] = ("tx_per_virtual_s", "throughput (tx per virtual s)")) -> None:
+    """Latency on the left; on the right the column ``right[0]``, titled ``right[1]``."""
     x_name = "validators" if len({row["validators"] for row in rows}) > 1 else "drop"
     x_label = "validators" if x_name == "validators" else "drop rate"
     latency = [("p50 ms", _series(rows, x_name, "latency_ms_p50")), ("p99 ms", _series(rows, x_name, "latency_ms_p99"))]
-    throughput = [("tx / virtual s", _series(rows, x_name, "tx_per_virtual_s"))]
-    body = _panel(0, "commit latency (ms)", x_label, latency) + _panel(WIDTH, "throughput (tx per virtual s)", x_label, throughput)
+    column, title = right
+    body = _panel(0, "commit latency (ms)", x_label, latency) + _panel(WIDTH, title, x_label, [(column, _series(rows, x_name, column))])
     path.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * WIDTH}" height="{HEIGHT}" '
                     f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>{"".join(body)}</svg>\n')

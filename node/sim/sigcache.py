@@ -1,6 +1,6 @@
 """A process-wide cache of Ed25519 verification results, shared by simulated replicas.
 
-The issue allows it: a signature is checked once in the process, and every
+A signature is checked once in the process, and every
 replica still makes every check (the cached answer is the answer the check
 gives, for the same key, message and signature; a failed check stays failed).
 It is installed by patching ``verify_signature`` where the chain and consensus

@@ -9,7 +9,7 @@ The history (blocks 1, 2, …, executed by the real ``ChainApplication`` and
 certified by every validator) registers the shoppers, approves merchants and
 a carrier, lists a product and issues a coupon batch per merchant, and takes
 some orders to delivery, so that the workload finds what it needs whatever
-faults the run starts with. The workload is the commerce issue's mix: 40 %
+faults the run starts with. The workload is the commerce benchmark's mix: 40 %
 ``funds.transfer``, 20 % ``coupon.buy``, 20 % ``order.create``, 10 %
 ``trace.record``, 10 % ``order.confirm`` of a delivered order.
 """
