@@ -8,12 +8,24 @@ from pathlib import Path
 
 import click
 
+from cli.output import reports_user_errors
 from node.sim import PARTITIONS, STRATEGIES, SimConfig, run
+from node.sim.core import SimOptionError
+
+
+def _numbers(text: str, kind: type, what: str) -> list:
+    try:
+        return [kind(value) for value in text.split(",")]
+    except ValueError:
+        raise SimOptionError("sim.bad_option", f"{what} takes a number or a comma-separated list, not {text!r}") from None
 
 
 def _latency(text: str) -> tuple[int, int]:
     low, _, high = text.partition("..")
-    return int(low), int(high or low)
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise SimOptionError("sim.bad_option", f"--latency-ms is LOW..HIGH in whole milliseconds, not {text!r}") from None
 
 
 def _common(command):
@@ -36,13 +48,10 @@ def _common(command):
 
 def _config(validators, byzantine, strategy, seed, duration, drop, partition, duplicate, reorder, crash_rate,
             crash_after_persist, clock_skew_ms, latency_ms, tx_rate) -> SimConfig:
-    try:
-        return SimConfig(validators=validators, byzantine=byzantine, strategy=strategy, seed=seed,
-                         duration_ms=int(duration * 1000), drop=drop, partition=partition, duplicate=duplicate,
-                         reorder=reorder, crash_rate=crash_rate, crash_after_persist=crash_after_persist, clock_skew_ms=clock_skew_ms,
-                         latency_ms=_latency(latency_ms), tx_rate=tx_rate)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    return SimConfig(validators=validators, byzantine=byzantine, strategy=strategy, seed=seed,
+                     duration_ms=int(duration * 1000), drop=drop, partition=partition, duplicate=duplicate,
+                     reorder=reorder, crash_rate=crash_rate, crash_after_persist=crash_after_persist,
+                     clock_skew_ms=clock_skew_ms, latency_ms=_latency(latency_ms), tx_rate=tx_rate)
 
 
 @click.group("sim", invoke_without_command=True)
@@ -55,6 +64,7 @@ def _config(validators, byzantine, strategy, seed, duration, drop, partition, du
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_common
 @click.pass_context
+@reports_user_errors
 def sim_group(ctx, validators, byzantine, strategy, seed, drop, partition, as_json, **common) -> None:
     """Run the deterministic simulator once: seed in, seed out."""
     if ctx.invoked_subcommand is not None:
@@ -81,14 +91,14 @@ def _seeds(text: str) -> range:
     try:
         return range(int(low), int(high) + 1) if sep else range(int(low), int(low) + 1)
     except ValueError:
-        raise click.BadParameter("use A..B (inclusive), e.g. 0..99") from None
+        raise SimOptionError("sim.bad_option", f"--seeds is A..B (inclusive), e.g. 0..99, not {text!r}") from None
 
 
 def _choices(text: str, allowed: tuple[str, ...], name: str) -> list[str]:
     values = list(allowed) if text == "all" else [value.strip() for value in text.split(",")]
     unknown = [value for value in values if value not in allowed]
     if unknown:
-        raise click.BadParameter(f"unknown {name} {', '.join(unknown)}; choose from {', '.join(allowed)} or all")
+        raise SimOptionError("sim.bad_option", f"unknown {name} {', '.join(unknown)}; choose from {', '.join(allowed)} or all")
     return values
 
 
@@ -104,16 +114,16 @@ def _choices(text: str, allowed: tuple[str, ...], name: str) -> list[str]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True)
 @_common
+@reports_user_errors
 def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotate, out, workers, **common) -> None:
     """Run many seeds on every core; resumable; writes results.csv, summary.json, plot.svg."""
     from node.sim.sweep import grid, sweep
     base = _config(4, 0, "silent", 0, drop=0.0, partition="none", **common)
-    try:
-        configs = grid(base, _seeds(seeds), [int(v) for v in validators.split(",")], byzantine,
-                       _choices(strategy, STRATEGIES, "strategy"), [float(v) for v in drop.split(",")],
-                       _choices(partition, PARTITIONS, "partition"), rotate)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    if byzantine != "f" and not byzantine.isdigit():
+        raise SimOptionError("sim.bad_option", f"--byzantine is a count or f (the most tolerated), not {byzantine!r}")
+    configs = grid(base, _seeds(seeds), _numbers(validators, int, "--validators"), byzantine,
+                   _choices(strategy, STRATEGIES, "strategy"), _numbers(drop, float, "--drop"),
+                   _choices(partition, PARTITIONS, "partition"), rotate)
 
     def progress(reports, total):
         with click.progressbar(reports, length=total, label=f"{total} runs on {workers} workers",

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 
 from chain.constants import PHASE_COMMIT, PHASE_PREPARE
-from chain.errors import CertificateError, TransactionError
+from chain.errors import CertificateError, CodedError, TransactionError
 from chain.keys import KeyPair
 from chain.merkle import merkle_root
 from chain.votes import CommitCertificate, verify_certificate
@@ -52,6 +52,11 @@ from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
 
 PARTITIONS = ("none", "half", "ring", "isolate")
+
+
+class SimOptionError(CodedError):
+    """Simulation options that cannot make a run."""
+
 SYNC_RETRY_MS = 250
 VOTE_BYTES_MAX = 512      # a signed vote is about 200 bytes; larger messages are not votes
 
@@ -83,11 +88,18 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if self.validators < 1 or not 0 <= self.byzantine < self.validators:
-            raise ValueError("need at least one validator and 0 <= byzantine < validators")
+            raise SimOptionError("sim.bad_option", "need at least one validator and 0 <= --byzantine < --validators")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; one of {', '.join(STRATEGIES)}")
+            raise SimOptionError("sim.bad_option", f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
         if self.partition not in PARTITIONS:
-            raise ValueError(f"unknown partition {self.partition!r}; one of {', '.join(PARTITIONS)}")
+            raise SimOptionError("sim.bad_option", f"unknown partition {self.partition!r}; use one of {', '.join(PARTITIONS)}")
+        for name in ("drop", "duplicate", "reorder", "crash_after_persist"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SimOptionError("sim.bad_option", f"{name} is a probability; give a value from 0 to 1")
+        if self.duration_ms <= 0 or self.crash_rate < 0 or self.tx_rate < 0 or self.clock_skew_ms < 0:
+            raise SimOptionError("sim.bad_option", "duration must be positive; crash rate, tx rate and clock skew not negative")
+        if not 0 <= self.latency_ms[0] <= self.latency_ms[1]:
+            raise SimOptionError("sim.bad_option", "latency is LOW..HIGH milliseconds with 0 <= LOW <= HIGH")
 
     @property
     def heal_ms(self) -> int:

@@ -40,3 +40,14 @@ def test_sweep_resumes_where_it_stopped(tmp_path):
         rows = list(csv.DictReader(handle))
     assert sorted(int(row["seed"]) for row in rows) == [0, 1, 2]
     assert (tmp_path / "plot.svg").read_text().startswith("<svg")
+
+
+def test_bad_options_are_coded_user_errors():
+    cases = [["--validators", "4", "--byzantine", "4"], ["--drop", "1.5"], ["--latency-ms", "50..5"],
+             ["sweep", "--seeds", "a..b", "--out", "unused"],
+             ["sweep", "--seeds", "0..1", "--strategy", "loud", "--out", "unused"]]
+    for args in cases:
+        result = CliRunner().invoke(main, ["sim", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith("sim.bad_option: "), (args, result.stderr)
+        assert "Traceback" not in result.output
