@@ -1,0 +1,89 @@
+"""The operator's path on the command line: `testnet init`, `testnet up`, a
+transaction and a query with --json, then Ctrl-C stops every node."""
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.clusterutil import free_port_base
+
+pytestmark = pytest.mark.slow
+SHOPCHAIN = str(Path(sys.executable).with_name("shopchain"))
+UP_DEADLINE_S = 60
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (the testnet's folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+
+
+def wait_for_line(lines: queue.Queue, wanted: str, deadline_s: float) -> list[str]:
+    seen, end = [], time.monotonic() + deadline_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"{wanted!r} not printed within {deadline_s} s; saw {seen}") from None
+        seen.append(line)
+        if wanted in line:
+            return seen
+
+
+def shopchain(*args: str) -> dict:
+    done = subprocess.run([SHOPCHAIN, *args, "--json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_init_up_tx_query_and_ctrl_c(tmp_path):
+    directory = tmp_path / "net"
+    base = free_port_base(8)
+    shown = shopchain("testnet", "init", str(directory), "--validators", "4", "--base-port", str(base))
+    written = json.loads((directory / "testnet.json").read_text())
+    assert shown["chain_id"] == written["chain_id"] and len(shown["nodes"]) == 4
+    assert [node["rpc"] for node in shown["nodes"]] == [f"http://127.0.0.1:{base + 2 * i + 1}/rpc" for i in range(4)]
+    up = subprocess.Popen([SHOPCHAIN, "testnet", "up", str(directory)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(up.stdout, lines), daemon=True).start()
+    try:
+        wait_for_line(lines, "testnet up; Ctrl-C stops every node", UP_DEADLINE_S)
+        assert len(processes_mentioning(str(directory))) == 5       # `up` and its four nodes
+        rpc = shown["nodes"][3]["rpc"]
+        alice = shopchain("keys", "new", "--out", str(tmp_path / "alice.json"))["address"]
+        minted = shopchain("tx", "funds.mint", "--key", shown["admin_key"], "--rpc", rpc, "--to", alice, "--amount", "42")
+        assert minted["ok"] is True
+        assert shopchain("query", "account", alice, "--rpc", shown["nodes"][0]["rpc"])["balances"] == {"SHC": 42}
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        wait_for_line(lines, "testnet stopped", 5)
+        assert processes_mentioning(str(directory)) == []
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+        for pid in processes_mentioning(str(directory)):
+            os.kill(pid, signal.SIGKILL)
