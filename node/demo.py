@@ -10,6 +10,7 @@ workload runs until Ctrl-C, which stops every process the demo started.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import shutil
@@ -172,10 +173,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m node.demo", description="A local testnet with a live demo.")
+    parser.add_argument("--base-port", type=int, default=BASE_PORT,
+                        help="node i listens for peers on base+2i and for RPC on base+2i+1")
+    options = parser.parse_args(argv)
     if SCRATCH.exists():
         shutil.rmtree(SCRATCH)
-    testnet = init_testnet(SCRATCH, 4, BASE_PORT, "shopchain-demo")
+    testnet = init_testnet(SCRATCH, 4, options.base_port, "shopchain-demo")
     cluster = Cluster(testnet)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
@@ -189,6 +194,8 @@ def main() -> int:
     except KeyboardInterrupt:
         say("\nStopping every node …")
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cluster.stop_all()
         say("All nodes stopped.")
     return 0

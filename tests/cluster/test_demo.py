@@ -1,0 +1,64 @@
+"""`make run`'s demo: the walkthrough completes on a real testnet, and
+Ctrl-C (pressed twice, impatiently) still stops every process it started."""
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.clusterutil import free_port_base
+from tests.cluster.test_testnet_command import read_lines, wait_for_line
+
+pytestmark = pytest.mark.slow
+WALKTHROUGH_DEADLINE_S = 180
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_demo_walks_through_and_ctrl_c_stops_everything(tmp_path):
+    demo = subprocess.Popen([sys.executable, "-m", "node.demo", "--base-port", str(free_port_base(8))], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(demo.stdout, lines), daemon=True).start()
+    nodes: list[int] = []
+    try:
+        printed = "\n".join(wait_for_line(lines, "== Live workload", WALKTHROUGH_DEADLINE_S))
+        for expected in ("refused coupon.sold_out", "never oversold", "orders settled", "is executed", "== Where to look"):
+            assert expected in printed, printed
+        nodes = children_of(demo.pid)
+        assert len(nodes) == 4
+        demo.send_signal(signal.SIGINT)
+        wait_for_line(lines, "Stopping every node", 10)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        wait_for_line(lines, "All nodes stopped.", 5)
+        assert not any(alive(pid) for pid in nodes)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=30)
+        for pid in nodes:
+            if alive(pid):
+                subprocess.run(["kill", "-9", str(pid)], check=False)
