@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -88,3 +90,53 @@ async def wait_height(cluster: Cluster, names: list[str], height: int, deadline_
 async def block_hash(cluster: Cluster, name: str, height: int) -> str:
     async with ShopchainClient(rpc_url(cluster, name)) as client:
         return (await client.block_get(height))["hash"]
+
+
+def _processes() -> Iterator[tuple[int, Path]]:
+    """(pid, /proc entry) of every process on the machine."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            yield int(entry.name), entry
+
+
+def _read(path: Path, binary: bool = False) -> Any:
+    try:
+        return path.read_bytes() if binary else path.read_text()
+    except OSError:      # the process ended meanwhile
+        return None
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (a testnet's folder, say)."""
+    return [pid for pid, entry in _processes() if text.encode() in (_read(entry / "cmdline", binary=True) or b"")]
+
+
+def _stat_fields(entry: Path) -> list[str] | None:
+    stat = _read(entry / "stat")
+    return None if stat is None else stat.rsplit(")", 1)[1].split()
+
+
+def children_of(parent: int) -> list[int]:
+    return [pid for pid, entry in _processes() if (fields := _stat_fields(entry)) and int(fields[1]) == parent]
+
+
+def alive(pid: int) -> bool:
+    fields = _stat_fields(Path("/proc") / str(pid))
+    return fields is not None and fields[0] != "Z"
+
+
+def read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+
+
+def wait_for_line(lines: queue.Queue, wanted: str, deadline_s: float) -> list[str]:
+    seen, end = [], time.monotonic() + deadline_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"{wanted!r} not printed within {deadline_s} s; saw {seen}") from None
+        seen.append(line)
+        if wanted in line:
+            return seen

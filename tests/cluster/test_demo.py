@@ -5,36 +5,13 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-from tests.cluster.clusterutil import free_port_base
-from tests.cluster.test_testnet_command import read_lines, wait_for_line
+from tests.cluster.clusterutil import alive, children_of, free_port_base, read_lines, wait_for_line
 
 pytestmark = pytest.mark.slow
 WALKTHROUGH_DEADLINE_S = 180
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_demo_walks_through_and_ctrl_c_stops_everything(tmp_path):

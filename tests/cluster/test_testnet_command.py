@@ -7,46 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.cluster.clusterutil import free_port_base
+from tests.cluster.clusterutil import free_port_base, processes_mentioning, read_lines, wait_for_line
 
 pytestmark = pytest.mark.slow
 SHOPCHAIN = str(Path(sys.executable).with_name("shopchain"))
 UP_DEADLINE_S = 60
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids whose command line contains ``text`` (the testnet's folder)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def read_lines(stream, lines: queue.Queue) -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
-
-
-def wait_for_line(lines: queue.Queue, wanted: str, deadline_s: float) -> list[str]:
-    seen, end = [], time.monotonic() + deadline_s
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, end - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"{wanted!r} not printed within {deadline_s} s; saw {seen}") from None
-        seen.append(line)
-        if wanted in line:
-            return seen
 
 
 def shopchain(*args: str) -> dict:
