@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow
 WALKTHROUGH_DEADLINE_S = 180
 
 
+@pytest.mark.timeout(WALKTHROUGH_DEADLINE_S + 90)
 def test_demo_walks_through_and_ctrl_c_stops_everything(tmp_path):
     demo = subprocess.Popen([sys.executable, "-m", "node.demo", "--base-port", str(free_port_base(8))], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
