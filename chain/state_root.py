@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from chain.encoding import pack
+from chain.encoding import pack_bin_pairs
 from chain.hashing import ZERO_HASH, sha256
 
 GENESIS_PREDECESSOR = ZERO_HASH
@@ -16,7 +16,7 @@ GENESIS_PREDECESSOR = ZERO_HASH
 
 def write_set_digest(write_set: Mapping[bytes, bytes | None]) -> bytes:
     """``None`` marks a deleted key."""
-    return sha256(pack([[key, write_set[key] or b""] for key in sorted(write_set)]))
+    return sha256(pack_bin_pairs([[key, write_set[key] or b""] for key in sorted(write_set)]))
 
 
 def next_state_root(previous_root: bytes, write_set: Mapping[bytes, bytes | None]) -> bytes:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from chain.constants import MAX_NESTING_DEPTH, MAX_UINT64, MIN_INT64
-from chain.encoding import pack, unpack
+from chain.encoding import pack, pack_bin_pairs, unpack
 from chain.errors import DecodeError
 
 ints = st.integers(min_value=MIN_INT64, max_value=MAX_UINT64)
@@ -253,3 +253,14 @@ def test_arbitrary_bytes_raise_only_decode_error(raw):
 ])
 def test_msgpack_errors_become_decode_errors(raw):
     assert code_of(raw) == "encoding.malformed"
+
+
+@given(st.lists(st.tuples(st.binary(max_size=300), st.binary(max_size=70_000)).map(list), max_size=20))
+def test_pack_bin_pairs_is_pack(pairs):
+    assert pack_bin_pairs(pairs) == pack(pairs)
+
+
+@pytest.mark.parametrize("pairs", [[[b"k", None]], [[b"k", "v"]], [[b"k"]], [[b"k", b"v", b"w"]], [[bytearray(b"k"), b"v"]]])
+def test_pack_bin_pairs_refuses_anything_but_bytes_pairs(pairs):
+    with pytest.raises(TypeError):
+        pack_bin_pairs(pairs)
