@@ -162,28 +162,40 @@ class Workload:
         return chain.tx(owner, "order.confirm", {"order": order})
 
 
-def measure_at(accounts: int, read_cache_entries: int = READ_CACHE_ENTRIES) -> Measurement:
-    rng = random.Random(accounts)
-    with tempfile.TemporaryDirectory() as scratch:
-        chain = BenchChain(Path(scratch) / "state", read_cache_entries)
-        workload = Workload(chain, accounts, rng)
-        workload.set_up(confirms_needed=int(BLOCK_TXS * 0.15) * RUNS)
-        chain.store.compact()  # measure a settled database, not the bulk load's pending compactions
-        blocks = workload.blocks()
-        chain.execute(next(blocks))  # warm the caches outside the timed runs
-        per_tx_us = []
-        for _ in range(RUNS):
-            block = next(blocks)
-            seconds, failed = chain.execute(block)
-            if failed:
-                raise RuntimeError(f"workload transactions failed: {sorted(set(failed))}")
-            per_tx_us.append(seconds / len(block) * 1e6)
-        chain.store.close()
-    cache = "" if read_cache_entries else ", read cache off"
-    return Measurement(f"mixed workload, {accounts:,} accounts (LevelDB{cache})", per_tx_us)
+class Setting:
+    """One state to measure: a chain set up with its workload, ready for timed blocks."""
+
+    def __init__(self, directory: Path, accounts: int, read_cache_entries: int = READ_CACHE_ENTRIES) -> None:
+        self.chain = BenchChain(directory, read_cache_entries)
+        workload = Workload(self.chain, accounts, random.Random(accounts))
+        workload.set_up(confirms_needed=int(BLOCK_TXS * 0.15) * (RUNS + 1))
+        self.chain.store.compact()  # measure a settled database, not the bulk load's pending compactions
+        self.blocks = workload.blocks()
+        cache = "" if read_cache_entries else ", read cache off"
+        self.name = f"mixed workload, {accounts:,} accounts (LevelDB{cache})"
+        self.per_tx_us: list[float] = []
+
+    def timed_block(self) -> None:
+        block = next(self.blocks)
+        seconds, failed = self.chain.execute(block)
+        if failed:
+            raise RuntimeError(f"workload transactions failed: {sorted(set(failed))}")
+        self.per_tx_us.append(seconds / len(block) * 1e6)
 
 
 def run() -> list[Measurement]:
     """The two figures of the target (the node's store, read cache included),
-    then 100,000 accounts on LevelDB alone, to show what the cache buys."""
-    return [measure_at(1_000), measure_at(100_000), measure_at(100_000, read_cache_entries=0)]
+    then 100,000 accounts on LevelDB alone, to show what the cache buys. The
+    settings take turns block by block, so a drift of the machine's speed
+    falls on all of them alike."""
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = [Setting(Path(scratch) / "small", 1_000), Setting(Path(scratch) / "large", 100_000),
+                    Setting(Path(scratch) / "uncached", 100_000, read_cache_entries=0)]
+        for setting in settings:
+            setting.chain.execute(next(setting.blocks))  # warm up, untimed
+        for _ in range(RUNS):
+            for setting in settings:
+                setting.timed_block()
+        for setting in settings:
+            setting.chain.store.close()
+    return [Measurement(setting.name, setting.per_tx_us) for setting in settings]
