@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from chain.errors import KeyFileError
-from chain.keys import KeyPair, is_address, load_key_file, save_key_file
+from chain.keys import KeyPair, is_address, load_key_file, save_key_file, verify_signature
 from tests.factories import seeded_key
 
 KEY = seeded_key("key file")
@@ -87,3 +87,17 @@ def test_seed_determines_key_and_signatures_verify():
     assert KeyPair.generate().public_key != KEY.public_key
     with pytest.raises(ValueError):
         KeyPair(b"short")
+
+
+def test_verify_signature_answers_false_for_every_bad_input():
+    message = b"shopchain"
+    signature = KEY.sign(message)
+    assert verify_signature(KEY.public_key, message, signature)
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    assert not verify_signature(KEY.public_key, message, flipped)
+    assert not verify_signature(KEY.public_key, message + b"!", signature)
+    assert not verify_signature(KeyPair.generate().public_key, message, signature)
+    assert not verify_signature(KEY.public_key[:-1], message, signature)
+    assert not verify_signature(KEY.public_key, message, signature[:-1])
+    assert not verify_signature(KEY.public_key, message, "x" * 64)
+    assert not verify_signature(b"\xff" * 32, message, signature)     # not a point on the curve
