@@ -17,11 +17,12 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from bench.timing import Measurement
 from chain.genesis import genesis_from_document
 from chain.keys import KeyPair
+from chain.kv import KeyValueStore
 from chain.transaction import SignedTransaction, build_transaction
 from commerce.executor import execute_block
 from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
@@ -43,6 +44,14 @@ def _digest(label: str) -> bytes:
     return hashlib.sha256(label.encode()).digest()
 
 
+def apply_write_set(store: KeyValueStore, write_set: Mapping[bytes, bytes | None]) -> None:
+    """Commit a block's write-set to ``store`` (untimed, outside execute_block)."""
+    with store.write_batch() as batch:
+        for key in sorted(write_set):
+            value = write_set[key]
+            batch.delete(key) if value is None else batch.put(key, value)
+
+
 class BenchChain:
     """A LevelDB-backed chain driven block by block, tracking nonces locally."""
 
@@ -56,7 +65,7 @@ class BenchChain:
             "params": {"block_txs_max": 10_000, "timed_steps_per_block_max": 10_000},
         })
         self.store = LevelDBStore(directory, read_cache_entries)
-        self._apply(compute_genesis_write_set(genesis))
+        apply_write_set(self.store, compute_genesis_write_set(genesis))
         self.root = compute_genesis_state_root(genesis)
         self.time_ms = GENESIS_TIME_MS
         self.nonces: dict[bytes, int] = {}
@@ -72,7 +81,7 @@ class BenchChain:
         start = time.perf_counter()
         execution = execute_block(self.store, self.time_ms, txs, self.root)
         elapsed = time.perf_counter() - start
-        self._apply(execution.write_set)
+        apply_write_set(self.store, execution.write_set)
         self.root = execution.state_root
         return elapsed, [result.code for result in execution.results if not result.ok]
 
@@ -82,11 +91,6 @@ class BenchChain:
             if failed:
                 raise RuntimeError(f"setup transactions failed: {sorted(set(failed))}")
 
-    def _apply(self, write_set: dict[bytes, bytes | None]) -> None:
-        with self.store.write_batch() as batch:
-            for key in sorted(write_set):
-                value = write_set[key]
-                batch.delete(key) if value is None else batch.put(key, value)
 
 
 class Workload:

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.commerce_bench import apply_write_set
 from bench.timing import Measurement
 from chain.transaction import verify_transaction
 from commerce.executor import execute_block
@@ -47,22 +48,13 @@ def wall_time(validators: int, heights: int) -> dict:
             "virtual_s": report.virtual_ms / 1000, "messages": report.messages}
 
 
-def _apply(store: MemoryStore, write_set: dict) -> None:
-    with store.write_batch() as batch:
-        for key in sorted(write_set):
-            if write_set[key] is None:
-                batch.delete(key)
-            else:
-                batch.put(key, write_set[key])
-
-
 def executor_rate(workload: Workload, txs: list, block_size: int) -> float:
     """The executor's own in-memory rate: execute_block over a MemoryStore, the
     history's blocks untimed, then ``txs`` in blocks of ``block_size``, each
     block's write set committed untimed."""
     genesis = workload.world.genesis
     store = MemoryStore()
-    _apply(store, compute_genesis_write_set(genesis))
+    apply_write_set(store, compute_genesis_write_set(genesis))
     root, time_ms, executing_s = compute_genesis_state_root(genesis), genesis.genesis_time_ms, 0.0
     blocks = workload.history + [txs[start:start + block_size] for start in range(0, len(txs), block_size)]
     for index, block in enumerate(blocks):
@@ -71,7 +63,7 @@ def executor_rate(workload: Workload, txs: list, block_size: int) -> float:
         execution = execute_block(store, time_ms, block, root)
         if index >= len(workload.history):
             executing_s += time.perf_counter() - began
-        _apply(store, execution.write_set)
+        apply_write_set(store, execution.write_set)
         root = execution.state_root
     return len(txs) / executing_s
 

@@ -92,13 +92,14 @@ class LevelDBStore:
             self._remember(key, value)
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
+        if not self._cache_max:
+            return
         if value is not None and len(value) > READ_CACHE_VALUE_MAX:
             self._cache.pop(key, None)
             return
         if len(self._cache) >= self._cache_max:
             self._cache.clear()
-        if self._cache_max:
-            self._cache[key] = value
+        self._cache[key] = value
 
     def compact(self) -> None:
         """Compact the whole key range now (after a bulk load, say), rather

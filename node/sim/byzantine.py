@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from chain.constants import PHASE_PREPARE
+from chain.constants import PHASE_COMMIT, PHASE_PREPARE
 from chain.votes import Vote, sign_vote
 from consensus import ConsensusError, Proposal, decode_message, encode_message
 from consensus.messages import sign_proposal
@@ -93,8 +93,13 @@ class Equivocate(Strategy):
         for dst in destinations:
             block, payload = (block_b, other) if dst in half_b else (block_a, raw)
             out.append((dst, payload))
-            out += [(dst, vote) for vote in self.sim.coalition_votes(header.height, 0, block.hash())]
+            out += [(dst, vote) for vote in self._coalition_votes(header.height, block.hash())]
         return out
+
+    def _coalition_votes(self, height: int, block_hash: bytes) -> list[bytes]:
+        """PREPARE and COMMIT for ``block_hash`` at view 0 from every Byzantine validator."""
+        return [encode_message(sign_vote(node.key, self.sim.chain_id, phase, height, 0, block_hash))
+                for node in self.sim.nodes if node.byzantine for phase in (PHASE_PREPARE, PHASE_COMMIT)]
 
 
 class ConflictingVotes(Strategy):
@@ -206,6 +211,3 @@ def make_strategy(name: str, sim: "Simulation", index: int) -> Strategy:
     """``name`` is one of STRATEGIES (SimConfig checks it)."""
     return _BY_NAME[name](sim, index)
 
-
-def coalition_vote(key, chain_id: str, phase: str, height: int, view: int, block_hash: bytes) -> bytes:
-    return encode_message(sign_vote(key, chain_id, phase, height, view, block_hash))

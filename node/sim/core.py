@@ -31,13 +31,11 @@ import shlex
 import time
 from dataclasses import dataclass, field
 
-from chain.constants import PHASE_COMMIT, PHASE_PREPARE
 from chain.errors import CertificateError, CodedError, TransactionError
 from chain.keys import KeyPair
 from chain.merkle import merkle_root
-from chain.votes import CommitCertificate, verify_certificate
+from chain.votes import CommitCertificate, Vote, verify_certificate
 from commerce.executor import get_nonce
-from chain.votes import Vote
 from consensus import (
     TIMER_VIEW, Broadcast, BuildProposal, CertificateMessage, Commit, Config, ConsensusError, Execute,
     PersistSignState, Replica, RequestSync, Send, SetTimer, SignState, decode_message, encode_message,
@@ -45,7 +43,7 @@ from consensus import (
 from node.application import ChainApplication, CommittedBlock, StateDivergence
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits, VerifiedIds, decode_verified
-from node.sim.byzantine import STRATEGIES, Strategy, coalition_vote, make_strategy
+from node.sim.byzantine import STRATEGIES, Strategy, make_strategy
 from node.sim.sigcache import shared_signature_cache
 from node.sim.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
 from storage.blockstore import BlockStore
@@ -140,14 +138,6 @@ class SimReport:
     virtual_ms: int
     wall_s: float
 
-    @property
-    def seed(self) -> int:
-        return self.config.seed
-
-    @property
-    def safety_violations(self) -> list[str]:
-        return self.violations
-
     def percentile(self, fraction: float) -> float | None:
         if not self.latencies_ms:
             return None
@@ -215,7 +205,6 @@ class Simulation:
         self.signed_votes: dict[tuple[bytes, int, int, str], bytes] = {}
         self.crashes = 0
         self.committed: dict[int, tuple[bytes, bytes]] = {}   # height -> (block hash, state root), first honest commit
-        self.first_commit_ms: dict[int, int] = {}
         self.views_entered: dict[tuple[int, int], None] = {}
         self.messages = 0
         self.healed = False
@@ -226,7 +215,6 @@ class Simulation:
         self.latencies_ms: list[int] = []
         self.tx_committed = 0
         self.partition_groups: list[int] | None = None   # node index -> group id, while cut
-        self.partition_kind = config.partition
         self.reached_target = False
 
     # -- scheduling -----------------------------------------------------------------------
@@ -281,7 +269,7 @@ class Simulation:
         groups = self.partition_groups
         if groups is None:
             return True
-        if self.partition_kind == "ring":
+        if self.cfg.partition == "ring":
             n = len(self.nodes)
             return (dst - src) % n in (1, n - 1)
         return groups[src] == groups[dst]
@@ -307,10 +295,10 @@ class Simulation:
         order = list(range(n))
         self.rng.shuffle(order)
         groups = [0] * n
-        if self.partition_kind == "half":
+        if self.cfg.partition == "half":
             for i in order[: n // 2]:
                 groups[i] = 1
-        elif self.partition_kind == "isolate":
+        elif self.cfg.partition == "isolate":
             lonely = self.rng.choice([node.index for node in self.honest])
             groups[lonely] = 1
         self.partition_groups = groups
@@ -415,11 +403,6 @@ class Simulation:
         if action.kind == TIMER_VIEW and action.view > 0 and not node.byzantine:
             self.views_entered.setdefault((action.height, action.view), None)
 
-    def coalition_votes(self, height: int, view: int, block_hash: bytes) -> list[bytes]:
-        """PREPARE and COMMIT for ``block_hash`` from every Byzantine validator."""
-        return [coalition_vote(node.key, self.chain_id, phase, height, view, block_hash)
-                for node in self.nodes if node.byzantine for phase in (PHASE_PREPARE, PHASE_COMMIT)]
-
     # -- commits, sync and the safety check -----------------------------------------------------
 
     def _commit(self, i: int, block, certificate: CommitCertificate) -> bool:
@@ -439,9 +422,8 @@ class Simulation:
 
     def _on_app_commit(self, i: int, committed: CommittedBlock) -> None:
         height = committed.block.height
-        if self.nodes[i].byzantine or height in self.first_commit_ms:
+        if self.nodes[i].byzantine or height in self.committed:   # counted at the first honest commit
             return
-        self.first_commit_ms[height] = self.now
         for tx in committed.txs:
             submitted = self.submitted.pop(tx.id, None)
             if submitted is not None:

@@ -25,14 +25,14 @@ KEY_COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition
 
 
 def run_key(config: SimConfig) -> tuple[str, ...]:
-    values = {"seed": config.seed, "validators": config.validators, "byzantine": config.byzantine,
-              "strategy": config.strategy, "drop": float(config.drop), "partition": config.partition,
-              "duration_s": config.duration_ms / 1000}
-    return tuple(str(values[name]) for name in KEY_COLUMNS)
+    return _row_key({"seed": config.seed, "validators": config.validators, "byzantine": config.byzantine,
+                     "strategy": config.strategy, "drop": config.drop, "partition": config.partition,
+                     "duration_s": config.duration_ms / 1000})
 
 
-def _row_key(row: dict[str, str]) -> tuple[str, ...]:
-    return tuple(str(float(row[name])) if name in ("drop", "duration_s") else row[name] for name in KEY_COLUMNS)
+def _row_key(row: dict) -> tuple[str, ...]:
+    """A run's identity, from its config or its results.csv row alike (rates as floats)."""
+    return tuple(str(float(row[name])) if name in ("drop", "duration_s") else str(row[name]) for name in KEY_COLUMNS)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
