@@ -1,4 +1,4 @@
-"""Every vector in ../shared/vectors/ agrees with the code."""
+"""Every vector of the design (tests/vectors/design/) agrees with the code."""
 import pytest
 
 from chain.block import Header
