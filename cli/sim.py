@@ -112,11 +112,15 @@ def _choices(text: str, allowed: tuple[str, ...], name: str) -> list[str]:
 @click.option("--rotate", is_flag=True,
               help="Each seed runs one combination of the lists, in turn, instead of every combination.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True)
+@click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True, help="Local processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on the Dask cluster of this scheduler (tcp://HOST:8786) instead of local processes; "
+                   "needs shopchain[distributed].")
 @_common
 @reports_user_errors
-def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotate, out, workers, **common) -> None:
-    """Run many seeds on every core; resumable; writes results.csv, summary.json, plot.svg."""
+def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotate, out, workers, scheduler,
+                  **common) -> None:
+    """Run many seeds on every core or a Dask cluster; resumable; writes results.csv, summary.json, plot.svg."""
     from node.sim.sweep import grid, sweep
     base = _config(4, 0, "silent", 0, drop=0.0, partition="none", **common)
     if byzantine != "f" and not byzantine.isdigit():
@@ -126,11 +130,11 @@ def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotat
                    _choices(partition, PARTITIONS, "partition"), rotate)
 
     def progress(reports, total):
-        with click.progressbar(reports, length=total, label=f"{total} runs on {workers} workers",
-                               file=sys.stderr) as bar:
+        where = scheduler or f"{workers} workers"
+        with click.progressbar(reports, length=total, label=f"{total} runs on {where}", file=sys.stderr) as bar:
             yield from bar
 
-    summary = sweep(configs, out, workers, progress)
+    summary = sweep(configs, out, workers, progress, scheduler)
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "failing_replays"}, sort_keys=True))
     for command in summary["failing_replays"]:
         click.echo(f"replay: {command}", err=True)

@@ -1,4 +1,5 @@
-"""Many seeds at once: a grid of SimConfigs run on every core, resumable.
+"""Many seeds at once: a grid of SimConfigs run on every core or on a Dask
+cluster, resumable.
 
 Each finished run is appended to ``results.csv`` at once (and flushed), so an
 interrupted sweep loses at most the runs in flight; run the same command
@@ -11,11 +12,12 @@ import csv
 import json
 import multiprocessing
 import statistics
+from concurrent.futures import CancelledError
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from node.sim.core import SimConfig, run
+from node.sim.core import SimConfig, SimOptionError, run
 from node.sim.plot import write_svg
 
 COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "duration_s", "committed_height",
@@ -46,9 +48,44 @@ def _run_one(config: SimConfig) -> dict:
     return run(config).to_json()
 
 
+def reports(configs: list[SimConfig], workers: int, scheduler: str | None = None) -> Iterator[dict]:
+    """Each config's report, yielded as soon as its run finishes: from a
+    local pool of ``workers`` processes, or from the Dask cluster whose
+    scheduler is at ``scheduler``."""
+    if scheduler is None:
+        with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
+            yield from pool.imap_unordered(_run_one, configs, chunksize=1)
+        return
+    try:
+        from distributed import Client, as_completed
+        from distributed.comm import get_address_host_port
+    except ImportError:
+        raise SimOptionError("sim.bad_option", "--scheduler needs Dask: pip install 'shopchain[distributed]'") from None
+    try:
+        get_address_host_port(scheduler)
+    except ValueError as error:
+        raise SimOptionError("sim.bad_option", f"--scheduler is an address like tcp://HOST:8786, not {scheduler!r} "
+                                               f"({error})") from None
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except OSError as error:
+        raise SimOptionError("sim.scheduler_unreachable", f"no Dask scheduler answers at {scheduler} ({error}); "
+                                                          "start one or check the address and the firewall") from None
+    with client:
+        for future in as_completed(client.map(_run_one, configs, pure=False), loop=client.loop):
+            try:
+                report = future.result()
+            except CancelledError:
+                raise SimOptionError("sim.scheduler_unreachable", f"lost the Dask scheduler at {scheduler}; the runs "
+                                     "that finished are in results.csv: run the same command again to resume") from None
+            yield report
+
+
 def sweep(configs: Iterable[SimConfig], out: Path, workers: int,
-          progress: Callable[[Iterator[dict], int], Iterator[dict]] | None = None) -> dict:
-    """Run every config not yet in ``out/results.csv``; returns the summary."""
+          progress: Callable[[Iterator[dict], int], Iterator[dict]] | None = None,
+          scheduler: str | None = None) -> dict:
+    """Run every config not yet in ``out/results.csv``, on ``workers`` local
+    processes or on the Dask cluster at ``scheduler``; returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
     done = {_row_key(row) for row in read_rows(results)}
@@ -59,11 +96,10 @@ def sweep(configs: Iterable[SimConfig], out: Path, workers: int,
         if fresh:
             writer.writeheader()
         if todo:
-            with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
-                reports = pool.imap_unordered(_run_one, todo, chunksize=1)
-                for report in (progress(reports, len(todo)) if progress else reports):
-                    writer.writerow(report)
-                    handle.flush()
+            arriving = reports(todo, workers, scheduler)
+            for report in (progress(arriving, len(todo)) if progress else arriving):
+                writer.writerow(report)
+                handle.flush()
     rows = read_rows(results)
     summary = summarize(rows, skipped=len(done), ran=len(todo))
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
