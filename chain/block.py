@@ -1,4 +1,4 @@
-"""Block headers, block hashes and blocks (DESIGN.md section 3).
+"""Block headers, block hashes and blocks (docs/protocol.md section 5).
 
 A header is a map with exactly the fields of ``Header``; the block hash is
 SHA-256 of the packed header. A block is the header, the signed transactions
@@ -89,8 +89,11 @@ class Block:
     txs: tuple[bytes, ...]
     evidence: tuple[bytes, ...] = ()
 
+    def to_list(self) -> list[Any]:
+        return [self.header.to_map(), list(self.txs), list(self.evidence)]
+
     def encode(self) -> bytes:
-        return pack([self.header.to_map(), list(self.txs), list(self.evidence)])
+        return pack(self.to_list())
 
     def hash(self) -> bytes:
         return self.header.hash()
@@ -106,13 +109,19 @@ def decode_block(raw: bytes, max_bytes: int) -> Block:
         items = unpack(raw, max_bytes)
     except DecodeError as error:
         raise BlockError("block.malformed", f"block bytes are not canonical ({error.code}): {error.message}") from None
+    block = block_from_list(items)
+    check_block_body(block)
+    return block
+
+
+def block_from_list(items: Any) -> Block:
+    """The block in a decoded ``[header_map, [tx, ...], [evidence, ...]]``, its
+    structure and header checked (its body against the header is not)."""
     if not isinstance(items, list) or len(items) != 3 or not isinstance(items[1], list) or not isinstance(items[2], list):
         raise BlockError("block.malformed", "a block is [header, [tx, ...], [evidence, ...]]")
     if not all(isinstance(item, bytes) for item in items[1] + items[2]):
         raise BlockError("block.malformed", "transactions and evidence records are byte strings")
-    block = Block(Header.from_map(items[0]), tuple(items[1]), tuple(items[2]))
-    check_block_body(block)
-    return block
+    return Block(Header.from_map(items[0]), tuple(items[1]), tuple(items[2]))
 
 
 def check_block_body(block: Block) -> None:

@@ -25,7 +25,7 @@ MAX_UINT64 = 2**64 - 1
 MIN_INT64 = -(2**63)
 
 # Every signature covers b"shopchain/<purpose>/v1\x00" + pack([...]) so no
-# signed object can be replayed as another (DESIGN.md section 2).
+# signed object can be replayed as another (docs/protocol.md section 3).
 SIGNING_PURPOSES = ("tx", "proposal", "vote", "view-change", "new-view", "handshake")
 
 # Vote phases a validator signs; only "commit" votes form a certificate.
@@ -35,3 +35,9 @@ VOTE_PHASES = (PHASE_PREPARE, PHASE_COMMIT)
 
 # Symbol of the native asset.
 NATIVE_ASSET = "SHC"
+
+# Evidence is accepted only for heights at most this far below the next
+# height, by the consensus core and in blocks alike: the bound keeps the
+# pending set and each block's evidence checks small (docs/protocol.md
+# section 10).
+EVIDENCE_MAX_AGE = 100

@@ -1,4 +1,4 @@
-"""The genesis document (DESIGN.md section 3): what a chain starts from.
+"""The genesis document (docs/protocol.md section 9): what a chain starts from.
 
 A JSON object with ``chain_id``, ``genesis_time_ms``, ``validators`` (hex
 public keys, in set order), ``admins``, ``treasury``, ``allocations`` (a list

@@ -1,4 +1,4 @@
-"""RFC 6962 Merkle trees with inclusion proofs (DESIGN.md section 3).
+"""RFC 6962 Merkle trees with inclusion proofs (docs/protocol.md section 6).
 
 leaf = SHA-256(0x00 || item), node = SHA-256(0x01 || left || right), the
 tree split at the largest power of two below n, the empty tree SHA-256 of

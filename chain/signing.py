@@ -1,4 +1,4 @@
-"""Domain-separated signatures (DESIGN.md section 2).
+"""Domain-separated signatures (docs/protocol.md section 3).
 
 Every signature covers ``b"shopchain/<purpose>/v1\\x00" + pack([...])`` so a
 signature made for one purpose never verifies for another.

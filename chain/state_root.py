@@ -1,4 +1,4 @@
-"""The chained state root (DESIGN.md section 3).
+"""The chained state root (docs/protocol.md section 7).
 
 state_root(h) = SHA-256(state_root(h-1) || SHA-256(pack(sorted [[key, value]])))
 over the block's write-set, a deleted key written as the empty bin, keys

@@ -1,4 +1,4 @@
-"""Signed transactions (DESIGN.md section 2).
+"""Signed transactions (docs/protocol.md section 4).
 
 Wire form: the MessagePack array ``[1, chain_id, sender, nonce, kind, body,
 signature]``. The signature covers ``b"shopchain/tx/v1\\x00" + pack([1,

@@ -1,4 +1,4 @@
-"""The validator set and the quorum arithmetic of DESIGN.md section 4.
+"""The validator set and the quorum arithmetic of docs/protocol.md section 8.
 
 f = (n - 1) // 3 faulty validators are tolerated; a quorum is 2n // 3 + 1
 distinct validators, so any two quorums share at least f + 1 of them and

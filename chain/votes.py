@@ -1,4 +1,4 @@
-"""Signed votes and commit certificates (DESIGN.md sections 3 and 4).
+"""Signed votes and commit certificates (docs/protocol.md sections 3 and 8).
 
 A vote signs ``[chain_id, phase, height, view, block_hash]`` under the
 ``vote`` domain. A commit certificate is a quorum of COMMIT votes from
@@ -93,6 +93,13 @@ def certificate_from_map(value: Any, max_votes: int) -> CommitCertificate:
         raise CertificateError("cert.malformed", "certificate height and view are non-negative integers")
     if not isinstance(block_hash, bytes) or len(block_hash) != HASH_BYTES:
         raise CertificateError("cert.malformed", f"certificate block_hash is {HASH_BYTES} bytes")
+    return CommitCertificate(height, view, block_hash, signatures_from_list(votes, max_votes))
+
+
+def signatures_from_list(votes: Any, max_votes: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The (validator, signature) pairs of a decoded ``[[validator, signature], ...]``
+    (a commit or a prepared certificate's votes); ``max_votes`` bounds the list
+    before anything in it is looked at."""
     if not isinstance(votes, list):
         raise CertificateError("cert.malformed", "certificate votes are a list")
     if len(votes) > max_votes:
@@ -104,7 +111,7 @@ def certificate_from_map(value: Any, max_votes: int) -> CommitCertificate:
             or not isinstance(vote[1], bytes) or len(vote[1]) != SIGNATURE_BYTES
         ):
             raise CertificateError("cert.malformed", "each vote is [validator public key, signature]")
-    return CommitCertificate(height, view, block_hash, tuple((v[0], v[1]) for v in votes))
+    return tuple((vote[0], vote[1]) for vote in votes)
 
 
 def verify_certificate(

@@ -1,1 +1,1 @@
-"""The commerce state machine (DESIGN.md section 7): pure, deterministic, no I/O."""
+"""The commerce state machine (docs/commerce.md): pure, deterministic, no I/O."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.constants import NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered
 from commerce.body import address_field, amount_field, check_fields, hash_field, id_field, identifier_field, list_field
 from commerce.context import Context
 from commerce.errors import TxRejected
-from commerce.funds import NATIVE_ASSET, get_asset, move
+from commerce.funds import get_asset, move
 from commerce.keys import contract_key, timer_key
 from commerce.overlay import Overlay
 from commerce.records import get_param, get_record, put_record

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.constants import MAX_UINT64
+from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered, require_role
@@ -26,7 +26,7 @@ from commerce.body import (address_field, amount_field, bps_field, check_fields,
                            identifier_field, list_field, text_field)
 from commerce.context import Context
 from commerce.errors import TxRejected
-from commerce.funds import NATIVE_ASSET, move
+from commerce.funds import move
 from commerce.keys import batch_key, coupon_key, timer_key
 from commerce.overlay import Overlay
 from commerce.records import get_param, get_record, put_record

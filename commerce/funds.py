@@ -5,7 +5,7 @@ burn and issue; every other move debits one balance and credits another.
 """
 from __future__ import annotations
 
-from chain.constants import MAX_UINT64
+from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_admin, require_role
@@ -15,8 +15,6 @@ from commerce.errors import TxRejected
 from commerce.keys import asset_key, balance_key
 from commerce.overlay import Overlay
 from commerce.records import get_record, put_record
-
-NATIVE_ASSET = "SHC"
 
 
 def get_balance(state: KeyValueReader, address: str, asset: str) -> int:

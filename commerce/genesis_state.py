@@ -1,11 +1,11 @@
 """The state a genesis document starts the chain with, and its root."""
 from __future__ import annotations
 
+from chain.constants import NATIVE_ASSET
 from chain.encoding import pack
 from chain.genesis import Genesis
 from chain.state_root import GENESIS_PREDECESSOR, next_state_root
 from commerce.accounts import new_account
-from commerce.funds import NATIVE_ASSET
 from commerce.keys import account_key, asset_key, balance_key, meta_key, param_key
 
 

@@ -1,4 +1,4 @@
-"""Orders with escrow, along the edges of the order table (DESIGN.md section 7).
+"""Orders with escrow, along the edges of the order table (docs/commerce.md section 5).
 
 ``ORDER_EDGES`` is the whole state machine: (state, step) -> next state. A
 step not in the table is refused with ``order.illegal_step``. Every state
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.constants import NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import get_account, require_admin, require_role
@@ -17,7 +18,7 @@ from commerce.body import (address_field, amount_field, bps_field, check_fields,
 from commerce.context import Context
 from commerce.coupons import compute_discount, redeem
 from commerce.errors import TxRejected
-from commerce.funds import NATIVE_ASSET, credit, debit
+from commerce.funds import credit, debit
 from commerce.keys import order_key, timer_key
 from commerce.overlay import Overlay
 from commerce.products import get_product, put_product

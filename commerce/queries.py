@@ -1,5 +1,5 @@
 """Pure getters over state, JSON-ready (bytes as lowercase hex), with the
-field names of DESIGN.md section 8. Each returns None for an unknown name."""
+field names of docs/commerce.md section 12. Each returns None for an unknown name."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator

@@ -1,4 +1,4 @@
-"""What the consensus core asks of its runtime, and what the runtime implements.
+"""What the consensus core asks of its runtime, as actions, and in what order.
 
 ORDERING CONTRACT: the core returns a list of actions; the runtime carries them
 out strictly in list order, and a ``PersistSignState`` must be durable (fsync'd
@@ -10,7 +10,6 @@ further event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from chain.block import Block
 from chain.votes import CommitCertificate
@@ -91,14 +90,3 @@ class RequestSync:
 
 
 Action = PersistSignState | Broadcast | Send | SetTimer | BuildProposal | Execute | Commit | RequestSync
-
-
-class Application(Protocol):
-    """What the node implements (with commerce) and the tests stub."""
-
-    def build_block(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes,
-                    evidence: tuple[bytes, ...]) -> Block: ...
-
-    def validate_block(self, block: Block) -> bool: ...
-
-    def commit_block(self, block: Block, certificate: CommitCertificate) -> None: ...

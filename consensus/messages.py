@@ -1,4 +1,4 @@
-"""Consensus messages on the wire (DESIGN.md section 4).
+"""Consensus messages on the wire (docs/protocol.md section 10).
 
 Every message is a frozen dataclass with a canonical encoding
 ``pack([kind, body])`` and a signature under its own domain (chain.signing):
@@ -6,14 +6,14 @@ Every message is a frozen dataclass with a canonical encoding
 ``view-change`` and ``new-view``. ``decode_message`` turns a peer's bytes into
 a message or raises ``ConsensusError``; it never raises anything else. It
 checks structure and sizes only; signer membership, then signatures, are
-checked by ``verify_*`` in that order (membership first, PITFALLS.md).
+checked by ``verify_*`` in that order (membership first, docs/protocol.md section 10).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from chain.block import Block, Header, check_block_body
+from chain.block import Block, block_from_list, check_block_body
 from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
 from chain.encoding import pack, unpack
 from chain.errors import CertificateError, CodedError
@@ -21,7 +21,7 @@ from chain.hashing import sha256
 from chain.keys import KeyPair
 from chain.signing import sign_fields, verify_fields
 from chain.validators import ValidatorSet
-from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, verify_vote_quorum
+from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, signatures_from_list, verify_vote_quorum
 
 
 class ConsensusError(CodedError):
@@ -48,6 +48,25 @@ def _list(value: Any, size: int | None, name: str) -> list:
     if not isinstance(value, list) or (size is not None and len(value) != size):
         raise _malformed(f"{name} must be a list" + (f" of {size}" if size is not None else ""))
     return value
+
+
+def _certificate_error(error: CertificateError, what: str) -> ConsensusError:
+    """A certificate rule of chain.votes, broken inside a consensus message, in consensus's terms."""
+    return ConsensusError(error.code.replace("cert.", "consensus.", 1), f"{what}: {error.message}")
+
+
+def _block(value: Any) -> Block:
+    try:
+        return block_from_list(value)
+    except CodedError as error:
+        raise ConsensusError("consensus.bad_block", error.message) from None
+
+
+def _check_block_body(block: Block) -> None:
+    try:
+        check_block_body(block)
+    except CodedError as error:
+        raise ConsensusError("consensus.bad_block", error.message) from None
 
 
 # -- votes (PREPARE / COMMIT) ----------------------------------------------------
@@ -88,21 +107,17 @@ class PreparedCertificate:
     @classmethod
     def from_list(cls, value: Any, max_votes: int) -> "PreparedCertificate":
         v = _list(value, 4, "a prepared certificate")
-        sigs = _list(v[3], None, "prepared signatures")
-        if len(sigs) > max_votes:
-            raise ConsensusError("consensus.too_many_votes", "a prepared certificate has more votes than validators")
-        pairs = []
-        for item in sigs:
-            item = _list(item, 2, "a prepare signature")
-            pairs.append((_bytes(item[0], PUBLIC_KEY_BYTES, "validator"), _bytes(item[1], SIGNATURE_BYTES, "signature")))
-        return cls(_uint(v[0], "height"), _uint(v[1], "view"), _bytes(v[2], HASH_BYTES, "block_hash"), tuple(pairs))
+        try:
+            signatures = signatures_from_list(v[3], max_votes)
+        except CertificateError as error:
+            raise _certificate_error(error, "a prepared certificate") from None
+        return cls(_uint(v[0], "height"), _uint(v[1], "view"), _bytes(v[2], HASH_BYTES, "block_hash"), signatures)
 
     def verify(self, validators: ValidatorSet, chain_id: str) -> None:
         try:
             verify_vote_quorum(self.signatures, validators, chain_id, PHASE_PREPARE, self.height, self.view, self.block_hash)
         except CertificateError as error:
-            # the same rule as a commit certificate, reported in consensus's terms
-            raise ConsensusError(error.code.replace("cert.", "consensus.", 1), f"a prepared certificate: {error.message}") from None
+            raise _certificate_error(error, "a prepared certificate") from None
 
 
 # -- PRE-PREPARE -----------------------------------------------------------------
@@ -119,21 +134,12 @@ class Proposal:
     prepare_signature: bytes
 
     def to_list(self) -> list:
-        b = self.block
-        return [self.height, self.view, [b.header.to_map(), list(b.txs), list(b.evidence)],
-                self.signer, self.signature, self.prepare_signature]
+        return [self.height, self.view, self.block.to_list(), self.signer, self.signature, self.prepare_signature]
 
     @classmethod
     def from_list(cls, value: Any) -> "Proposal":
         v = _list(value, 6, "a proposal")
-        items = _list(v[2], 3, "a block")
-        if not isinstance(items[1], list) or not isinstance(items[2], list) or not all(isinstance(x, bytes) for x in items[1] + items[2]):
-            raise _malformed("a block is [header, [tx, ...], [evidence, ...]] of byte strings")
-        try:
-            block = Block(Header.from_map(items[0]), tuple(items[1]), tuple(items[2]))
-        except CodedError as error:
-            raise ConsensusError("consensus.bad_block", error.message) from None
-        return cls(_uint(v[0], "height"), _uint(v[1], "view"), block, _bytes(v[3], PUBLIC_KEY_BYTES, "signer"),
+        return cls(_uint(v[0], "height"), _uint(v[1], "view"), _block(v[2]), _bytes(v[3], PUBLIC_KEY_BYTES, "signer"),
                    _bytes(v[4], SIGNATURE_BYTES, "signature"), _bytes(v[5], SIGNATURE_BYTES, "prepare_signature"))
 
     def prepare_vote(self) -> Vote:
@@ -144,10 +150,7 @@ class Proposal:
             raise ConsensusError("consensus.not_primary", "a proposal must come from the primary of its height and view")
         if self.block.header.height != self.height or self.block.header.chain_id != chain_id:
             raise ConsensusError("consensus.bad_block", "the block's height or chain id differs from the proposal's")
-        try:
-            check_block_body(self.block)
-        except CodedError as error:
-            raise ConsensusError("consensus.bad_block", error.message) from None
+        _check_block_body(self.block)
         block_hash = self.block.hash()
         if not verify_fields(self.signer, "proposal", [chain_id, self.height, self.view, block_hash], self.signature):
             raise ConsensusError("consensus.bad_signature", "the proposal's signature does not verify")
@@ -178,23 +181,14 @@ class ViewChange:
         return [chain_id, self.height, self.view, [] if self.prepared is None else self.prepared.to_list()]
 
     def to_list(self) -> list:
-        b = self.block
         return [self.height, self.view, [] if self.prepared is None else self.prepared.to_list(),
-                [] if b is None else [b.header.to_map(), list(b.txs), list(b.evidence)], self.validator, self.signature]
+                [] if self.block is None else self.block.to_list(), self.validator, self.signature]
 
     @classmethod
     def from_list(cls, value: Any, max_votes: int) -> "ViewChange":
         v = _list(value, 6, "a view change")
         prepared = None if v[2] == [] else PreparedCertificate.from_list(v[2], max_votes)
-        block = None
-        if v[3] != []:
-            items = _list(v[3], 3, "a block")
-            if not isinstance(items[1], list) or not isinstance(items[2], list) or not all(isinstance(x, bytes) for x in items[1] + items[2]):
-                raise _malformed("a block is [header, [tx, ...], [evidence, ...]] of byte strings")
-            try:
-                block = Block(Header.from_map(items[0]), tuple(items[1]), tuple(items[2]))
-            except CodedError as error:
-                raise ConsensusError("consensus.bad_block", error.message) from None
+        block = None if v[3] == [] else _block(v[3])
         if (prepared is None) != (block is None):
             raise _malformed("a view change carries a prepared certificate and its block, or neither")
         return cls(_uint(v[0], "height"), _uint(v[1], "view"), prepared, block,
@@ -208,10 +202,7 @@ class ViewChange:
                 raise ConsensusError("consensus.bad_prepared", "a carried prepared certificate must be for this height and a lower view")
             if self.block is None or self.block.hash() != self.prepared.block_hash:
                 raise ConsensusError("consensus.bad_prepared", "the carried block does not match the prepared hash")
-            try:
-                check_block_body(self.block)
-            except CodedError as error:
-                raise ConsensusError("consensus.bad_block", error.message) from None
+            _check_block_body(self.block)
         if not verify_fields(self.validator, "view-change", self.signed_fields(chain_id), self.signature):
             raise ConsensusError("consensus.bad_signature", "the view change's signature does not verify")
         if self.prepared is not None:
@@ -256,7 +247,7 @@ class NewView:
                    _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
     def verify(self, validators: ValidatorSet, chain_id: str) -> None:
-        """Every check of DESIGN.md section 4, membership and sizes before signatures."""
+        """Every check of docs/protocol.md section 10, membership and sizes before signatures."""
         if self.validator != validators.primary(self.height, self.view):
             raise ConsensusError("consensus.not_primary", "a new view must come from the primary of its view")
         if len(self.view_changes) > len(validators):
@@ -322,8 +313,11 @@ class Evidence:
     def of(cls, a: Vote, b: Vote) -> "Evidence":
         return cls(a, b) if a.block_hash < b.block_hash else cls(b, a)
 
+    def to_list(self) -> list:
+        return [vote_to_list(self.first), vote_to_list(self.second)]
+
     def encode(self) -> bytes:
-        return pack([vote_to_list(self.first), vote_to_list(self.second)])
+        return pack(self.to_list())
 
     @property
     def id(self) -> bytes:
@@ -339,6 +333,10 @@ def decode_evidence(raw: bytes) -> Evidence:
         value = unpack(raw, 4096)
     except CodedError as error:
         raise _malformed(f"evidence bytes are not canonical ({error.code})") from None
+    return _evidence_from_list(value)
+
+
+def _evidence_from_list(value: Any) -> Evidence:
     v = _list(value, 2, "evidence")
     ev = Evidence(vote_from_list(v[0]), vote_from_list(v[1]))
     if ev.first.block_hash >= ev.second.block_hash:
@@ -391,7 +389,7 @@ def encode_message(message: Message) -> bytes:
     if isinstance(message, CertificateMessage):
         return pack(["certificate", message.certificate.to_map()])
     if isinstance(message, Evidence):
-        return pack(["evidence", [vote_to_list(message.first), vote_to_list(message.second)]])
+        return pack(["evidence", message.to_list()])
     raise TypeError(f"not a consensus message: {message!r}")
 
 
@@ -414,14 +412,10 @@ def decode_message(raw: bytes, max_votes: int, max_bytes: int) -> Message:
     if kind == "new-view":
         return NewView.from_list(body, max_votes)
     if kind == "evidence":
-        e = _list(body, 2, "evidence")
-        ev = Evidence(vote_from_list(e[0]), vote_from_list(e[1]))
-        if ev.first.block_hash >= ev.second.block_hash:
-            raise ConsensusError("consensus.bad_evidence", "evidence lists its votes by increasing block hash, hashes differing")
-        return ev
+        return _evidence_from_list(body)
     if kind == "certificate":
         try:
             return CertificateMessage(certificate_from_map(body, max_votes))
-        except CodedError as error:
-            raise ConsensusError("consensus.malformed", error.message) from None
+        except CertificateError as error:
+            raise _certificate_error(error, "a commit certificate") from None
     raise ConsensusError("consensus.unknown_kind", "unknown consensus message kind")

@@ -1,14 +1,14 @@
-"""The PBFT replica: every state transition of DESIGN.md section 4, in one file.
+"""The PBFT replica: every state transition of docs/protocol.md section 10, in one file.
 
 Theory of operation
 -------------------
 One PBFT instance runs per height. A ``Replica`` is a pure object: the runtime
-feeds it events (``on_message``, ``on_timer``, ``on_proposal_built``,
-``on_block_validated``, ``on_commit_certificate``, ``on_synced_block``, or
-``step(event)`` with the event dataclasses below) carrying the time ``now_ms``,
-and it answers with a list of actions (consensus.actions) that the runtime
-carries out in order; a ``PersistSignState`` is durable before anything after
-it happens (persist BEFORE send). The core has no clock, socket, task or
+feeds it events (``start``, ``on_message``, ``on_timer``,
+``on_proposal_built``, ``on_block_validated``, ``on_commit_certificate``,
+``on_synced_block``) carrying the time ``now_ms``, and it answers with a
+list of actions (consensus.actions) that the runtime carries out in order;
+a ``PersistSignState`` is durable before anything after it happens (persist
+BEFORE send). The core has no clock, socket, task or
 randomness, and never executes a transaction: it asks with ``BuildProposal``
 and ``Execute`` and learns the answer from an event.
 
@@ -33,12 +33,17 @@ for exactly (h, v') sends NEW-VIEW: re-proposing the block of the highest
 prepared view, or a fresh block built on request. Replicas verify NEW-VIEW
 fully (NewView.verify) before preparing in v'.
 
-Safety of signing: ``SignState`` holds, for the current height, the view
-floor, the last PREPARE and COMMIT (view, hash) and the prepared certificate
-with its block. Before signing a vote it refuses anything conflicting with
-it, and every signature is preceded by a PersistSignState action. Restored
-after a restart, it re-enters the view it asked for and keeps its prepared
-certificate, so it never signs two different things at one (h, v, phase).
+Safety of signing: ``SignState`` (consensus/sign_state.py, where its rule is
+written) keeps the highest height signed at and, for it and the height
+below, the view floor, the last PREPARE and COMMIT (view, hash) and the
+prepared certificate with its block. Before signing it refuses anything
+conflicting with the record of its height or below the floor, and every
+signature is preceded by a PersistSignState action. Whenever the replica
+reaches a height it holds a record for (a restart, a wiped database, block
+sync) it re-enters the view it asked for and keeps its prepared certificate,
+so it never signs two different things at one (h, v, phase). Started without
+a signing state it abstains until ``Recovery`` says the chain has passed
+every height it may have signed at.
 
 Messages for heights up to ``future_heights`` ahead and views up to
 ``future_views`` ahead are buffered (at most ``buffer_cap``) and replayed
@@ -50,13 +55,12 @@ phase) with different hashes become ``Evidence``; pending evidence goes into
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.block import Block
-from chain.constants import PHASE_COMMIT, PHASE_PREPARE
-from chain.encoding import pack, unpack
-from chain.errors import CertificateError, CodedError
+from chain.constants import EVIDENCE_MAX_AGE, PHASE_COMMIT, PHASE_PREPARE
+from chain.errors import CertificateError
 from chain.keys import KeyPair
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, Vote, sign_vote, verify_certificate
@@ -68,6 +72,7 @@ from consensus.messages import (
     CertificateMessage, ConsensusError, Evidence, NewView, PreparedCertificate, Proposal, ViewChange, check_vote, decode_message,
     encode_message, highest_prepared, sign_new_view, sign_proposal, sign_view_change, verify_evidence,
 )
+from consensus.sign_state import HeightSigns, Recovery, SignState
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,89 +86,10 @@ class Config:
     future_views: int = 8
     buffer_cap: int = 512
     max_evidence_per_block: int = 16
-    evidence_max_age: int = 100
+    evidence_max_age: int = EVIDENCE_MAX_AGE
     max_pending_evidence: int = 1024
     max_message_bytes: int = 8 * 1024 * 1024
     resend_ms: int = 0   # > 0: rebroadcast our latest messages of the height this often (lossy links)
-
-
-# -- events ----------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class MessageReceived:
-    raw: bytes
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    kind: str
-    height: int
-    view: int
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class ProposalBuilt:
-    block: Block
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockValidated:
-    block_hash: bytes
-    ok: bool
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateSeen:
-    certificate: CommitCertificate
-    now_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SyncedBlock:
-    block: Block
-    certificate: CommitCertificate
-    now_ms: int
-
-
-Event = Start | MessageReceived | TimerFired | ProposalBuilt | BlockValidated | CertificateSeen | SyncedBlock
-
-
-# -- signing state -----------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class SignState:
-    """What this validator signed at ``height``; persisted BEFORE any message leaves."""
-
-    height: int
-    view_floor: int = 0            # highest view a VIEW-CHANGE was sent for (0: none)
-    prepare: tuple[int, bytes] | None = None
-    commit: tuple[int, bytes] | None = None
-    prepared: PreparedCertificate | None = None
-    prepared_block: bytes | None = None   # Block.encode() of the prepared block
-
-    def encode(self) -> bytes:
-        return pack([self.height, self.view_floor, [] if self.prepare is None else list(self.prepare),
-                     [] if self.commit is None else list(self.commit),
-                     [] if self.prepared is None else self.prepared.to_list(),
-                     b"" if self.prepared_block is None else self.prepared_block])
-
-    @classmethod
-    def decode(cls, raw: bytes) -> "SignState":
-        try:
-            h, floor, prep, com, cert, block = unpack(raw)
-            return cls(h, floor, (prep[0], prep[1]) if prep else None, (com[0], com[1]) if com else None,
-                       PreparedCertificate.from_list(cert, 1 << 16) if cert else None, block or None)
-        except (CodedError, TypeError, ValueError, IndexError):
-            raise ConsensusError("consensus.bad_sign_state", "the sign_state file is damaged; restore it, never delete it") from None
 
 
 def _decode_block(raw: bytes) -> Block:
@@ -173,7 +99,9 @@ def _decode_block(raw: bytes) -> Block:
 
 class Replica:
     def __init__(self, config: Config, key: KeyPair | None, height: int, prev_hash: bytes, last_time_ms: int,
-                 sign_state: SignState | None = None) -> None:
+                 sign_state: SignState | None) -> None:
+        """``sign_state`` None for a validator (``key`` given) means its file is
+        lost: it recovers (``Recovery``) before it signs anything."""
         self.config = config
         self.validators = config.validators
         self.key = key
@@ -189,7 +117,11 @@ class Replica:
         self.view_changes_started = 0
         self.last_certificate: CommitCertificate | None = None
         self.helped: set[bytes] = set()
-        self._reset_height(sign_state if sign_state is not None and sign_state.height == height else SignState(height))
+        self.recovery: Recovery | None = None
+        if key is not None and sign_state is None:
+            self.recovery = Recovery(key.public_key, 2 * config.max_clock_drift_ms)
+        self.sign_state = sign_state if sign_state is not None else SignState(config.chain_id, self.me or b"")
+        self._reset_height()
 
     # -- public queries ---------------------------------------------------------------
 
@@ -202,25 +134,10 @@ class Replica:
 
     # -- event entry points -----------------------------------------------------------
 
-    def step(self, event: Event) -> list[Action]:
-        if isinstance(event, Start):
-            return self.start(event.now_ms)
-        if isinstance(event, MessageReceived):
-            return self.on_message(event.raw, event.now_ms)
-        if isinstance(event, TimerFired):
-            return self.on_timer(event.kind, event.height, event.view, event.now_ms)
-        if isinstance(event, ProposalBuilt):
-            return self.on_proposal_built(event.block, event.now_ms)
-        if isinstance(event, BlockValidated):
-            return self.on_block_validated(event.block_hash, event.ok, event.now_ms)
-        if isinstance(event, CertificateSeen):
-            return self.on_commit_certificate(event.certificate, event.now_ms)
-        if isinstance(event, SyncedBlock):
-            return self.on_synced_block(event.block, event.certificate, event.now_ms)
-        raise TypeError(f"unknown event {event!r}")
-
     def start(self, now_ms: int) -> list[Action]:
         """First event after construction (and after a restart)."""
+        if self.recovery is not None:
+            self.recovery.start(now_ms)
         # After a restart in a view change we never re-sign a VIEW-CHANGE for the
         # same (h, v'): the view timer moves us on to v'+1 if nothing comes.
         return self._enter_timers()
@@ -292,14 +209,22 @@ class Replica:
             verify_certificate(certificate, self.validators, self.config.chain_id, self.height, block.hash())
         except CertificateError:
             return []
-        return self._advance(block, now_ms)
+        return self._advance(block, certificate, now_ms)
 
     # -- internals: height and view bookkeeping -------------------------------------------
 
-    def _reset_height(self, sign_state: SignState) -> None:
-        self.sign_state = sign_state
-        self.view = sign_state.view_floor
-        self.in_view_change = sign_state.view_floor > 0
+    def may_sign(self) -> bool:
+        """Whether the signing floor (and a recovery under way) lets this
+        validator sign anything at the current height."""
+        return (self.me is not None and self.sign_state.may_sign_at(self.height)
+                and (self.recovery is None or self.recovery.may_sign_at(self.height)))
+
+    def _reset_height(self) -> None:
+        """Enter ``self.height`` with the record kept for it, if any."""
+        signed = self.sign_state.record(self.height) or HeightSigns(self.height)
+        self.signed = signed
+        self.view = signed.view_floor
+        self.in_view_change = signed.view_floor > 0
         self.proposals: dict[int, Proposal] = {}
         self.blocks: dict[bytes, Block] = {}
         self.validated: dict[bytes, bool | None] = {}
@@ -311,8 +236,8 @@ class Replica:
         self.new_view_raw: dict[int, bytes] = {}
         self.outbox: dict[str, bytes] = {}
         self.new_view_resent: set[bytes] = set()
-        if sign_state.prepared_block is not None:
-            block = _decode_block(sign_state.prepared_block)
+        if signed.prepared_block is not None:
+            block = _decode_block(signed.prepared_block)
             self.blocks[block.hash()] = block
 
     def _broadcast(self, slot: str, raw: bytes) -> Broadcast:
@@ -321,7 +246,7 @@ class Replica:
         return Broadcast(raw)
 
     def _prepared_block(self) -> Block | None:
-        raw = self.sign_state.prepared_block
+        raw = self.signed.prepared_block
         return None if raw is None else _decode_block(raw)
 
     def _timeout(self, view: int) -> int:
@@ -339,7 +264,9 @@ class Replica:
         evidence = tuple(e.encode() for e in self.pending_evidence()[: self.config.max_evidence_per_block])
         return BuildProposal(self.height, self.view, self.prev_hash, max(now_ms, self.last_time_ms + 1), evidence)
 
-    def _advance(self, block: Block, now_ms: int) -> list[Action]:
+    def _advance(self, block: Block, certificate: CommitCertificate, now_ms: int) -> list[Action]:
+        if self.recovery is not None:
+            self.recovery.learn(certificate, block.header.time_ms)
         self.committed_height = self.height
         self.prev_hash = block.hash()
         self.last_time_ms = block.header.time_ms
@@ -348,7 +275,7 @@ class Replica:
         self.evidence = {i: e for i, e in self.evidence.items()
                          if e.encode() not in included and e.height + self.config.evidence_max_age >= self.height}
         self.future_commits = {k: v for k, v in self.future_commits.items() if k[0] >= self.height}
-        self._reset_height(SignState(self.height))
+        self._reset_height()
         out = self._enter_timers()
         return out + self._replay(now_ms)
 
@@ -476,16 +403,21 @@ class Replica:
         return out
 
     def _persist_vote(self, phase: str, view: int, block_hash: bytes, **extra: Any) -> list[Action] | None:
-        state = self.sign_state
-        if view < state.view_floor or (view == state.view_floor and self.in_view_change):
+        state = self.signed
+        if not self.may_sign() or view < state.view_floor or (view == state.view_floor and self.in_view_change):
             return None
         last = state.prepare if phase == PHASE_PREPARE else state.commit
         if last is not None and (last[0] > view or (last[0] == view and last[1] != block_hash)):
             return None
         fields = {"prepare": (view, block_hash)} if phase == PHASE_PREPARE else {"commit": (view, block_hash)}
         fields.update(extra)
-        self.sign_state = SignState(**{**{n: getattr(state, n) for n in SignState.__slots__}, **fields})
-        return [PersistSignState(self.sign_state.encode())]
+        return [self._record(replace(state, **fields))]
+
+    def _record(self, signed: HeightSigns) -> PersistSignState:
+        """Adopt ``signed`` as this height's record and ask for it on disk."""
+        self.signed = signed
+        self.sign_state = self.sign_state.with_record(signed)
+        return PersistSignState(self.sign_state.encode())
 
     def _persist_prepare(self, view: int, block_hash: bytes) -> list[Action] | None:
         return self._persist_vote(PHASE_PREPARE, view, block_hash)
@@ -546,7 +478,7 @@ class Replica:
         sigs = self.votes.get((PHASE_PREPARE, self.view, block_hash), {})
         if self.validated.get(block_hash) is not True or len(sigs) < self.validators.quorum:
             return []
-        if self.sign_state.commit is not None and self.sign_state.commit[0] >= self.view:
+        if self.signed.commit is not None and self.signed.commit[0] >= self.view:
             return self._check_committed(self.view, block_hash, now_ms)
         order = tuple(sorted(sigs.items(), key=lambda kv: self.validators.index_of(kv[0])))
         cert = PreparedCertificate(self.height, self.view, block_hash, order)
@@ -573,7 +505,7 @@ class Replica:
         out: list[Action] = [Commit(block, certificate)]
         self.last_certificate = certificate
         self.helped = set()
-        return out + self._advance(block, now_ms)
+        return out + self._advance(block, certificate, now_ms)
 
     # -- view change ------------------------------------------------------------------
 
@@ -587,10 +519,11 @@ class Replica:
         out: list[Action] = [SetTimer(TIMER_VIEW, self.height, new_view, self._timeout(new_view))]
         if self.me is None:
             return out
-        state = self.sign_state
-        self.sign_state = SignState(state.height, new_view, state.prepare, state.commit, state.prepared, state.prepared_block)
+        if not self.may_sign():
+            return out
+        state = self.signed
         vc = sign_view_change(self.key, self.config.chain_id, self.height, new_view, state.prepared, self._prepared_block())
-        out += [PersistSignState(self.sign_state.encode()), self._broadcast("view-change", encode_message(vc))]
+        out += [self._record(replace(state, view_floor=new_view)), self._broadcast("view-change", encode_message(vc))]
         self._record_view_change(vc)
         return out + self._maybe_new_view(new_view, now_ms)
 
@@ -657,9 +590,8 @@ class Replica:
         self._check_proposal_rules(nv.proposal, now_ms, reproposal=highest_prepared(nv.view_changes) is not None)
         self.view = nv.view
         self.in_view_change = False
-        if self.sign_state.view_floor < nv.view and self.me is not None:
-            state = self.sign_state
-            self.sign_state = SignState(state.height, nv.view, state.prepare, state.commit, state.prepared, state.prepared_block)
+        if self.signed.view_floor < nv.view and self.may_sign():
+            self.signed = replace(self.signed, view_floor=nv.view)
         for vc in nv.view_changes:
             self._record_view_change(vc)
         out: list[Action] = [SetTimer(TIMER_VIEW, self.height, nv.view, self._timeout(nv.view))]

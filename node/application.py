@@ -3,7 +3,7 @@
 It joins the commerce executor and the block store, and serves both the
 real node (LevelDB) and the simulator (memory): the same checks, the same
 execution. ``validate_block`` is "execute before vote": every check of
-DESIGN.md section 3 that is not consensus's own (proposer and time are), then
+docs/protocol.md section 5 that is not consensus's own (proposer and time are), then
 the block runs on an overlay of the committed state and every root must
 match. The execution is kept until the block commits or another replaces it,
 so a validated block is not executed twice; a block met only in sync is
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from chain.block import Block, Header
-from chain.constants import HEADER_VERSION
+from chain.constants import EVIDENCE_MAX_AGE, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
@@ -26,11 +26,8 @@ from commerce.executor import BlockExecution, execute_block
 from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
 from commerce.records import get_param
 from consensus.messages import decode_evidence, verify_evidence
-from node.mempool import Mempool, VerifiedIds, decode_verified
+from node.mempool import VerifiedIds, decode_verified
 from storage.blockstore import BlockStore
-
-# Evidence older than this many heights is refused in blocks, as the core does.
-EVIDENCE_MAX_AGE = 100
 
 
 class StateDivergence(RuntimeError):
@@ -52,13 +49,21 @@ class _Prepared:
     execution: BlockExecution
 
 
+# What the caller already holds parsed and verified, by transaction id (a
+# mempool's pending transactions), so a block's transactions are not decoded
+# and checked again.
+KnownTransactions = Callable[[str], "SignedTransaction | None"]
+
+
+def _none_known(tx_id: str) -> SignedTransaction | None:
+    return None
+
+
 @dataclass
 class ChainApplication:
     store: BlockStore
     genesis: Genesis
-    mempool: Mempool | None = None
     verified: VerifiedIds = field(default_factory=lambda: VerifiedIds(200_000))
-    on_commit: list[Callable[[CommittedBlock], None]] = field(default_factory=list)
     _prepared: dict[bytes, _Prepared] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -67,8 +72,6 @@ class ChainApplication:
                                       compute_genesis_state_root(self.genesis))
         elif self.store.genesis_hash() != self.genesis.hash:
             raise StateDivergence("the database was made from another genesis; point the node at its own home")
-        if self.mempool is not None:
-            self.verified = self.mempool.verified
 
     @property
     def chain_id(self) -> str:
@@ -80,61 +83,46 @@ class ChainApplication:
     # -- the consensus application protocol -----------------------------------------
 
     def build_block(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, evidence: tuple[bytes, ...],
-                    txs: Sequence[SignedTransaction] | None = None) -> Block:
-        """A block of ``txs`` (by default the mempool's ready transactions),
-        executed, with its roots. The mempool offers each sender's nonces in
-        order from the committed one, so the execution cannot find the block
-        invalid."""
-        candidates = list(txs) if txs is not None else self.ready_transactions()
+                    txs: Sequence[SignedTransaction]) -> Block:
+        """A block of ``txs``, executed, with its roots. A mempool offers each
+        sender's nonces in order from the committed one, so the execution
+        cannot find the block invalid."""
+        candidates = list(txs)
         execution = self._execute(time_ms, candidates)
         header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution)
         block = Block(header, tuple(tx.raw for tx in candidates), tuple(evidence))
         self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution)
         return block
 
-    def ready_transactions(self) -> list[SignedTransaction]:
-        if self.mempool is None:
-            return []
-        return self.mempool.reap(self.param("block_txs_max"), self.param("block_bytes_max"))
-
-    def validate_block(self, block: Block) -> bool:
+    def validate_block(self, block: Block, known: KnownTransactions = _none_known) -> bool:
         try:
-            self._prepared[block.hash()] = self._check_and_execute(block)
+            self._prepared[block.hash()] = self._check_and_execute(block, known)
         except CodedError:
             return False
         return True
 
-    def commit_block(self, block: Block, certificate: CommitCertificate) -> None:
-        self.finish_commit(self.persist_block(block, certificate))
-
-    def persist_block(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
+    def persist_block(self, block: Block, certificate: CommitCertificate,
+                      known: KnownTransactions = _none_known) -> CommittedBlock:
         """Write the block and what it produced atomically (executing it first
-        if it was never validated here); the slow half of a commit."""
+        if it was never validated here)."""
         prepared = self._prepared.pop(block.hash(), None)
         if prepared is None:
             try:
-                prepared = self._check_and_execute(block)
+                prepared = self._check_and_execute(block, known)
             except CodedError as error:
                 raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
         self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set)
         self._prepared.clear()
         return CommittedBlock(block, prepared.txs, prepared.execution)
 
-    def finish_commit(self, committed: CommittedBlock) -> None:
-        """Update the mempool and tell the listeners; the quick half of a commit."""
-        if self.mempool is not None:
-            self.mempool.on_commit(committed.txs)
-        for listener in self.on_commit:
-            listener(committed)
-
     # -- checks -------------------------------------------------------------------
 
-    def _check_and_execute(self, block: Block) -> _Prepared:
+    def _check_and_execute(self, block: Block, known: KnownTransactions) -> _Prepared:
         header = block.header
         self._check_header(header)
         self._check_evidence(block.evidence, header.height)
         tx_bytes_max = self.param("tx_bytes_max")
-        txs = [self._transaction(raw, tx_bytes_max) for raw in block.txs]
+        txs = [self._transaction(raw, tx_bytes_max, known) for raw in block.txs]
         execution = self._execute(header.time_ms, txs)
         if execution.results_root != header.results_root:
             raise BlockInvalid("block.bad_results_root", "executing the block gives another results_root")
@@ -142,11 +130,11 @@ class ChainApplication:
             raise BlockInvalid("block.bad_state_root", "executing the block gives another state_root")
         return _Prepared(block, tuple(txs), execution)
 
-    def _transaction(self, raw: bytes, tx_bytes_max: int) -> SignedTransaction:
-        """A block's transaction: the mempool's parsed copy when it holds the
+    def _transaction(self, raw: bytes, tx_bytes_max: int, known: KnownTransactions) -> SignedTransaction:
+        """A block's transaction: the caller's parsed copy when it holds the
         same bytes (the id is their hash, and it was checked on admission),
         else decoded and verified here."""
-        pending = self.mempool.pending(transaction_id(raw)) if self.mempool is not None else None
+        pending = known(transaction_id(raw))
         if pending is not None and len(raw) <= tx_bytes_max:
             return pending
         return decode_verified(raw, self.chain_id, tx_bytes_max, self.verified)

@@ -2,7 +2,7 @@
 
 Used by the CLI, the demo, the load generator and the tests. It signs
 locally (the seed never leaves the process), reads the next nonce over RPC,
-and speaks the public contract of DESIGN.md section 8 by name.
+and speaks the public contract of docs/protocol.md section 12 by name.
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class ShopchainClient:
         """Sign with the next nonce, submit, and (by default) wait for the commit."""
         return await self.submit(await self.sign(key, kind, body), wait)
 
-    # -- queries (DESIGN.md section 8) ---------------------------------------
+    # -- queries (docs/protocol.md section 12) -------------------------------
 
     async def chain_status(self) -> dict[str, Any]:
         return await self.call("chain_status")

@@ -1,4 +1,4 @@
-"""Which subscription topics a committed event belongs to (DESIGN.md section 8)."""
+"""Which subscription topics a committed event belongs to (docs/protocol.md section 12)."""
 from __future__ import annotations
 
 from typing import Any, Iterator

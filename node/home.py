@@ -1,5 +1,5 @@
 """The node home: ``config.toml``, ``genesis.json``, ``node_key.json``,
-``sign_state`` and ``data/`` (DESIGN.md section 8)."""
+``sign_state`` and ``data/`` (docs/configuration.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

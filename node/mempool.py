@@ -100,6 +100,7 @@ class Mempool:
 
     def add_raw(self, raw: bytes) -> SignedTransaction:
         """Check the envelope (signature once per node), then ``add``."""
+        self._refuse_duplicate(transaction_id(raw))
         try:
             tx = decode_verified(raw, self._chain_id, self._tx_bytes_max, self.verified)
         except TransactionError as error:
@@ -109,8 +110,7 @@ class Mempool:
 
     def add(self, tx: SignedTransaction) -> None:
         """Admit a transaction whose envelope has been verified."""
-        if tx.id in self._by_id:
-            raise RequestRejected("tx.duplicate", f"transaction {tx.id} is already pending; wait for it to commit")
+        self._refuse_duplicate(tx.id)
         last_used = self._committed_nonce(tx.sender)
         if tx.nonce <= last_used:
             raise RequestRejected("tx.bad_nonce", f"nonce {tx.nonce} is used (last used {last_used}); sign again with nonce {last_used + 1} or later")
@@ -127,6 +127,10 @@ class Mempool:
         self._arrivals += 1
         self._by_id[tx.id] = tx
         self._bytes += len(tx.raw)
+
+    def _refuse_duplicate(self, tx_id: str) -> None:
+        if tx_id in self._by_id:
+            raise RequestRejected("tx.duplicate", f"transaction {tx_id} is already pending; wait for it to commit")
 
     def reap(self, txs_max: int, bytes_max: int) -> list[SignedTransaction]:
         """Transactions for the next block: each sender's contiguous run from

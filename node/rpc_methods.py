@@ -1,4 +1,4 @@
-"""The node's JSON-RPC methods: the public contract of DESIGN.md section 8.
+"""The node's JSON-RPC methods: the public contract of docs/protocol.md section 12.
 
 ``build_method_table`` fills a ``MethodTable`` with one ``Method`` per call a
 client makes: submit a transaction (and wait for its commit if asked), read
@@ -6,7 +6,7 @@ transactions, blocks, the chain's status, and every commerce getter and list,
 and fetch a Merkle proof of a transaction and of its result. The names,
 params and result fields are fixed: clients in other languages are written
 against them. Results are JSON-ready (bytes as lowercase hex, integers as
-numbers) and carry at least the fields section 8 lists; each method's result
+numbers) and carry at least the fields that section lists; each method's result
 schema in ``rpc.discover`` names those fields as ``required``.
 
 Every handler reads committed state only (``NodeView.store``) and hands
@@ -40,7 +40,7 @@ from node.mempool import Mempool
 from storage.blockstore import BlockStore, StoredTransaction
 
 # The version of this method table in the OpenRPC document: a change of a
-# name, a param or a result field of section 8 bumps it (DESIGN.md section 8).
+# name, a param or a result field bumps it (docs/protocol.md section 12).
 RPC_API_VERSION = "1.0.0"
 WAIT_MODES = ("none", "mempool", "commit")
 DEFAULT_PAGE_SIZE = 50

@@ -1,24 +1,54 @@
 """The home's ``sign_state`` file: what this validator signed, durable before
-any message leaves (DESIGN.md section 4). Outside ``data/`` so wiping the
-database never forgets it. Written atomically: a temporary file, fsync,
-rename, fsync of the folder."""
+any message leaves (docs/protocol.md, "Signing state"). It lives outside
+``data/`` so losing the database never loses it. Written atomically: a
+temporary file, fsync, rename, fsync of the folder. The file belongs to one
+chain and one validator key, and never moves backwards."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-
-def read_sign_state(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+from consensus.sign_state import SignState
 
 
-def write_sign_state(path: Path, state: bytes) -> None:
+class SignStateFile:
+    def __init__(self, path: Path, chain_id: str, validator: bytes) -> None:
+        self.path = path
+        self.chain_id = chain_id
+        self.validator = validator
+        self._last: SignState | None = None
+
+    def create(self) -> None:
+        """A new validator's empty state (what ``testnet init`` writes)."""
+        self.write(SignState(self.chain_id, self.validator).encode())
+
+    def read(self) -> SignState | None:
+        """The state on disk, checked to be this validator's; None when the
+        file is missing (the replica then recovers before it signs)."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        state = SignState.decode(raw)
+        state.check_owner(self.chain_id, self.validator)
+        self._last = state
+        return state
+
+    def write(self, raw: bytes) -> None:
+        """Make ``raw`` durable, refusing a state that moves the floor back."""
+        new = SignState.decode(raw)
+        new.check_owner(self.chain_id, self.validator)
+        current = self._last if self._last is not None else self.read()
+        if current is not None:
+            current.check_successor(new)
+        _write_atomically(self.path, raw)
+        self._last = new
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as handle:
-        handle.write(state)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)

@@ -1,6 +1,6 @@
 """Websocket subscriptions: topics, bounded per-subscriber queues, caps.
 
-Topics (DESIGN.md section 8): ``blocks``, ``events:account:ADDR``,
+Topics (docs/protocol.md section 12): ``blocks``, ``events:account:ADDR``,
 ``events:order:ID``, ``events:trace:SUBJECT``, ``events:coupon:BATCH``.
 Publishing never waits: a subscriber whose queue is full is cut off with a
 ``subscription.lagging`` notice rather than slowing the commit path.

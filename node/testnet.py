@@ -18,7 +18,8 @@ from chain.errors import CodedError, GenesisError
 from chain.genesis import genesis_from_document
 from chain.keys import KeyPair, save_key_file
 from node.config import NodeConfig, render_config
-from node.home import GENESIS_FILE, NODE_KEY_FILE
+from node.home import GENESIS_FILE, NODE_KEY_FILE, SIGN_STATE_FILE
+from node.sign_state_file import SignStateFile
 
 TESTNET_FILE = "testnet.json"
 ADMIN_KEY_FILE = "admin_key.json"
@@ -102,6 +103,7 @@ def _write_home(node: TestnetNode, index: int, nodes: tuple[TestnetNode, ...], k
     node.home.mkdir()
     save_key_file(node.home / NODE_KEY_FILE, keys[index])
     (node.home / GENESIS_FILE).write_text(json.dumps(genesis_document, indent=2) + "\n")
+    SignStateFile(node.home / SIGN_STATE_FILE, genesis_document["chain_id"], keys[index].public_key).create()
     defaults = NodeConfig()
     peers = [f"{keys[i].address}@{other.p2p_url}" for i, other in enumerate(nodes) if i != index]
     config = NodeConfig(

@@ -1,4 +1,4 @@
-"""The authenticated, encrypted peer handshake and frame codec (DESIGN.md section 5).
+"""The authenticated, encrypted peer handshake and frame codec (docs/protocol.md section 11).
 
 Sans-IO, in the manner of CometBFT's secret connection:
 

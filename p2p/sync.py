@@ -93,22 +93,32 @@ class _Request:
     peer: bytes
     from_height: int
     count: int
-    sent_s: float
+    sent_ms: int
 
 
 @dataclass(slots=True)
 class BlockSyncer:
-    """Plans requests and orders verified blocks; holds no sockets or clocks."""
+    """Plans requests and orders verified blocks; holds no sockets or clocks.
+
+    Peers are asked in order of fewest strikes, then key: a peer earns a
+    strike each time a request to it times out, so a silent peer is asked
+    last and its range goes to another at once."""
 
     batch_blocks: int
     window_blocks: int
-    request_timeout_s: float
+    request_timeout_ms: int
     peer_heights: dict[bytes, int] = field(default_factory=dict)
+    strikes: dict[bytes, int] = field(default_factory=dict)
+    certified_height: int = 0
     _in_flight: dict[bytes, _Request] = field(default_factory=dict)
     _buffer: dict[int, CertifiedBlock] = field(default_factory=dict)
 
     def on_peer_height(self, peer: bytes, height: int) -> None:
         self.peer_heights[peer] = max(height, self.peer_heights.get(peer, 0))
+
+    def on_certified_height(self, height: int) -> None:
+        """A verified certificate shows the chain reached ``height``."""
+        self.certified_height = max(self.certified_height, height)
 
     def on_peer_gone(self, peer: bytes) -> None:
         self.peer_heights.pop(peer, None)
@@ -117,25 +127,31 @@ class BlockSyncer:
     def best_height(self) -> int:
         return max(self.peer_heights.values(), default=0)
 
-    def next_requests(self, our_height: int, now_s: float) -> list[tuple[bytes, int, int]]:
+    def has_work(self, our_height: int) -> bool:
+        """Whether a tick may send a request: heights to fetch or requests out."""
+        return bool(self._in_flight) or max(self.best_height(), self.certified_height) > our_height
+
+    def next_requests(self, our_height: int, now_ms: int) -> list[tuple[bytes, int, int]]:
         """(peer, from_height, count) to send now: each missing range of the
-        window asked of one idle peer that has it, peers in key order."""
+        window asked of one idle peer that has it."""
         for peer, request in list(self._in_flight.items()):
-            if now_s - request.sent_s > self.request_timeout_s:
+            if now_ms - request.sent_ms > self.request_timeout_ms:
                 del self._in_flight[peer]
+                self.strikes[peer] = self.strikes.get(peer, 0) + 1
         self._buffer = {h: b for h, b in self._buffer.items() if h > our_height}
         requests: list[tuple[bytes, int, int]] = []
         for from_height in self._missing_ranges(our_height):
             peer = self._idle_peer_with(from_height)
             if peer is None:
                 continue
-            count = min(self.batch_blocks, self.peer_heights[peer] - from_height + 1)
-            self._in_flight[peer] = _Request(peer, from_height, count, now_s)
+            top = max(self.peer_heights.get(peer, 0), self.certified_height)
+            count = min(self.batch_blocks, top - from_height + 1)
+            self._in_flight[peer] = _Request(peer, from_height, count, now_ms)
             requests.append((peer, from_height, count))
         return requests
 
     def _missing_ranges(self, our_height: int) -> list[int]:
-        top = min(our_height + self.window_blocks, self.best_height())
+        top = min(our_height + self.window_blocks, max(self.best_height(), self.certified_height))
         covered = set(self._buffer)
         for request in self._in_flight.values():
             covered.update(range(request.from_height, request.from_height + request.count))
@@ -149,23 +165,27 @@ class BlockSyncer:
         return starts
 
     def _idle_peer_with(self, height: int) -> bytes | None:
-        for peer in sorted(self.peer_heights):
-            if peer not in self._in_flight and self.peer_heights[peer] >= height:
-                return peer
-        return None
+        """An idle peer that claims ``height``, fewest strikes first; when none
+        claims a height a verified certificate shows, any idle peer."""
+        idle = [peer for peer in self.peer_heights if peer not in self._in_flight]
+        claiming = [peer for peer in idle if self.peer_heights[peer] >= height]
+        candidates = claiming or (idle if height <= self.certified_height else [])
+        return min(candidates, key=lambda peer: (self.strikes.get(peer, 0), peer), default=None)
 
     def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> None:
         """Keep verified blocks of the range this peer was asked for."""
         request = self._in_flight.pop(peer, None)
         if request is None:
             return
+        self.strikes.pop(peer, None)
         asked = range(request.from_height, request.from_height + request.count)
         for item in blocks:
             if item.height in asked:
                 self._buffer[item.height] = item
+                self.on_peer_height(peer, item.height)
 
     def on_peer_failed(self, peer: bytes) -> None:
-        """The peer served a bad block or none: forget it; its range is re-asked."""
+        """The peer served a bad block: forget it; its range is re-asked."""
         self.on_peer_gone(peer)
 
     def take_ready(self, our_height: int) -> list[CertifiedBlock]:

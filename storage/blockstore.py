@@ -3,8 +3,8 @@
 ``commit`` writes a block, its certificate, its results, the transaction
 index, the block's state write-set and the new metadata in ONE write batch
 with ``sync=True``: a crash leaves the store at the old height or the new
-one, never between (Jepsen on Merkleeyes; PITFALLS.md, Storage). Only the
-node's commit path writes; everything else reads.
+one, never between, and there is no log to replay (docs/architecture.md,
+storage/). Only the node's commit path writes; everything else reads.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The key layout of the node's database (DESIGN.md section 6).
+"""The key layout of the node's database (docs/architecture.md, storage/).
 
 Every key starts with one type byte, followed by fixed-length parts (heights
 as 8-byte big-endian, so byte order is height order; indexes as 4 bytes;

@@ -1,4 +1,4 @@
-"""Imports point downward only (DESIGN.md section 1): the pure cores touch no
+"""Imports point downward only (docs/architecture.md, Layering): the pure cores touch no
 I/O library and no upper layer."""
 import ast
 from pathlib import Path

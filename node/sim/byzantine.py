@@ -25,7 +25,8 @@ from chain.constants import PHASE_COMMIT, PHASE_PREPARE
 from chain.votes import Vote, sign_vote
 from consensus import ConsensusError, Proposal, decode_message, encode_message
 from consensus.messages import sign_proposal
-from node.sim.workload import derive_key
+from node.workload import derive_key
+from p2p.wire import KIND_CONSENSUS
 
 if TYPE_CHECKING:
     from node.sim.core import Simulation
@@ -59,6 +60,9 @@ class Strategy:
     def tick(self) -> None:
         pass
 
+    def _replica(self):
+        return None if self.node.core is None else self.node.core.replica
+
     def _decode(self, raw: bytes):
         try:
             return decode_message(raw, len(self.sim.validators), 1 << 24)
@@ -78,13 +82,13 @@ class Equivocate(Strategy):
 
     def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         message = self._decode(raw)
-        replica = self.node.replica
+        replica = self._replica()
         if not isinstance(message, Proposal) or message.view != 0 or replica is None:
             return super().outgoing(raw, destinations)
         block_a = message.block
         header = block_a.header
-        block_b = self.node.app.build_block(header.height, header.prev_hash, header.time_ms + 1, header.proposer,
-                                            block_a.evidence)
+        block_b = self.node.core.app.build_block(header.height, header.prev_hash, header.time_ms + 1, header.proposer,
+                                                 block_a.evidence, ())
         other = encode_message(sign_proposal(self.node.key, self.sim.chain_id, header.height, 0, block_b))
         honest = [dst for dst in destinations if not self.sim.nodes[dst].byzantine]
         self.sim.rng.shuffle(honest)
@@ -126,7 +130,7 @@ class Amnesia(Strategy):
         return self.sim.rng.randint(500, 3000)
 
     def tick(self) -> None:
-        if self.node.replica is not None:
+        if self._replica() is not None:
             self.sim.crash(self.index, forget_sign_state=True, down_ms=self.sim.rng.randint(20, 300))
 
 
@@ -145,13 +149,13 @@ class Garbage(Strategy):
         return self.sim.rng.randint(50, 400)
 
     def tick(self) -> None:
-        replica = self.node.replica
+        replica = self._replica()
         if replica is None:
             return
         raw = encode_message(sign_vote(OUTSIDER, self.sim.chain_id, PHASE_PREPARE, replica.height, replica.view,
                                        self.sim.rng.randbytes(32)))
         for dst in self.sim.peers(self.index):
-            self.sim.send(self.index, dst, self._garble(raw))
+            self.sim.send(self.index, dst, KIND_CONSENSUS, self._garble(raw))
 
     def _garble(self, raw: bytes) -> bytes:
         rng = self.sim.rng
@@ -195,13 +199,13 @@ class Replay(Strategy):
         return self.sim.rng.randint(50, 300)
 
     def tick(self) -> None:
-        if not self.log or self.node.replica is None:
+        if not self.log or self._replica() is None:
             return
         for _ in range(4):
             raw = self.log[self.sim.rng.randrange(len(self.log))]
             peers = self.sim.peers(self.index)
             if peers:
-                self.sim.send(self.index, peers[self.sim.rng.randrange(len(peers))], raw)
+                self.sim.send(self.index, peers[self.sim.rng.randrange(len(peers))], KIND_CONSENSUS, raw)
 
 
 _BY_NAME = {cls.name: cls for cls in (Silent, Equivocate, ConflictingVotes, Amnesia, Garbage, Replay)}

@@ -1,8 +1,11 @@
 """Deterministic simulation of N Shopchain validators in virtual time.
 
-Every replica is the real ``consensus.Replica`` driving the real
-``node.application.ChainApplication`` (commerce executor and block store) over
-its own ``MemoryStore``; only the network, the clock and the disk are simulated.
+Every validator is the node's own core (node/core.py: the real ``Replica``,
+``ChainApplication``, mempool, status exchange, block sync and commit path)
+over its own ``MemoryStore``; this module is only its virtual-time adapter:
+a clock, timers on one event queue, a simulated network, an inline worker
+and a sign_state "file" that survives crashes. It decides nothing a node
+decides.
 
 Seed in, seed out: everything random comes from one ``random.Random(seed)``;
 events are ordered by (virtual time, sequence number); nothing ordered is
@@ -21,6 +24,10 @@ reach different state roots at one height. Liveness is checked after the
 heal: every honest replica must commit past the highest honest height at
 heal time within ``liveness_bound_ms`` (the run goes on past ``duration_ms``
 if it needs to, up to that bound).
+
+Peers are connected while both run and the network between them is not
+cut: a start, a restart and a heal connect them (each side sends its status,
+as over a new connection), a crash and a cut disconnect them.
 """
 from __future__ import annotations
 
@@ -30,24 +37,27 @@ import random
 import shlex
 import time
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
-from chain.errors import CertificateError, CodedError, TransactionError
-from chain.keys import KeyPair
-from chain.merkle import merkle_root
-from chain.votes import CommitCertificate, Vote, verify_certificate
+from chain.errors import CodedError
 from commerce.executor import get_nonce
-from consensus import (
-    TIMER_VIEW, Broadcast, BuildProposal, CertificateMessage, Commit, Config, ConsensusError, Execute,
-    PersistSignState, Replica, RequestSync, Send, SetTimer, SignState, decode_message, encode_message,
-)
-from node.application import ChainApplication, CommittedBlock, StateDivergence
+from chain.keys import KeyPair
+from chain.votes import Vote
+from consensus import ConsensusError, decode_message
+from consensus.sign_state import SignState
+from node.application import ChainApplication, CommittedBlock
+from node.core import CoreSettings, NodeCore
 from node.errors import RequestRejected
-from node.mempool import Mempool, MempoolLimits, VerifiedIds, decode_verified
+from node.mempool import Mempool, MempoolLimits, VerifiedIds
 from node.sim.byzantine import STRATEGIES, Strategy, make_strategy
 from node.sim.sigcache import shared_signature_cache
-from node.sim.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
+from node.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
+from p2p.errors import PeerError
+from p2p.wire import KIND_CONSENSUS
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
+
+T = TypeVar("T")
 
 PARTITIONS = ("none", "half", "ring", "isolate")
 
@@ -55,7 +65,6 @@ PARTITIONS = ("none", "half", "ring", "isolate")
 class SimOptionError(CodedError):
     """Simulation options that cannot make a run."""
 
-SYNC_RETRY_MS = 250
 VOTE_BYTES_MAX = 512      # a signed vote is about 200 bytes; larger messages are not votes
 
 
@@ -81,7 +90,6 @@ class SimConfig:
     view_timeout_ms: int = 1000
     empty_block_interval_ms: int = 100
     resend_ms: int = 250
-    status_ms: int = 1000                      # each replica gossips its latest commit certificate this often
     target_height: int = 0                     # > 0: stop once every honest replica has committed this height
 
     def __post_init__(self) -> None:
@@ -169,13 +177,47 @@ class SimNode:
     store: BlockStore
     byzantine: bool
     skew_ms: int
+    sign_state: bytes | None             # the home's sign_state file: survives a crash
     strategy: Strategy | None = None
-    app: ChainApplication | None = None
-    mempool: Mempool | None = None
-    replica: Replica | None = None
-    sign_state: bytes | None = None      # the home's sign_state file: survives a crash
+    core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
     broken: str | None = None            # a Byzantine node whose state went astray stops
+
+
+class _SimHost:
+    """``node.core.Host`` in virtual time, for one simulated node."""
+
+    def __init__(self, sim: "Simulation", index: int) -> None:
+        self.sim = sim
+        self.index = index
+
+    def now_ms(self) -> int:
+        return self.sim.now_ms(self.index)
+
+    def set_timer(self, name: str, delay_ms: int) -> None:
+        self.sim.set_timer(self.index, name, delay_ms)
+
+    def send(self, peer: bytes, kind: str, payload: bytes) -> None:
+        self.sim.emit(self.index, [self.sim.by_key[peer]], kind, payload)
+
+    def broadcast(self, kind: str, payload: bytes, exclude: bytes | None = None) -> None:
+        skip = None if exclude is None else self.sim.by_key.get(exclude)
+        self.sim.emit(self.index, [j for j in self.sim.peers(self.index) if j != skip], kind, payload)
+
+    def write_sign_state(self, state: bytes) -> None:
+        node = self.sim.nodes[self.index]
+        node.sign_state = state
+        self.sim.crash_after_persist(node)
+
+    def halt(self, reason: str) -> None:
+        self.sim.halted(self.index, reason)
+
+
+class _InlineWorker:
+    """The simulator's worker: a job runs at once, in virtual time zero."""
+
+    def run(self, job: Callable[[], T], done: Callable[[T], None]) -> None:
+        done(job())
 
 
 class Simulation:
@@ -186,12 +228,16 @@ class Simulation:
         self.genesis = self.world.genesis
         self.chain_id = self.genesis.chain_id
         self.validators = self.genesis.validators
-        self.core_config = Config(self.chain_id, self.validators, view_timeout_ms=config.view_timeout_ms,
-                                  empty_block_interval_ms=config.empty_block_interval_ms, resend_ms=config.resend_ms)
+        self.settings = CoreSettings(
+            view_timeout_ms=config.view_timeout_ms, empty_block_interval_ms=config.empty_block_interval_ms,
+            max_clock_drift_ms=self.genesis.params["max_clock_drift_ms"], max_message_bytes=8 * 1024 * 1024,
+            resend_ms=config.resend_ms,
+        )
         self.verified = VerifiedIds(1_000_000)     # shared: a transaction's signature is checked once in the process
         byzantine = sorted(self.rng.sample(range(config.validators), config.byzantine))
         self.nodes = [SimNode(i, key, BlockStore(MemoryStore()), i in byzantine,
-                              self.rng.randint(-config.clock_skew_ms, config.clock_skew_ms))
+                              self.rng.randint(-config.clock_skew_ms, config.clock_skew_ms),
+                              SignState(self.chain_id, key.public_key).encode())
                       for i, key in enumerate(self.world.validator_keys)]
         self.by_key = {key.public_key: i for i, key in enumerate(self.world.validator_keys)}
         for i in byzantine:
@@ -241,8 +287,6 @@ class Simulation:
         for index, tx in enumerate(self._prepare_workload()):
             self.at(int(index * 1000 / cfg.tx_rate), "tx", tx)
         for node in self.nodes:
-            if cfg.status_ms:
-                self.at(self.rng.randint(1, cfg.status_ms), "status", node.index)
             if node.strategy is not None and node.strategy.tick_ms() is not None:
                 self.at(node.strategy.tick_ms(), "byzantine", node.index)
 
@@ -257,7 +301,7 @@ class Simulation:
         for node in self.nodes:
             app = ChainApplication(node.store, self.genesis)
             for block, certificate in history:
-                app.commit_block(block, certificate)
+                app.persist_block(block, certificate)
         return workload.mix(count)
 
     # -- the network ------------------------------------------------------------------------
@@ -274,6 +318,11 @@ class Simulation:
             return (dst - src) % n in (1, n - 1)
         return groups[src] == groups[dst]
 
+    def linked(self, i: int, j: int) -> bool:
+        """Whether i and j hold a connection: both run and the network joins them."""
+        return (self.nodes[i].core is not None and self.nodes[j].core is not None
+                and self.reachable(i, j) and self.reachable(j, i))
+
     def _latency(self) -> int:
         low, high = self.cfg.latency_ms
         delay = self.rng.randint(low, high)
@@ -281,103 +330,27 @@ class Simulation:
             delay += self.rng.randint(0, 5 * high)
         return delay
 
-    def send(self, src: int, dst: int, raw: bytes) -> None:
+    def send(self, src: int, dst: int, kind: str, raw: bytes) -> None:
         if not self.reachable(src, dst):
             return
         if not self.healed and self.cfg.drop and self.rng.random() < self.cfg.drop:
             return
-        self.at(self.now + self._latency(), "deliver", src, dst, raw)
+        self.at(self.now + self._latency(), "deliver", src, dst, kind, raw)
         if not self.healed and self.cfg.duplicate and self.rng.random() < self.cfg.duplicate:
-            self.at(self.now + self._latency(), "deliver", src, dst, raw)
+            self.at(self.now + self._latency(), "deliver", src, dst, kind, raw)
 
-    def _cut(self) -> None:
-        n = len(self.nodes)
-        order = list(range(n))
-        self.rng.shuffle(order)
-        groups = [0] * n
-        if self.cfg.partition == "half":
-            for i in order[: n // 2]:
-                groups[i] = 1
-        elif self.cfg.partition == "isolate":
-            lonely = self.rng.choice([node.index for node in self.honest])
-            groups[lonely] = 1
-        self.partition_groups = groups
-
-    # -- replicas -------------------------------------------------------------------------------
-
-    def start(self, i: int) -> None:
-        node = self.nodes[i]
-        node.mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender, s=node.store: get_nonce(s.state(), sender),
-                               64 * 1024)
-        node.mempool.verified = self.verified
-        node.app = ChainApplication(node.store, self.genesis, node.mempool)
-        node.app.on_commit.append(lambda committed, i=i: self._on_app_commit(i, committed))
-        store = node.store
-        last = store.block_by_height(store.last_height()) if store.last_height() else None
-        state = None if node.sign_state is None else SignState.decode(node.sign_state)
-        node.replica = Replica(self.core_config, node.key, store.last_height() + 1, store.last_block_hash(),
-                               last.header.time_ms if last else self.genesis.genesis_time_ms, state)
-        node.timers = {}
-        self.run_actions(i, node.replica.start(self.now_ms(i)))
-
-    def crash(self, i: int, forget_sign_state: bool = False, down_ms: int = 500) -> None:
-        """Memory lost (replica, mempool, executions); the store (and unless
-        ``forget_sign_state``, the sign state) kept."""
-        node = self.nodes[i]
-        node.replica = node.app = node.mempool = None
-        node.timers = {}
-        self.crashes += 1
-        if forget_sign_state:
-            node.sign_state = None
-        self.at(self.now + down_ms, "restart", i)
-
-    def run_actions(self, i: int, actions: list) -> None:
-        node = self.nodes[i]
-        replica = node.replica
-        for action in actions:
-            if node.replica is not replica or replica is None:
-                return
-            if isinstance(action, PersistSignState):
-                node.sign_state = action.state
-                if self._crashes_after_persist(node):
-                    return
-            elif isinstance(action, Broadcast):
-                self._broadcast(i, action.payload)
-            elif isinstance(action, Send):
-                self._emit(i, [self.by_key[action.to]], action.payload)
-            elif isinstance(action, SetTimer):
-                self._set_timer(i, action)
-            elif isinstance(action, BuildProposal):
-                block = node.app.build_block(action.height, action.prev_hash, action.time_ms, node.key.public_key,
-                                             action.evidence)
-                self.run_actions(i, replica.on_proposal_built(block, self.now_ms(i)))
-            elif isinstance(action, Execute):
-                ok = node.app.validate_block(action.block)
-                self.run_actions(i, replica.on_block_validated(action.block.hash(), ok, self.now_ms(i)))
-            elif isinstance(action, Commit):
-                self._commit(i, action.block, action.certificate)
-            elif isinstance(action, RequestSync):
-                self.at(self.now + 2 * self._latency(), "sync", i, action.certificate.height)
-
-    def _crashes_after_persist(self, node: SimNode) -> bool:
-        """The worst moment for double signing: the sign state is on disk, the
-        message not yet sent. Restarted, the replica must not sign otherwise."""
-        p = self.cfg.crash_after_persist
-        if p and not node.byzantine and not self.healed and self.rng.random() < p:
-            self.crash(node.index, down_ms=self.rng.randint(50, 1000))
-            return True
-        return False
-
-    def _broadcast(self, i: int, raw: bytes) -> None:
-        self._emit(i, self.peers(i), raw)
-
-    def _emit(self, i: int, destinations: list[int], raw: bytes) -> None:
+    def emit(self, i: int, destinations: list[int], kind: str, raw: bytes) -> None:
+        """What node i sends; a Byzantine strategy rewrites its consensus messages."""
         strategy = self.nodes[i].strategy
-        if strategy is None:
+        if kind != KIND_CONSENSUS:
+            pairs = [(dst, raw) for dst in destinations]
+        elif strategy is None:
             self.check_own_vote(i, raw)
-        pairs = [(dst, raw) for dst in destinations] if strategy is None else strategy.outgoing(raw, destinations)
+            pairs = [(dst, raw) for dst in destinations]
+        else:
+            pairs = strategy.outgoing(raw, destinations)
         for dst, payload in pairs:
-            self.send(i, dst, payload)
+            self.send(i, dst, kind, payload)
 
     def check_own_vote(self, i: int, raw: bytes) -> None:
         """Double-sign check: an honest replica never signs two votes for
@@ -395,40 +368,107 @@ class Simulation:
             self.violations.append(f"t={self.now}ms honest replica {i} signed two {vote.phase} votes at height "
                                    f"{vote.height} view {vote.view}: {signed.hex()[:16]} and {vote.block_hash.hex()[:16]}")
 
-    def _set_timer(self, i: int, action: SetTimer) -> None:
+    def _connect(self, pairs: list[tuple[int, int]]) -> None:
+        for i, j in pairs:
+            self.nodes[i].core.on_peer_connected(self.nodes[j].key.public_key)
+            self.nodes[j].core.on_peer_connected(self.nodes[i].key.public_key)
+
+    def _disconnect(self, pairs: list[tuple[int, int]]) -> None:
+        for i, j in pairs:
+            for a, b in ((i, j), (j, i)):
+                core = self.nodes[a].core
+                if core is not None:
+                    core.on_peer_disconnected(self.nodes[b].key.public_key)
+
+    def _links(self) -> list[tuple[int, int]]:
+        n = len(self.nodes)
+        return [(i, j) for i in range(n) for j in range(i + 1, n) if self.linked(i, j)]
+
+    def _cut(self) -> None:
+        n = len(self.nodes)
+        before = self._links()
+        order = list(range(n))
+        self.rng.shuffle(order)
+        groups = [0] * n
+        if self.cfg.partition == "half":
+            for i in order[: n // 2]:
+                groups[i] = 1
+        elif self.cfg.partition == "isolate":
+            lonely = self.rng.choice([node.index for node in self.honest])
+            groups[lonely] = 1
+        self.partition_groups = groups
+        self._disconnect([pair for pair in before if not self.linked(*pair)])
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def start(self, i: int) -> None:
+        node = self.nodes[i]
+        store = node.store
+        mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
+        mempool.verified = self.verified
+        app = ChainApplication(store, self.genesis, self.verified)
+        sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
+        node.timers = {}
+        node.core = NodeCore(self.genesis, node.key, store, app, mempool, sign_state, self.settings,
+                             _SimHost(self, i), _InlineWorker())
+        node.core.on_committed.append(lambda committed, i=i: self._on_commit(i, committed))
+        if not node.byzantine:
+            node.core.on_view_change.append(lambda height, view, moved: self.views_entered.setdefault((height, view)))
+        node.core.start()
+        self._connect([(i, j) for j in self.peers(i) if self.linked(i, j)])
+
+    def crash(self, i: int, forget_sign_state: bool = False, down_ms: int = 500) -> None:
+        """Memory lost (core, replica, mempool, executions); the store (and unless
+        ``forget_sign_state``, the sign state) kept."""
+        node = self.nodes[i]
+        core = node.core
+        if core is None:
+            return
+        peers = [j for j in self.peers(i) if self.linked(i, j)]
+        core.stop()
+        node.core = None
+        node.timers = {}
+        self.crashes += 1
+        if forget_sign_state:
+            node.sign_state = None
+        self._disconnect([(i, j) for j in peers])
+        self.at(self.now + down_ms, "restart", i)
+
+    def crash_after_persist(self, node: SimNode) -> None:
+        """The worst moment for double signing: the sign state is on disk, the
+        message not yet sent. Restarted, the replica must not sign otherwise."""
+        p = self.cfg.crash_after_persist
+        if p and not node.byzantine and not self.healed and self.rng.random() < p:
+            self.crash(node.index, down_ms=self.rng.randint(50, 1000))
+
+    def halted(self, i: int, reason: str) -> None:
+        node = self.nodes[i]
+        if node.byzantine:
+            node.broken = reason
+        else:
+            self.violations.append(f"t={self.now}ms replica {i} halted: {reason}")
+        self.crash(i)
+        self.queue = [event for event in self.queue if not (event[2] == "restart" and event[3] == (i,))]
+        heapq.heapify(self.queue)
+
+    def set_timer(self, i: int, name: str, delay_ms: int) -> None:
         node = self.nodes[i]
         self.seq += 1
-        node.timers[action.kind] = self.seq
-        self.at(self.now + action.delay_ms, "timer", i, action.kind, action.height, action.view, self.seq)
-        if action.kind == TIMER_VIEW and action.view > 0 and not node.byzantine:
-            self.views_entered.setdefault((action.height, action.view), None)
+        node.timers[name] = self.seq
+        self.at(self.now + delay_ms, "timer", i, name, self.seq)
 
-    # -- commits, sync and the safety check -----------------------------------------------------
+    # -- commits and the safety check -----------------------------------------------------
 
-    def _commit(self, i: int, block, certificate: CommitCertificate) -> bool:
-        node = self.nodes[i]
-        try:
-            node.app.commit_block(block, certificate)
-        except StateDivergence as error:
-            if node.byzantine:
-                node.broken = str(error)
-                node.replica = None
-                return False
-            self.violations.append(f"t={self.now}ms replica {i} halted: {error}")
-            node.replica = None
-            return False
+    def _on_commit(self, i: int, committed: CommittedBlock) -> None:
+        block = committed.block
+        height = block.height
+        if not self.nodes[i].byzantine and height not in self.committed:   # counted at the first honest commit
+            for tx in committed.txs:
+                submitted = self.submitted.pop(tx.id, None)
+                if submitted is not None:
+                    self.latencies_ms.append(self.now - submitted)
+                self.tx_committed += 1
         self._check_commit(i, block)
-        return True
-
-    def _on_app_commit(self, i: int, committed: CommittedBlock) -> None:
-        height = committed.block.height
-        if self.nodes[i].byzantine or height in self.committed:   # counted at the first honest commit
-            return
-        for tx in committed.txs:
-            submitted = self.submitted.pop(tx.id, None)
-            if submitted is not None:
-                self.latencies_ms.append(self.now - submitted)
-            self.tx_committed += 1
 
     def _check_commit(self, i: int, block) -> None:
         node = self.nodes[i]
@@ -452,44 +492,16 @@ class Simulation:
         if self.cfg.target_height and block.height >= self.cfg.target_height and not self.reached_target:
             self.reached_target = all(peer.store.last_height() >= self.cfg.target_height for peer in self.honest)
 
-    def _sync(self, i: int, target_height: int) -> None:
-        """Block sync: fetch certified blocks from the most advanced reachable honest
-        peer's store, check certificate and body, execute and commit each, then
-        tell the core (``on_synced_block``)."""
-        node = self.nodes[i]
-        if node.replica is None:
-            return
-        donors = [peer for peer in self.honest if peer.index != i and peer.replica is not None
-                  and self.reachable(i, peer.index) and self.reachable(peer.index, i)
-                  and peer.store.last_height() > node.store.last_height()]
-        if not donors:
-            if node.store.last_height() < target_height:
-                self.at(self.now + SYNC_RETRY_MS, "sync", i, target_height)
-            return
-        donor = max(donors, key=lambda peer: (peer.store.last_height(), -peer.index))
-        while node.replica is not None and node.store.last_height() < donor.store.last_height():
-            height = node.store.last_height() + 1
-            block, certificate = donor.store.block_by_height(height), donor.store.certificate(height)
-            try:
-                verify_certificate(certificate, self.validators, self.chain_id, height, block.hash())
-            except CertificateError as error:
-                raise AssertionError(f"an honest store holds a bad certificate: {error}") from None
-            if merkle_root(list(block.txs)) != block.header.tx_root or \
-                    merkle_root(list(block.evidence)) != block.header.evidence_root:
-                raise AssertionError("an honest store holds a block whose body does not match its header")
-            self.trace.update(b"sync %d %d" % (i, height))
-            if not self._commit(i, block, certificate):
-                return
-            self.run_actions(i, node.replica.on_synced_block(block, certificate, self.now_ms(i)))
-
     # -- the phases ---------------------------------------------------------------------------
 
     def _heal(self) -> None:
         self.healed = True
+        before = set(self._links())
         self.partition_groups = None
         self.heal_height = max(node.store.last_height() for node in self.honest)
+        self._connect([pair for pair in self._links() if pair not in before])
         for node in self.honest:
-            if node.replica is None and node.broken is None:
+            if node.core is None and node.broken is None:
                 self.start(node.index)
 
     def _all_live(self) -> bool:
@@ -497,27 +509,17 @@ class Simulation:
 
     def _step(self, kind: str, payload: tuple) -> None:
         if kind == "deliver":
-            src, dst, raw = payload
-            node = self.nodes[dst]
-            if node.replica is None:
-                return
-            self.messages += 1
-            self.trace.update(b"msg %d %d " % (src, dst) + hashlib.sha256(raw).digest())
-            if node.strategy is not None:
-                node.strategy.on_received(raw)
-            self.run_actions(dst, node.replica.on_message(raw, self.now_ms(dst)))
+            self._deliver(*payload)
         elif kind == "timer":
-            i, timer_kind, height, view, token = payload
+            i, name, token = payload
             node = self.nodes[i]
-            if node.replica is not None and node.timers.get(timer_kind) == token:
-                self.run_actions(i, node.replica.on_timer(timer_kind, height, view, self.now_ms(i)))
+            if node.core is not None and node.timers.get(name) == token:
+                node.core.on_timer(name)
         elif kind == "tx":
             self._submit(payload[0])
-        elif kind == "sync":
-            self._sync(*payload)
         elif kind == "restart":
             i = payload[0]
-            if self.nodes[i].replica is None and self.nodes[i].broken is None:
+            if self.nodes[i].core is None and self.nodes[i].broken is None:
                 self.start(i)
         elif kind == "crash":
             self._random_crash()
@@ -525,41 +527,40 @@ class Simulation:
             strategy = self.nodes[payload[0]].strategy
             strategy.tick()
             self.at(self.now + strategy.tick_ms(), "byzantine", payload[0])
-        elif kind == "status":
-            self._status(payload[0])
         elif kind == "partition":
             self._cut()
         elif kind == "heal":
             self._heal()
 
-    def _submit(self, tx) -> None:
-        """A client sends the transaction to every validator (live ones take it).
-        Its envelope is parsed and its signature checked once in the process
-        (as the shared signature cache allows); each mempool still makes its
-        own admission checks (nonce, duplicates, limits)."""
-        self.submitted[tx.id] = self.now
-        try:
-            parsed = decode_verified(tx.raw, self.chain_id, 64 * 1024, self.verified)
-        except TransactionError:
+    def _deliver(self, src: int, dst: int, kind: str, raw: bytes) -> None:
+        node = self.nodes[dst]
+        if node.core is None or not self.linked(src, dst):
             return
-        for node in self.nodes:
-            if node.mempool is not None:
-                try:
-                    node.mempool.add(parsed)
-                except RequestRejected:
-                    pass
+        if kind == KIND_CONSENSUS:
+            self.messages += 1
+            if node.strategy is not None:
+                node.strategy.on_received(raw)
+        self.trace.update(b"msg %d %d %s " % (src, dst, kind.encode()) + hashlib.sha256(raw).digest())
+        try:
+            node.core.on_message(self.nodes[src].key.public_key, kind, raw)
+        except PeerError as error:
+            self.trace.update(b"peer-error %d %d %s" % (dst, src, error.code.encode()))
 
-    def _status(self, i: int) -> None:
-        """The runtime's status gossip: the latest commit certificate to every peer,
-        so a replica that fell behind the buffering window sees it and syncs."""
-        node = self.nodes[i]
-        height = node.store.last_height()
-        if node.replica is not None and height > 0:
-            self._broadcast(i, encode_message(CertificateMessage(node.store.certificate(height))))
-        self.at(self.now + self.cfg.status_ms, "status", i)
+    def _submit(self, tx) -> None:
+        """A client sends the transaction to one running validator, which
+        admits it and gossips it to its peers."""
+        self.submitted[tx.id] = self.now
+        running = [node for node in self.nodes if node.core is not None]
+        if not running:
+            return
+        node = running[self.rng.randrange(len(running))]
+        try:
+            node.core.submit(tx.raw)
+        except RequestRejected:
+            pass
 
     def _random_crash(self) -> None:
-        live = [node.index for node in self.honest if node.replica is not None]
+        live = [node.index for node in self.honest if node.core is not None]
         if live:
             self.crash(self.rng.choice(live), down_ms=self.rng.randint(100, 2000))
 

@@ -1,6 +1,6 @@
 """An independent, deliberately plain MessagePack encoder for tests.
 
-By default it writes the canonical form of DESIGN.md section 2, so it
+By default it writes the canonical form of docs/protocol.md section 1, so it
 doubles as an oracle for ``chain.encoding.pack``. Asked to, it writes the
 ``widen``-th header (an integer or a length) in a wider form than needed,
 or a map's keys out of order: the non-canonical variants a strict decoder

@@ -28,7 +28,7 @@ def smallest_quorum_by_enumeration(n):
 
 
 def expected_quorum(n):
-    """DESIGN.md section 4 fixes quorum = floor(2n/3) + 1. That is the smallest
+    """docs/protocol.md section 8 fixes quorum = floor(2n/3) + 1. That is the smallest
     q with an f + 1 overlap except when 3 divides n (f = n/3 - 1), where the
     design keeps the classic 2n/3 + 1 and so needs one signer more."""
     smallest = smallest_intersecting_quorum(n)

@@ -15,7 +15,8 @@ from consensus.actions import (
 from consensus.messages import (
     NewView, Proposal, ViewChange, decode_message, encode_message, sign_new_view, sign_proposal,
 )
-from consensus.replica import Config, Replica, SignState
+from consensus.replica import Config, Replica
+from consensus.sign_state import SignState
 
 CHAIN = "test-chain"
 ZERO = b"\0" * 32
@@ -85,7 +86,7 @@ class Network:
         chain = node.app.committed
         prev = chain[-1].hash() if chain else ZERO
         last_time = chain[-1].header.time_ms if chain else 0
-        state = None if node.sign_state is None else SignState.decode(node.sign_state)
+        state = SignState(CHAIN, node.key.public_key) if node.sign_state is None else SignState.decode(node.sign_state)
         return Replica(self.config, node.key, len(chain) + 1, prev, last_time, state)
 
     def describe(self, raw: bytes) -> str:

@@ -2,7 +2,7 @@
 from chain.votes import CommitCertificate, Vote, sign_vote
 from consensus.actions import Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync
 from consensus.messages import Evidence, ViewChange, decode_message, encode_message, sign_proposal
-from consensus.replica import SignState
+from consensus.sign_state import SignState
 from tests.consensus.harness import CHAIN, ZERO, Network, stub_block
 
 
@@ -38,7 +38,7 @@ def test_restart_keeps_the_prepared_certificate_and_the_view_floor():
         net.command(line)
     net.nodes[0].crash_after_persist = False
     net.deliver(drop="COMMIT")
-    state = SignState.decode(net.nodes[0].sign_state)
+    state = SignState.decode(net.nodes[0].sign_state).latest
     assert state.prepared is not None and state.commit is not None
     net.command("crash r0")
     net.command("restart r0")

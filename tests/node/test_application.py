@@ -26,10 +26,15 @@ GENESIS = genesis_from_document({
 T0 = GENESIS.genesis_time_ms
 
 
-def node(with_mempool: bool = True) -> ChainApplication:
+def node() -> tuple[ChainApplication, Mempool]:
     store = BlockStore(MemoryStore())
     mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
-    return ChainApplication(store, GENESIS, mempool if with_mempool else None)
+    return ChainApplication(store, GENESIS, mempool.verified), mempool
+
+
+def build(app: ChainApplication, mempool: Mempool):
+    txs = mempool.reap(app.param("block_txs_max"), app.param("block_bytes_max"))
+    return app.build_block(1, app.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, (), txs)
 
 
 def tx(key, nonce, kind="funds.transfer", **body):
@@ -38,28 +43,34 @@ def tx(key, nonce, kind="funds.transfer", **body):
 
 
 def commit(app, block):
-    app.commit_block(block, certify(block, KEYS, GENESIS.validators, GENESIS.chain_id))
+    return app.persist_block(block, certify(block, KEYS, GENESIS.validators, GENESIS.chain_id))
 
 
 def test_block_built_on_one_node_validates_and_commits_identically_on_another():
-    proposer, follower = node(), node(with_mempool=False)
+    (proposer, pool), (follower, _) = node(), node()
     for nonce in (1, 2):
-        proposer.mempool.add_raw(tx(ADMIN, nonce).raw)
-    block = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+        pool.add_raw(tx(ADMIN, nonce).raw)
+    block = build(proposer, pool)
     assert block.header.tx_count == 2
     assert follower.validate_block(block)
-    committed = []
-    follower.on_commit.append(committed.append)
     commit(proposer, block)
-    commit(follower, block)
+    committed = commit(follower, block)
     assert proposer.store.last_state_root() == follower.store.last_state_root() == block.header.state_root
-    assert [result.ok for result in committed[0].execution.results] == [True, True]
-    assert len(proposer.mempool) == 0
+    assert [result.ok for result in committed.execution.results] == [True, True]
+
+
+def test_a_block_of_known_transactions_is_not_decoded_again():
+    (proposer, pool), (follower, _) = node(), node()
+    pool.add_raw(tx(ADMIN, 1).raw)
+    block = build(proposer, pool)
+    known = pool.pending(tx(ADMIN, 1).id)
+    assert follower.validate_block(block, lambda tx_id: known if tx_id == known.id else None)
+    assert commit(follower, block).txs[0] is known
 
 
 def test_empty_block_when_the_mempool_is_empty():
-    app = node()
-    block = app.build_block(1, app.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    app, pool = node()
+    block = build(app, pool)
     assert block.txs == () and app.validate_block(block)
 
 
@@ -68,9 +79,9 @@ def tampered(block: Block, **changes) -> Block:
 
 
 def test_every_bad_block_is_refused():
-    proposer, follower = node(), node(with_mempool=False)
-    proposer.mempool.add_raw(tx(ADMIN, 1).raw)
-    good = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    (proposer, pool), (follower, _) = node(), node()
+    pool.add_raw(tx(ADMIN, 1).raw)
+    good = build(proposer, pool)
     bad_signature = bytearray(good.txs[0])
     bad_signature[-1] ^= 1
     wrong_nonce = tx(ADMIN, 2).raw
@@ -90,9 +101,9 @@ def test_every_bad_block_is_refused():
 
 
 def test_certified_block_that_executes_differently_halts():
-    proposer, follower = node(), node(with_mempool=False)
-    proposer.mempool.add_raw(tx(ADMIN, 1).raw)
-    block = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, ())
+    (proposer, pool), (follower, _) = node(), node()
+    pool.add_raw(tx(ADMIN, 1).raw)
+    block = build(proposer, pool)
     forged = tampered(block, state_root=hashlib.sha256(b"elsewhere").digest())
     with pytest.raises(StateDivergence):
         commit(follower, forged)
@@ -100,7 +111,7 @@ def test_certified_block_that_executes_differently_halts():
 
 
 def test_a_store_from_another_genesis_is_refused():
-    app = node()
+    app, _ = node()
     other = genesis_from_document({**GENESIS.document, "chain_id": "another-chain"})
     with pytest.raises(StateDivergence):
         ChainApplication(app.store, other)

@@ -1,4 +1,4 @@
-"""The JSON-RPC methods of DESIGN.md section 8, called through MethodTable.dispatch
+"""The JSON-RPC methods of docs/protocol.md section 12, called through MethodTable.dispatch
 with JSON bodies, over a real ChainApplication on the in-memory store."""
 from __future__ import annotations
 
@@ -50,13 +50,12 @@ def digest(text: str) -> bytes:
 
 class FakeNode:
     """A NodeView over a real application: submit goes to the real mempool,
-    wait_for_commit completes from the application's on_commit listener."""
+    wait_for_commit completes when ``commit_next`` commits the transaction."""
 
     def __init__(self) -> None:
         self.store = BlockStore(MemoryStore())
         self.mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024)
-        self.app = ChainApplication(self.store, GENESIS, self.mempool)
-        self.app.on_commit.append(self._committed)
+        self.app = ChainApplication(self.store, GENESIS, self.mempool.verified)
         self.genesis, self.chain_id = GENESIS, GENESIS.chain_id
         self.gossiped: list[str] = []
         self._sent: dict[str, int] = {}
@@ -101,12 +100,13 @@ class FakeNode:
 
     def commit_next(self, evidence: tuple[bytes, ...] = ()) -> CommittedBlock:
         height = self.store.last_height() + 1
-        block = self.app.build_block(height, self.store.last_block_hash(), T0 + height * 1000, KEYS[height % 4].public_key, evidence)
-        seen: list[CommittedBlock] = []
-        self.app.on_commit.append(seen.append)
-        self.app.commit_block(block, certify(block, KEYS, GENESIS.validators, GENESIS.chain_id))
-        self.app.on_commit.remove(seen.append)
-        return seen[0]
+        txs = self.mempool.reap(self.app.param("block_txs_max"), self.app.param("block_bytes_max"))
+        block = self.app.build_block(height, self.store.last_block_hash(), T0 + height * 1000, KEYS[height % 4].public_key,
+                                     evidence, txs)
+        committed = self.app.persist_block(block, certify(block, KEYS, GENESIS.validators, GENESIS.chain_id), self.mempool.pending)
+        self.mempool.on_commit(committed.txs)
+        self._committed(committed)
+        return committed
 
 
 class Scenario:

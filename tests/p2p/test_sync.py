@@ -77,23 +77,23 @@ def test_prepare_votes_never_certify_a_synced_block():
         verify(block, fake)
 
 
-def syncer(batch=2, window=6, timeout=5.0):
-    return BlockSyncer(batch_blocks=batch, window_blocks=window, request_timeout_s=timeout)
+def syncer(batch=2, window=6, timeout_ms=5000):
+    return BlockSyncer(batch_blocks=batch, window_blocks=window, request_timeout_ms=timeout_ms)
 
 
 def test_requests_split_the_window_among_idle_peers():
     plan = syncer()
     plan.on_peer_height(PEER_A, 10)
     plan.on_peer_height(PEER_B, 3)
-    assert plan.next_requests(0, now_s=0) == [(PEER_A, 1, 2), (PEER_B, 3, 1)]
-    assert plan.next_requests(0, now_s=1) == []  # both busy
+    assert plan.next_requests(0, now_ms=0) == [(PEER_A, 1, 2), (PEER_B, 3, 1)]
+    assert plan.next_requests(0, now_ms=1) == []  # both busy
 
 
 def test_out_of_order_responses_come_out_in_height_order():
     plan = syncer()
     plan.on_peer_height(PEER_A, 6)
     plan.on_peer_height(PEER_B, 6)
-    (peer_1, start_1, _), (peer_2, start_2, _) = plan.next_requests(0, now_s=0)
+    (peer_1, start_1, _), (peer_2, start_2, _) = plan.next_requests(0, now_ms=0)
     items = [CertifiedBlock(b, c) for b, c in CHAIN]
     plan.on_response(peer_2, items[start_2 - 1:start_2 + 1])
     assert plan.take_ready(0) == []
@@ -110,14 +110,29 @@ def test_failed_peer_range_is_asked_of_another_peer():
     assert plan.next_requests(0, 1) == [(PEER_B, 1, 3)]
 
 
-def test_silent_peer_times_out_and_its_range_is_reassigned():
-    plan = syncer(batch=3, timeout=5.0)
+def test_silent_peer_times_out_is_struck_and_another_peer_is_asked():
+    plan = syncer(batch=3, timeout_ms=5000)
     plan.on_peer_height(PEER_A, 3)
     plan.on_peer_height(PEER_B, 3)
     first = plan.next_requests(0, 0)
     assert first == [(PEER_A, 1, 3)]
-    assert plan.next_requests(0, 4.0) == []
-    assert plan.next_requests(0, 6.0) == [(PEER_A, 1, 3)]
+    assert plan.next_requests(0, 4000) == []
+    assert plan.next_requests(0, 6000) == [(PEER_B, 1, 3)]
+    assert plan.strikes == {PEER_A: 1}
+    plan.on_response(PEER_B, [])
+    assert plan.next_requests(0, 7000) == [(PEER_B, 1, 3)]   # the struck peer comes last
+
+
+def test_a_certified_height_no_peer_claims_is_asked_of_an_idle_peer():
+    plan = syncer(batch=3)
+    plan.on_peer_height(PEER_A, 0)
+    assert plan.next_requests(0, 0) == []
+    plan.on_certified_height(2)
+    assert plan.has_work(0)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 2)]
+    plan.on_response(PEER_A, [CertifiedBlock(b, c) for b, c in CHAIN[:2]])
+    assert [item.height for item in plan.take_ready(0)] == [1, 2]
+    assert not plan.has_work(2)
 
 
 def test_blocks_outside_the_asked_range_are_ignored():

@@ -65,7 +65,7 @@ def test_the_double_sign_check_reports_an_honest_replica_signing_twice():
 def test_honest_replicas_that_crash_after_persisting_never_sign_twice():
     """Many crashes in the window between writing the sign state and sending:
     the double-sign check runs on every vote an honest replica sends."""
-    simulation = Simulation(SimConfig(validators=4, seed=3, duration_ms=6_000, crash_after_persist=0.2, drop=0.05))
+    simulation = Simulation(SimConfig(validators=4, seed=3, duration_ms=10_000, crash_after_persist=0.2, drop=0.05))
     report = simulation.run()
     assert report.violations == [] and report.liveness_ok
     assert len(simulation.signed_votes) > 100 and simulation.crashes >= 5

@@ -1,17 +1,24 @@
-"""The simulated chain: its genesis, a short certified history that sets up a
-marketplace, and a workload of pre-signed commerce transactions.
-
-Keys are derived from fixed labels and every random choice comes from the
-caller's seeded ``random.Random``, so every process builds byte-identical
-validators, accounts, blocks and transactions for one config.
-
-The history (blocks 1, 2, …, executed by the real ``ChainApplication`` and
-certified by every validator) registers the shoppers, approves merchants and
-a carrier, lists a product and issues a coupon batch per merchant, and takes
-some orders to delivery, so that the workload finds what it needs whatever
-faults the run starts with. The workload is the commerce benchmark's mix: 40 %
-``funds.transfer``, 20 % ``coupon.buy``, 20 % ``order.create``, 10 %
+"""The commerce workload: a marketplace's participants and genesis, a short
+history that sets the marketplace up, and a mix of pre-signed transactions:
+40 % ``funds.transfer``, 20 % ``coupon.buy``, 20 % ``order.create``, 10 %
 ``trace.record``, 10 % ``order.confirm`` of a delivered order.
+
+The simulator (node/sim) and the commerce benchmark (bench/commerce_bench.py)
+both run it. Keys are derived from fixed labels and every random choice comes
+from the caller's seeded ``random.Random``, so every process builds
+byte-identical validators, accounts, blocks and transactions for one set of
+arguments.
+
+The history (blocks of at most the genesis's ``block_txs_max`` transactions)
+registers the shoppers, approves the merchants and a carrier, lists a product
+and issues a coupon batch per merchant, and takes some orders to delivery, so
+that the mix finds what it needs. The shoppers and merchants are funded at
+genesis.
+
+Typical use: ``workload = build_workload(make_world(4, 1_000), n, rng)``,
+execute ``workload.history``, then ``workload.mix(n)``; or, to provision the
+delivered orders apart from the mix's length, ``Workload(world, rng)`` and
+``set_up(orders_to_confirm)``.
 """
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ PRICE = 100
 
 
 def derive_key(label: str) -> KeyPair:
+    """The key pair of a fixed label: the same in every process."""
     return KeyPair(hashlib.sha256(b"shopchain-sim/" + label.encode()).digest())
 
 
@@ -58,18 +66,21 @@ class World:
     genesis: Genesis
 
 
-def make_world(validators: int, shoppers: int) -> World:
+def make_world(validators: int, shoppers: int, merchants: int = MERCHANTS) -> World:
+    """``validators`` validators and a marketplace of ``shoppers`` shoppers
+    and ``merchants`` merchants, the shoppers, merchants and admin funded at
+    genesis (default parameters)."""
     keys = tuple(derive_key(f"validator-{index}") for index in range(validators))
     buyers = tuple(derive_key(f"shopper-{index}") for index in range(shoppers))
-    merchants = tuple(derive_key(f"merchant-{index}") for index in range(MERCHANTS))
+    sellers = tuple(derive_key(f"merchant-{index}") for index in range(merchants))
     carrier, admin = derive_key("carrier"), derive_key("admin")
     genesis = genesis_from_document({
         "chain_id": CHAIN_ID, "genesis_time_ms": GENESIS_TIME_MS,
         "validators": [key.address for key in keys], "admins": [admin.address],
         "treasury": derive_key("treasury").address,
-        "allocations": [{"address": key.address, "amount": SENDER_BALANCE} for key in (admin, *buyers, *merchants)],
+        "allocations": [{"address": key.address, "amount": SENDER_BALANCE} for key in (admin, *buyers, *sellers)],
     })
-    return World(keys, buyers, merchants, carrier, admin, genesis)
+    return World(keys, buyers, sellers, carrier, admin, genesis)
 
 
 @dataclass
@@ -97,33 +108,41 @@ class Workload:
             return
         sellers = (*world.merchants, world.carrier)
         roles = ["merchant"] * len(world.merchants) + ["carrier"]
-        self.history.append([self.tx(key, "account.register", {"name": f"member {index}"})
-                             for index, key in enumerate((*world.shoppers, *sellers))])
-        self.history.append([self.tx(key, "account.request_role", {"role": role, "profile_hash": _digest(role)})
-                             for key, role in zip(sellers, roles)])
-        self.history.append([self.tx(world.admin, "account.approve", {"account": key.address, "role": role})
-                             for key, role in zip(sellers, roles)])
+        self._add_block([self.tx(key, "account.register", {"name": f"member {index}"})
+                         for index, key in enumerate((*world.shoppers, *sellers))])
+        self._add_block([self.tx(key, "account.request_role", {"role": role, "profile_hash": _digest(role)})
+                         for key, role in zip(sellers, roles)])
+        self._add_block([self.tx(world.admin, "account.approve", {"account": key.address, "role": role})
+                         for key, role in zip(sellers, roles)])
         listings = [self.tx(key, "product.list", {"sku": SKU, "title": SKU, "price": PRICE, "stock": 10**9,
                                                    "category": "food"}) for key in world.merchants]
         coupons = [self.tx(key, "coupon.issue", {
             "brand": "sim", "content": "10 off", "discount": {"kind": "amount", "value": 10}, "price": 5,
             "total": 10**9, "valid_from": GENESIS_TIME_MS, "valid_until": GENESIS_TIME_MS + 10**12,
             "serial_prefix": f"S{index}"}) for index, key in enumerate(world.merchants)]
-        self.history.append(listings + coupons)
+        self._add_block(listings + coupons)
         self.batches = [tx.id for tx in coupons]
-        placed = [(self.rng.choice(world.shoppers), self.rng.randrange(MERCHANTS)) for _ in range(orders_to_confirm)]
+        placed = [(self.rng.choice(world.shoppers), self.rng.randrange(len(world.merchants)))
+                  for _ in range(orders_to_confirm)]
         creates = [self.tx(buyer, "order.create", self._order_body(merchant)) for buyer, merchant in placed]
-        ships = [self.tx(world.merchants[merchant], "order.ship",
-                         {"order": tx.id, "carrier": world.carrier.address, "tracking": f"T{index}"})
-                 for index, ((_, merchant), tx) in enumerate(zip(placed, creates))]
-        deliveries = [self.tx(world.carrier, "trace.record", {"subject": tx.id, "stage": "delivery", "location": "door",
-                                                             "handler": "carrier", "data_hash": _digest(tx.id)})
-                      for tx in creates]
-        self.history += [block for block in (creates, ships, deliveries) if block]
+        self._add_block(creates)
+        self._add_block([self.tx(world.merchants[merchant], "order.ship",
+                                 {"order": tx.id, "carrier": world.carrier.address, "tracking": f"T{index}"})
+                         for index, ((_, merchant), tx) in enumerate(zip(placed, creates))])
+        self._add_block([self.tx(world.carrier, "trace.record", {
+            "subject": tx.id, "stage": "delivery", "location": "door", "handler": "carrier",
+            "data_hash": _digest(tx.id)}) for tx in creates])
         self.delivered = [(buyer, tx.id) for (buyer, _), tx in zip(placed, creates)]
 
     def mix(self, count: int) -> list[SignedTransaction]:
+        """The next ``count`` transactions of the mix, from random shoppers
+        (and merchants, for ``trace.record``)."""
         return [self._one() for _ in range(count)] if self.world.shoppers else []
+
+    def _add_block(self, txs: list[SignedTransaction]) -> None:
+        """Append ``txs`` to the history as blocks within the genesis's cap (none if empty)."""
+        cap = self.world.genesis.params["block_txs_max"]
+        self.history += [txs[start:start + cap] for start in range(0, len(txs), cap)]
 
     def _order_body(self, merchant: int) -> dict[str, Any]:
         return {"merchant": self.world.merchants[merchant].address, "items": [{"sku": SKU, "qty": 1}],
@@ -139,10 +158,10 @@ class Workload:
         if pick < 0.6:
             return self.tx(buyer, "coupon.buy", {"batch": rng.choice(self.batches)})
         if pick < 0.8:
-            return self.tx(buyer, "order.create", self._order_body(rng.randrange(MERCHANTS)))
+            return self.tx(buyer, "order.create", self._order_body(rng.randrange(len(world.merchants))))
         if pick < 0.9:
             self.lot_serial += 1
-            merchant = world.merchants[rng.randrange(MERCHANTS)]
+            merchant = world.merchants[rng.randrange(len(world.merchants))]
             subject = f"{merchant.address}/{SKU}/lot{self.lot_serial % 50}"
             return self.tx(merchant, "trace.record", {"subject": subject, "stage": "warehousing", "location": "w",
                                                       "handler": "h", "data_hash": _digest(subject)})
@@ -163,7 +182,7 @@ def certify_history(world: World, history: list[list[SignedTransaction]]) -> lis
     validator sign the commit certificate of each."""
     app = ChainApplication(BlockStore(MemoryStore()), world.genesis)
     chain_id, certified = world.genesis.chain_id, []
-    for height, txs in enumerate(_within_cap(history, app.param("block_txs_max")), start=1):
+    for height, txs in enumerate(history, start=1):
         store = app.store
         block = app.build_block(height, store.last_block_hash(), world.genesis.genesis_time_ms + height,
                                 world.validator_keys[0].public_key, (), txs)
@@ -171,13 +190,8 @@ def certify_history(world: World, history: list[list[SignedTransaction]]) -> lis
             [sign_vote(key, chain_id, PHASE_COMMIT, height, 0, block.hash()) for key in world.validator_keys],
             world.genesis.validators)
         committed = app.persist_block(block, certificate)
-        app.finish_commit(committed)
         failed = [result.code for result in committed.execution.results if not result.ok]
         if failed:
-            raise RuntimeError(f"the simulated history failed at height {height}: {sorted(set(failed))}")
+            raise RuntimeError(f"the history failed at height {height}: {sorted(set(failed))}")
         certified.append((block, certificate))
     return certified
-
-
-def _within_cap(blocks: list[list[SignedTransaction]], cap: int) -> list[list[SignedTransaction]]:
-    return [txs[start:start + cap] for txs in blocks for start in range(0, len(txs), cap)]

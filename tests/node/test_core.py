@@ -1,0 +1,225 @@
+"""The node core, driven directly with a recording host and a worker the test
+releases job by job: the sync/commit race, forks, and signing after a wipe."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from chain.constants import PHASE_COMMIT, PHASE_PREPARE
+from chain.genesis import genesis_from_document
+from chain.votes import Vote, sign_vote
+from commerce.executor import get_nonce
+from consensus.messages import decode_message, encode_message, sign_proposal
+from consensus.sign_state import SignState
+from node.application import ChainApplication
+from node.core import CoreSettings, NodeCore, encode_status
+from node.mempool import Mempool, MempoolLimits
+from p2p.sync import CertifiedBlock, decode_sync_request, encode_sync_response
+from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
+from storage.blockstore import BlockStore
+from storage.memory import MemoryStore
+from tests.factories import certify, seeded_key, validator_keys
+
+KEYS = validator_keys(4)
+GENESIS = genesis_from_document({
+    "chain_id": "shopchain-core", "genesis_time_ms": 1_767_225_600_000,
+    "validators": [key.address for key in KEYS], "admins": [seeded_key("admin").address],
+    "treasury": seeded_key("treasury").address, "allocations": [],
+})
+T0 = GENESIS.genesis_time_ms
+VALIDATORS = GENESIS.validators
+SETTINGS = CoreSettings(view_timeout_ms=4000, empty_block_interval_ms=1000, max_clock_drift_ms=2000,
+                        max_message_bytes=1 << 22, resend_ms=0)
+PEER = KEYS[1].public_key
+
+
+class Host:
+    def __init__(self) -> None:
+        self.now = T0 + 60_000
+        self.sent: list[tuple[bytes | None, str, bytes]] = []
+        self.sign_state: bytes | None = None
+        self.halted: str | None = None
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def set_timer(self, name: str, delay_ms: int) -> None:
+        pass
+
+    def send(self, peer: bytes, kind: str, payload: bytes) -> None:
+        self.sent.append((peer, kind, payload))
+
+    def broadcast(self, kind: str, payload: bytes, exclude: bytes | None = None) -> None:
+        self.sent.append((None, kind, payload))
+
+    def write_sign_state(self, state: bytes) -> None:
+        self.sign_state = state
+
+    def halt(self, reason: str) -> None:
+        self.halted = reason
+
+    def votes(self, phase: str, height: int) -> set[bytes]:
+        out = set()
+        for _, kind, payload in self.sent:
+            if kind == KIND_CONSENSUS:
+                message = decode_message(payload, len(VALIDATORS), 1 << 22)
+                if isinstance(message, Vote) and (message.phase, message.height) == (phase, height):
+                    out.add(message.block_hash)
+        return out
+
+
+class HeldWorker:
+    """Jobs wait until the test runs them, as on a busy worker thread."""
+
+    def __init__(self) -> None:
+        self.jobs: deque[tuple[Callable, Callable]] = deque()
+
+    def run(self, job: Callable, done: Callable) -> None:
+        self.jobs.append((job, done))
+
+    def drain(self) -> None:
+        while self.jobs:
+            job, done = self.jobs.popleft()
+            done(job())
+
+
+def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | None = None,
+             host: Host | None = None) -> tuple[NodeCore, Host, HeldWorker]:
+    store = store or BlockStore(MemoryStore())
+    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
+    host = host or Host()
+    if sign_state is None:
+        sign_state = SignState(GENESIS.chain_id, KEYS[me].public_key).encode()
+    worker = HeldWorker()
+    core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool,
+                    SignState.decode(sign_state), SETTINGS, host, worker)
+    core.start()
+    worker.drain()
+    return core, host, worker
+
+
+def chain(length: int, tag: int = 0) -> list[CertifiedBlock]:
+    """Certified empty blocks built by the real application; ``tag`` varies the times."""
+    app = ChainApplication(BlockStore(MemoryStore()), GENESIS)
+    out = []
+    for height in range(1, length + 1):
+        block = app.build_block(height, app.store.last_block_hash(), T0 + height * 1000 + tag, VALIDATORS.primary(height, 0),
+                                (), ())
+        certificate = certify(block, KEYS, VALIDATORS, GENESIS.chain_id)
+        app.persist_block(block, certificate)
+        out.append(CertifiedBlock(block, certificate))
+    return out
+
+
+def serve_sync(core: NodeCore, host: Host, worker: HeldWorker, blocks: list[CertifiedBlock]) -> None:
+    """PEER claims the blocks' height, the core asks, PEER answers."""
+    core.on_message(PEER, KIND_STATUS, encode_status(blocks[-1].height))
+    request = [payload for peer, kind, payload in host.sent if kind == KIND_SYNC_REQUEST][-1]
+    from_height, count = decode_sync_request(request, SETTINGS.sync_batch_blocks)
+    core.on_message(PEER, KIND_SYNC_RESPONSE, encode_sync_response(blocks[from_height - 1:from_height - 1 + count]))
+
+
+def vote(key_index: int, phase: str, height: int, block_hash: bytes, view: int = 0) -> bytes:
+    return encode_message(sign_vote(KEYS[key_index], GENESIS.chain_id, phase, height, view, block_hash))
+
+
+def propose(block) -> bytes:
+    primary = KEYS[[key.public_key for key in KEYS].index(block.header.proposer)]
+    return encode_message(sign_proposal(primary, GENESIS.chain_id, block.height, 0, block))
+
+
+def test_a_block_committed_by_sync_and_then_by_consensus_commits_once():
+    """Block 1 arrives by sync and waits behind a busy worker; a quorum of
+    COMMITs then makes the replica emit its own Commit(1) behind it. The
+    second is a no-op, not a halt."""
+    core, host, worker = new_core(me=0)
+    [one] = chain(1)
+    core.on_message(PEER, KIND_CONSENSUS, propose(one.block))   # Execute waits on the worker
+    serve_sync(core, host, worker, [one])                        # queued behind it
+    for signer in (1, 2, 3):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 1, one.block.hash()))
+    worker.drain()
+    assert host.halted is None
+    assert core.store.last_height() == 1 and core.store.block_by_height(1).hash() == one.block.hash()
+    assert core.replica.height == 2
+
+
+def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
+    core, host, worker = new_core(me=0)
+    [one] = chain(1)
+    [other] = chain(1, tag=7)
+    core.on_message(PEER, KIND_CONSENSUS, propose(one.block))
+    serve_sync(core, host, worker, [other])
+    for signer in (1, 2, 3):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 1, one.block.hash()))
+    worker.drain()
+    assert host.halted is not None and "fork at height 1" in host.halted
+    assert one.certificate.encode().hex() in host.halted or other.certificate.encode().hex() in host.halted
+    assert core.store.last_height() == 1
+
+
+def test_a_wiped_validator_never_signs_a_conflicting_block_at_a_height_it_voted_in():
+    """Signs PREPARE and COMMIT for A at (4, 0), loses data/ (keeps sign_state),
+    syncs 1-3, is offered B at (4, 0): it signs nothing for B."""
+    history = chain(3)
+    me = 3                                        # not the primary of (4, 0)
+    core, host, worker = new_core(me=me)
+    serve_sync(core, host, worker, history)
+    worker.drain()
+    assert core.store.last_height() == 3
+    app = ChainApplication(core.store, GENESIS)
+    block_a = app.build_block(4, core.store.last_block_hash(), T0 + 5000, VALIDATORS.primary(4, 0), (), ())
+    block_b = app.build_block(4, core.store.last_block_hash(), T0 + 5001, VALIDATORS.primary(4, 0), (), ())
+    core.on_message(PEER, KIND_CONSENSUS, propose(block_a))
+    worker.drain()
+    for signer in (0, 1):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_PREPARE, 4, block_a.hash()))
+    worker.drain()
+    assert host.votes(PHASE_PREPARE, 4) == host.votes(PHASE_COMMIT, 4) == {block_a.hash()}
+
+    wiped, host2, worker2 = new_core(me=me, sign_state=host.sign_state)
+    host2.sign_state = host.sign_state
+    serve_sync(wiped, host2, worker2, history)
+    worker2.drain()
+    assert wiped.store.last_height() == 3 and wiped.replica.height == 4
+    wiped.on_message(PEER, KIND_CONSENSUS, propose(block_b))
+    worker2.drain()
+    for signer in (0, 1):
+        wiped.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_PREPARE, 4, block_b.hash()))
+    worker2.drain()
+    assert host2.votes(PHASE_PREPARE, 4) == set() and host2.votes(PHASE_COMMIT, 4) == set()
+    assert SignState.decode(host2.sign_state).record(4).prepare == (0, block_a.hash())
+
+
+def test_a_validator_without_its_sign_state_abstains_until_a_newer_block_commits():
+    history = chain(3)
+    me = 3
+    host = Host()
+    store = BlockStore(MemoryStore())
+    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
+    worker = HeldWorker()
+    core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool, None, SETTINGS, host, worker)
+    core.start()
+    serve_sync(core, host, worker, history)      # blocks older than its start: still abstaining
+    worker.drain()
+    app = ChainApplication(store, GENESIS)
+    block = app.build_block(4, store.last_block_hash(), host.now + 1, VALIDATORS.primary(4, 0), (), ())
+    core.on_message(PEER, KIND_CONSENSUS, propose(block))
+    worker.drain()
+    assert host.votes(PHASE_PREPARE, 4) == set()
+    host.now += 10 * SETTINGS.max_clock_drift_ms
+    for signer in (0, 1, 2):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_PREPARE, 4, block.hash()))
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 4, block.hash()))
+    worker.drain()
+    assert store.last_height() == 4 and host.votes(PHASE_COMMIT, 4) == set()
+    assert not core.replica.may_sign()             # block 4's time is within the margin after the start
+    block5 = app.build_block(5, store.last_block_hash(), host.now, VALIDATORS.primary(5, 0), (), ())
+    core.on_message(PEER, KIND_CONSENSUS, propose(block5))
+    worker.drain()
+    for signer in (0, 1, 2):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 5, block5.hash()))
+    worker.drain()
+    assert host.votes(PHASE_PREPARE, 5) == set()
+    assert store.last_height() == 5 and core.replica.height == 6
+    assert core.replica.may_sign()                 # block 5 was proposed after the start: it votes from 6 on
