@@ -24,7 +24,7 @@ from node.sim import PARTITIONS, STRATEGIES, SimConfig
 from node.sim import run as run_simulation
 from node.sim.plot import write_svg
 from node.sim.sweep import grid, sweep
-from node.sim.workload import Workload, build_workload, make_world
+from node.workload import Workload, build_workload, make_world
 from storage.memory import MemoryStore
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
