@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(testnet)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
+    interrupted = False
     try:
         say(f"Starting a 4-validator testnet in {SCRATCH} …")
         cluster.start_all()
@@ -192,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  {node.name} ready: rpc {node.rpc_url}")
         asyncio.run(main_async(cluster))
     except KeyboardInterrupt:
-        say("\nStopping every node …")
+        interrupted = True
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the clean-up short
+        # A second Ctrl-C must not cut the clean-up short: ignored before anything is said.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if interrupted:
+            say("\nStopping every node …")
         cluster.stop_all()
         say("All nodes stopped.")
     return 0
