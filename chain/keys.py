@@ -5,11 +5,13 @@ file is JSON ``{"public_key": hex, "seed": hex}`` written with mode 0600.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import nacl.bindings
 import nacl.exceptions
@@ -56,6 +58,39 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
         return False
     return True
+
+
+Verify = Callable[[bytes, bytes, bytes], bool]
+"""A signature check with the signature of ``verify_signature``."""
+
+
+class SignatureVerifier:
+    """``verify_signature`` that remembers its answers.
+
+    Answers are kept in a dict keyed by (public key, signature, 16-byte
+    BLAKE2b digest of the message), so a cached answer is the answer the
+    check gives for the same key, message and signature, and a failed check
+    stays failed. Adding an answer to a dict that already holds
+    ``capacity`` answers clears it first. Each step is a single dict operation, so sharing one verifier between
+    the event loop and a worker thread is safe under the GIL.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._answers: dict[tuple[bytes, bytes, bytes], bool] = {}
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def __call__(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        key = (public_key, signature, hashlib.blake2b(message, digest_size=16).digest())
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = verify_signature(public_key, message, signature)
+            if len(self._answers) >= self._capacity:
+                self._answers.clear()
+            self._answers[key] = answer
+        return answer
 
 
 _ADDRESS_PATTERN = re.compile(f"[0-9a-f]{{{2 * PUBLIC_KEY_BYTES}}}")

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from chain.constants import SIGNING_PURPOSES
 from chain.encoding import pack
-from chain.keys import KeyPair, verify_signature
+from chain.keys import KeyPair, Verify, verify_signature
 
 DOMAIN_TAGS: dict[str, bytes] = {purpose: f"shopchain/{purpose}/v1\x00".encode() for purpose in SIGNING_PURPOSES}
 
@@ -30,5 +30,6 @@ def sign_fields(key: KeyPair, purpose: str, fields: Sequence[Any]) -> bytes:
     return key.sign(signing_bytes(purpose, fields))
 
 
-def verify_fields(public_key: bytes, purpose: str, fields: Sequence[Any], signature: bytes) -> bool:
-    return verify_signature(public_key, signing_bytes(purpose, fields), signature)
+def verify_fields(public_key: bytes, purpose: str, fields: Sequence[Any], signature: bytes,
+                  verify: Verify = verify_signature) -> bool:
+    return verify(public_key, signing_bytes(purpose, fields), signature)

@@ -17,7 +17,7 @@ from typing import Any
 from chain.constants import MAX_UINT64, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, TX_VERSION
 from chain.encoding import pack, unpack
 from chain.errors import DecodeError, TransactionError
-from chain.keys import KeyPair, verify_signature
+from chain.keys import KeyPair, Verify, verify_signature
 from chain.signing import domain_tag
 
 TX_DOMAIN = domain_tag("tx")
@@ -102,16 +102,17 @@ def _check_envelope_fields(chain_id: Any, sender: Any, nonce: Any, kind: Any, bo
         raise TransactionError("tx.malformed", f"signature must be {SIGNATURE_BYTES} bytes")
 
 
-def verify_transaction(tx: SignedTransaction, chain_id: str | None = None) -> None:
+def verify_transaction(tx: SignedTransaction, chain_id: str | None = None, verify: Verify = verify_signature) -> None:
     """Raise TransactionError unless ``tx`` is for ``chain_id`` and its signature verifies."""
     if chain_id is not None and tx.chain_id != chain_id:
         raise TransactionError("tx.wrong_chain", f"transaction is for chain {tx.chain_id!r}, this is {chain_id!r}; sign it for this chain")
-    if not verify_signature(tx.sender, tx.signing_bytes, tx.signature):
+    if not verify(tx.sender, tx.signing_bytes, tx.signature):
         raise TransactionError("tx.bad_signature", "signature does not verify for sender; sign with the sender's key")
 
 
-def decode_transaction(raw: bytes, chain_id: str | None = None, max_bytes: int = TX_BYTES_MAX_DEFAULT) -> SignedTransaction:
+def decode_transaction(raw: bytes, chain_id: str | None = None, max_bytes: int = TX_BYTES_MAX_DEFAULT,
+                       verify: Verify = verify_signature) -> SignedTransaction:
     """Parse, check the chain id and verify the signature: the whole envelope check."""
     tx = parse_transaction(raw, max_bytes)
-    verify_transaction(tx, chain_id)
+    verify_transaction(tx, chain_id, verify=verify)
     return tx

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_COMMIT, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
 from chain.encoding import pack, unpack
 from chain.errors import CertificateError, DecodeError
-from chain.keys import KeyPair, verify_signature
+from chain.keys import KeyPair, Verify, verify_signature
 from chain.signing import signing_bytes
 from chain.validators import ValidatorSet
 
@@ -33,9 +33,9 @@ class Vote:
     validator: bytes
     signature: bytes
 
-    def verify(self, chain_id: str) -> bool:
+    def verify(self, chain_id: str, verify: Verify = verify_signature) -> bool:
         message = vote_signing_bytes(chain_id, self.phase, self.height, self.view, self.block_hash)
-        return verify_signature(self.validator, message, self.signature)
+        return verify(self.validator, message, self.signature)
 
 
 def sign_vote(key: KeyPair, chain_id: str, phase: str, height: int, view: int, block_hash: bytes) -> Vote:
@@ -120,6 +120,7 @@ def verify_certificate(
     chain_id: str,
     height: int | None = None,
     block_hash: bytes | None = None,
+    verify: Verify = verify_signature,
 ) -> None:
     """Raise CertificateError unless ``certificate`` proves the block committed."""
     if height is not None and certificate.height != height:
@@ -127,11 +128,11 @@ def verify_certificate(
     if block_hash is not None and certificate.block_hash != block_hash:
         raise CertificateError("cert.mismatch", "certificate is for another block hash")
     verify_vote_quorum(certificate.signatures, validators, chain_id, PHASE_COMMIT,
-                       certificate.height, certificate.view, certificate.block_hash)
+                       certificate.height, certificate.view, certificate.block_hash, verify=verify)
 
 
 def verify_vote_quorum(signatures: tuple[tuple[bytes, bytes], ...], validators: ValidatorSet, chain_id: str,
-                       phase: str, height: int, view: int, block_hash: bytes) -> None:
+                       phase: str, height: int, view: int, block_hash: bytes, verify: Verify = verify_signature) -> None:
     """Raise CertificateError unless ``signatures`` are a quorum of distinct
     validators' ``phase`` votes for (height, view, block_hash). Sizes and
     membership are checked before any signature, so padding with strangers
@@ -149,5 +150,5 @@ def verify_vote_quorum(signatures: tuple[tuple[bytes, bytes], ...], validators: 
         raise CertificateError("cert.no_quorum", f"{len(seen)} distinct signers, a quorum is {validators.quorum}")
     message = vote_signing_bytes(chain_id, phase, height, view, block_hash)
     for validator, signature in signatures:
-        if not verify_signature(validator, message, signature):
+        if not verify(validator, message, signature):
             raise CertificateError("cert.bad_signature", f"the {phase.upper()} signature of {validator.hex()} does not verify")

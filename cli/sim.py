@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cli.output import reports_user_errors
-from node.sim import PARTITIONS, STRATEGIES, SimConfig, run
+from node.sim import FAULTS, PARTITIONS, STRATEGIES, SimConfig, run
 from node.sim.core import SimOptionError
 
 
@@ -47,9 +47,9 @@ def _common(command):
 
 
 def _config(validators, byzantine, strategy, seed, duration, drop, partition, duplicate, reorder, crash_rate,
-            crash_after_persist, clock_skew_ms, latency_ms, tx_rate) -> SimConfig:
+            crash_after_persist, clock_skew_ms, latency_ms, tx_rate, fault="none") -> SimConfig:
     return SimConfig(validators=validators, byzantine=byzantine, strategy=strategy, seed=seed,
-                     duration_ms=int(duration * 1000), drop=drop, partition=partition, duplicate=duplicate,
+                     duration_ms=int(duration * 1000), drop=drop, partition=partition, fault=fault, duplicate=duplicate,
                      reorder=reorder, crash_rate=crash_rate, crash_after_persist=crash_after_persist,
                      clock_skew_ms=clock_skew_ms, latency_ms=_latency(latency_ms), tx_rate=tx_rate)
 
@@ -61,15 +61,17 @@ def _config(validators, byzantine, strategy, seed, duration, drop, partition, du
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--drop", type=float, default=0.0, show_default=True, help="Drop rate (fault phase).")
 @click.option("--partition", type=click.Choice(PARTITIONS), default="none", show_default=True)
+@click.option("--fault", type=click.Choice(FAULTS), default="none", show_default=True,
+              help="A disk or sync fault of an honest validator (fault phase).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_common
 @click.pass_context
 @reports_user_errors
-def sim_group(ctx, validators, byzantine, strategy, seed, drop, partition, as_json, **common) -> None:
+def sim_group(ctx, validators, byzantine, strategy, seed, drop, partition, fault, as_json, **common) -> None:
     """Run the deterministic simulator once: seed in, seed out."""
     if ctx.invoked_subcommand is not None:
         return
-    report = run(_config(validators, byzantine, strategy, seed, drop=drop, partition=partition, **common))
+    report = run(_config(validators, byzantine, strategy, seed, drop=drop, partition=partition, fault=fault, **common))
     summary = report.to_json()
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
@@ -109,6 +111,7 @@ def _choices(text: str, allowed: tuple[str, ...], name: str) -> list[str]:
 @click.option("--strategy", default="silent", show_default=True, help="A strategy, a list, or all.")
 @click.option("--drop", default="0", show_default=True, help="A rate or a list: 0,0.05,0.1.")
 @click.option("--partition", default="none", show_default=True, help="A kind, a list, or all.")
+@click.option("--fault", default="none", show_default=True, help="A fault, a list, or all.")
 @click.option("--rotate", is_flag=True,
               help="Each seed runs one combination of the lists, in turn, instead of every combination.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -118,7 +121,7 @@ def _choices(text: str, allowed: tuple[str, ...], name: str) -> list[str]:
                    "needs shopchain[distributed].")
 @_common
 @reports_user_errors
-def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotate, out, workers, scheduler,
+def sweep_command(seeds, validators, byzantine, strategy, drop, partition, fault, rotate, out, workers, scheduler,
                   **common) -> None:
     """Run many seeds on every core or a Dask cluster; resumable; writes results.csv, summary.json, plot.svg."""
     from node.sim.sweep import grid, sweep
@@ -127,7 +130,7 @@ def sweep_command(seeds, validators, byzantine, strategy, drop, partition, rotat
         raise SimOptionError("sim.bad_option", f"--byzantine is a count or f (the most tolerated), not {byzantine!r}")
     configs = grid(base, _seeds(seeds), _numbers(validators, int, "--validators"), byzantine,
                    _choices(strategy, STRATEGIES, "strategy"), _numbers(drop, float, "--drop"),
-                   _choices(partition, PARTITIONS, "partition"), rotate)
+                   _choices(partition, PARTITIONS, "partition"), _choices(fault, FAULTS, "fault"), rotate)
 
     def progress(reports, total):
         where = scheduler or f"{workers} workers"

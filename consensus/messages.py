@@ -18,7 +18,7 @@ from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BY
 from chain.encoding import pack, unpack
 from chain.errors import CertificateError, CodedError
 from chain.hashing import sha256
-from chain.keys import KeyPair
+from chain.keys import KeyPair, Verify, verify_signature
 from chain.signing import sign_fields, verify_fields
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, signatures_from_list, verify_vote_quorum
@@ -83,10 +83,10 @@ def vote_from_list(value: Any) -> Vote:
                 _bytes(v[4], PUBLIC_KEY_BYTES, "validator"), _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
 
-def check_vote(vote: Vote, validators: ValidatorSet, chain_id: str) -> None:
+def check_vote(vote: Vote, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
     if vote.validator not in validators:
         raise ConsensusError("consensus.unknown_signer", "the vote's signer is not a validator of this chain")
-    if not vote.verify(chain_id):
+    if not vote.verify(chain_id, verify=verify):
         raise ConsensusError("consensus.bad_signature", "the vote's signature does not verify")
 
 
@@ -113,9 +113,10 @@ class PreparedCertificate:
             raise _certificate_error(error, "a prepared certificate") from None
         return cls(_uint(v[0], "height"), _uint(v[1], "view"), _bytes(v[2], HASH_BYTES, "block_hash"), signatures)
 
-    def verify(self, validators: ValidatorSet, chain_id: str) -> None:
+    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
         try:
-            verify_vote_quorum(self.signatures, validators, chain_id, PHASE_PREPARE, self.height, self.view, self.block_hash)
+            verify_vote_quorum(self.signatures, validators, chain_id, PHASE_PREPARE, self.height, self.view, self.block_hash,
+                               verify=verify)
         except CertificateError as error:
             raise _certificate_error(error, "a prepared certificate") from None
 
@@ -145,16 +146,16 @@ class Proposal:
     def prepare_vote(self) -> Vote:
         return Vote(PHASE_PREPARE, self.height, self.view, self.block.hash(), self.signer, self.prepare_signature)
 
-    def verify(self, validators: ValidatorSet, chain_id: str) -> None:
+    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
         if self.signer != validators.primary(self.height, self.view):
             raise ConsensusError("consensus.not_primary", "a proposal must come from the primary of its height and view")
         if self.block.header.height != self.height or self.block.header.chain_id != chain_id:
             raise ConsensusError("consensus.bad_block", "the block's height or chain id differs from the proposal's")
         _check_block_body(self.block)
         block_hash = self.block.hash()
-        if not verify_fields(self.signer, "proposal", [chain_id, self.height, self.view, block_hash], self.signature):
+        if not verify_fields(self.signer, "proposal", [chain_id, self.height, self.view, block_hash], self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the proposal's signature does not verify")
-        if not self.prepare_vote().verify(chain_id):
+        if not self.prepare_vote().verify(chain_id, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the primary's PREPARE in the proposal does not verify")
 
 
@@ -194,7 +195,7 @@ class ViewChange:
         return cls(_uint(v[0], "height"), _uint(v[1], "view"), prepared, block,
                    _bytes(v[4], PUBLIC_KEY_BYTES, "validator"), _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
-    def verify(self, validators: ValidatorSet, chain_id: str) -> None:
+    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
         if self.validator not in validators:
             raise ConsensusError("consensus.unknown_signer", "the view change's signer is not a validator of this chain")
         if self.prepared is not None:
@@ -203,10 +204,10 @@ class ViewChange:
             if self.block is None or self.block.hash() != self.prepared.block_hash:
                 raise ConsensusError("consensus.bad_prepared", "the carried block does not match the prepared hash")
             _check_block_body(self.block)
-        if not verify_fields(self.validator, "view-change", self.signed_fields(chain_id), self.signature):
+        if not verify_fields(self.validator, "view-change", self.signed_fields(chain_id), self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the view change's signature does not verify")
         if self.prepared is not None:
-            self.prepared.verify(validators, chain_id)
+            self.prepared.verify(validators, chain_id, verify=verify)
 
 
 def sign_view_change(key: KeyPair, chain_id: str, height: int, view: int,
@@ -246,7 +247,7 @@ class NewView:
                    Proposal.from_list(v[3]), _bytes(v[4], PUBLIC_KEY_BYTES, "validator"),
                    _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
-    def verify(self, validators: ValidatorSet, chain_id: str) -> None:
+    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
         """Every check of docs/protocol.md section 10, membership and sizes before signatures."""
         if self.validator != validators.primary(self.height, self.view):
             raise ConsensusError("consensus.not_primary", "a new view must come from the primary of its view")
@@ -265,11 +266,11 @@ class NewView:
             raise ConsensusError("consensus.no_quorum", "a new view needs a quorum of distinct view changes")
         if (self.proposal.height, self.proposal.view) != (self.height, self.view):
             raise ConsensusError("consensus.bad_new_view", "the new view's proposal must be for its height and view")
-        if not verify_fields(self.validator, "new-view", self.signed_fields(chain_id), self.signature):
+        if not verify_fields(self.validator, "new-view", self.signed_fields(chain_id), self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the new view's signature does not verify")
         for vc in self.view_changes:
-            vc.verify(validators, chain_id)
-        self.proposal.verify(validators, chain_id)
+            vc.verify(validators, chain_id, verify=verify)
+        self.proposal.verify(validators, chain_id, verify=verify)
         best = highest_prepared(self.view_changes)
         if best is not None:
             if self.proposal.block.hash() != best.prepared.block_hash:
@@ -344,7 +345,8 @@ def _evidence_from_list(value: Any) -> Evidence:
     return ev
 
 
-def verify_evidence(ev: Evidence, validators: ValidatorSet, chain_id: str, committed_height: int, max_age: int) -> None:
+def verify_evidence(ev: Evidence, validators: ValidatorSet, chain_id: str, committed_height: int, max_age: int,
+                    verify: Verify = verify_signature) -> None:
     """Membership first, then the rule, the height bounds, then signatures."""
     a, b = ev.first, ev.second
     if a.validator not in validators or b.validator != a.validator:
@@ -353,7 +355,7 @@ def verify_evidence(ev: Evidence, validators: ValidatorSet, chain_id: str, commi
         raise ConsensusError("consensus.bad_evidence", "evidence is two votes for one height, view and phase with different hashes")
     if a.height > committed_height + 1 or a.height + max_age < committed_height + 1:
         raise ConsensusError("consensus.evidence_out_of_range", "evidence is for a height not yet reached or too old")
-    if not a.verify(chain_id) or not b.verify(chain_id):
+    if not a.verify(chain_id, verify=verify) or not b.verify(chain_id, verify=verify):
         raise ConsensusError("consensus.bad_signature", "a vote in the evidence does not verify")
 
 

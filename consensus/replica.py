@@ -61,7 +61,7 @@ from typing import Any
 from chain.block import Block
 from chain.constants import EVIDENCE_MAX_AGE, PHASE_COMMIT, PHASE_PREPARE
 from chain.errors import CertificateError
-from chain.keys import KeyPair
+from chain.keys import KeyPair, Verify, verify_signature
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, Vote, sign_vote, verify_certificate
 from consensus.actions import (
@@ -90,6 +90,7 @@ class Config:
     max_pending_evidence: int = 1024
     max_message_bytes: int = 8 * 1024 * 1024
     resend_ms: int = 0   # > 0: rebroadcast our latest messages of the height this often (lossy links)
+    verify: Verify = verify_signature   # every signature check of the replica goes through it
 
 
 def _decode_block(raw: bytes) -> Block:
@@ -196,7 +197,7 @@ class Replica:
         if certificate.height < self.height:
             return []
         try:
-            verify_certificate(certificate, self.validators, self.config.chain_id)
+            verify_certificate(certificate, self.validators, self.config.chain_id, verify=self.config.verify)
         except CertificateError:
             return []
         return self._certified(certificate, now_ms)
@@ -206,7 +207,8 @@ class Replica:
         if block.height != self.height:
             return []
         try:
-            verify_certificate(certificate, self.validators, self.config.chain_id, self.height, block.hash())
+            verify_certificate(certificate, self.validators, self.config.chain_id, self.height, block.hash(),
+                               verify=self.config.verify)
         except CertificateError:
             return []
         return self._advance(block, certificate, now_ms)
@@ -339,7 +341,8 @@ class Replica:
 
     def _on_evidence(self, evidence: Evidence) -> list[Action]:
         try:
-            verify_evidence(evidence, self.validators, self.config.chain_id, self.committed_height, self.config.evidence_max_age)
+            verify_evidence(evidence, self.validators, self.config.chain_id, self.committed_height, self.config.evidence_max_age,
+                            verify=self.config.verify)
         except ConsensusError:
             return []
         self._add_evidence(evidence)
@@ -352,7 +355,7 @@ class Replica:
     # -- votes -----------------------------------------------------------------------
 
     def _on_vote(self, vote: Vote, now_ms: int) -> list[Action]:
-        check_vote(vote, self.validators, self.config.chain_id)
+        check_vote(vote, self.validators, self.config.chain_id, verify=self.config.verify)
         self._tally(vote)
         if vote.view != self.view and vote.phase == PHASE_PREPARE:
             return []
@@ -371,7 +374,7 @@ class Replica:
 
     def _future_commit(self, vote: Vote, now_ms: int) -> list[Action]:
         try:
-            check_vote(vote, self.validators, self.config.chain_id)
+            check_vote(vote, self.validators, self.config.chain_id, verify=self.config.verify)
         except ConsensusError:
             return []
         key = (vote.height, vote.view, vote.block_hash)
@@ -442,13 +445,13 @@ class Replica:
         earlier = self.proposals.get(proposal.view)
         if earlier is not None and earlier.block.hash() != proposal.block.hash():
             # an equivocating primary: its two embedded PREPAREs become evidence
-            proposal.verify(self.validators, self.config.chain_id)
+            proposal.verify(self.validators, self.config.chain_id, verify=self.config.verify)
             self._tally(proposal.prepare_vote())
             return []
         if proposal.view != self.view or earlier is not None or self.in_view_change:
             return []
         if proposal.view == 0:
-            proposal.verify(self.validators, self.config.chain_id)
+            proposal.verify(self.validators, self.config.chain_id, verify=self.config.verify)
             self._check_proposal_rules(proposal, now_ms, reproposal=False)
         else:
             return []  # a proposal in a later view only arrives inside a NEW-VIEW
@@ -538,7 +541,7 @@ class Replica:
             return [Send(vc.validator, sent)]
         if vc.view < self.view or (vc.view == self.view and not self.in_view_change and self.view in self.proposals):
             return []
-        vc.verify(self.validators, self.config.chain_id)
+        vc.verify(self.validators, self.config.chain_id, verify=self.config.verify)
         self._record_view_change(vc)
         out: list[Action] = []
         # join: f+1 distinct validators ask for a view above ours
@@ -586,7 +589,7 @@ class Replica:
     def _on_new_view(self, nv: NewView, now_ms: int) -> list[Action]:
         if nv.view < self.view or (nv.view == self.view and self.view in self.proposals) or nv.view == 0:
             return []
-        nv.verify(self.validators, self.config.chain_id)
+        nv.verify(self.validators, self.config.chain_id, verify=self.config.verify)
         self._check_proposal_rules(nv.proposal, now_ms, reproposal=highest_prepared(nv.view_changes) is not None)
         self.view = nv.view
         self.in_view_change = False

@@ -19,14 +19,14 @@ from chain.constants import EVIDENCE_MAX_AGE, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
-from chain.transaction import SignedTransaction, transaction_id
+from chain.keys import Verify, verify_signature
+from chain.transaction import SignedTransaction, decode_transaction, transaction_id
 from chain.votes import CommitCertificate
 from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
 from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
 from commerce.records import get_param
 from consensus.messages import decode_evidence, verify_evidence
-from node.mempool import VerifiedIds, decode_verified
 from storage.blockstore import BlockStore
 
 
@@ -63,7 +63,7 @@ def _none_known(tx_id: str) -> SignedTransaction | None:
 class ChainApplication:
     store: BlockStore
     genesis: Genesis
-    verified: VerifiedIds = field(default_factory=lambda: VerifiedIds(200_000))
+    verifier: Verify = verify_signature   # checks transaction and evidence signatures
     _prepared: dict[bytes, _Prepared] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,7 +137,7 @@ class ChainApplication:
         pending = known(transaction_id(raw))
         if pending is not None and len(raw) <= tx_bytes_max:
             return pending
-        return decode_verified(raw, self.chain_id, tx_bytes_max, self.verified)
+        return decode_transaction(raw, self.chain_id, tx_bytes_max, verify=self.verifier)
 
     def _check_header(self, header: Header) -> None:
         validators_hash = self.genesis.validators.hash()
@@ -150,7 +150,8 @@ class ChainApplication:
 
     def _check_evidence(self, records: Sequence[bytes], height: int) -> None:
         for record in records:
-            verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE)
+            verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE,
+                            verify=self.verifier)
 
     def _execute(self, time_ms: int, txs: Sequence[SignedTransaction]) -> BlockExecution:
         return execute_block(self.store.state(), time_ms, txs, self.store.last_state_root())

@@ -42,7 +42,7 @@ from chain.block import Block
 from chain.encoding import pack, unpack
 from chain.errors import CodedError, DecodeError
 from chain.genesis import Genesis
-from chain.keys import KeyPair
+from chain.keys import KeyPair, Verify, verify_signature
 from chain.transaction import SignedTransaction
 from chain.votes import CommitCertificate
 from consensus.actions import (
@@ -111,6 +111,7 @@ class CoreSettings:
     sync_window_blocks: int = 64
     sync_tick_ms: int = 250
     sync_request_timeout_ms: int = 5000
+    verifier: Verify = verify_signature   # checks the replica's and block sync's signatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class NodeCore:
         config = ReplicaConfig(
             chain_id=self.chain_id, validators=self.genesis.validators, view_timeout_ms=s.view_timeout_ms,
             empty_block_interval_ms=s.empty_block_interval_ms, max_clock_drift_ms=s.max_clock_drift_ms,
-            max_message_bytes=s.max_message_bytes, resend_ms=s.resend_ms,
+            max_message_bytes=s.max_message_bytes, resend_ms=s.resend_ms, verify=s.verifier,
         )
         last = self.store.block_by_height(self.committed_height)
         last_time_ms = last.header.time_ms if last else self.genesis.genesis_time_ms
@@ -392,7 +393,8 @@ class NodeCore:
         try:
             pairs = decode_sync_response(payload, self.settings.max_message_bytes, self.settings.sync_batch_blocks)
             blocks = [verify_certified_block(b, c, self.genesis.validators, self.chain_id,
-                                             self.genesis.params["block_bytes_max"]) for b, c in pairs]
+                                             self.genesis.params["block_bytes_max"], verify=self.settings.verifier)
+                      for b, c in pairs]
         except PeerError:
             self.syncer.on_peer_failed(peer)
             self._request_blocks()

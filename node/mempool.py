@@ -4,9 +4,9 @@ Caps by count, by bytes and per sender, so no client can make it grow
 without bound (tendermint #3079). A sender's transactions are kept by nonce:
 a nonce at or below the sender's last committed one is refused, and so is
 one more than ``nonce_gap_max`` ahead of it; only a contiguous run from the
-next nonce is offered to a block. Signatures are checked once per node: the
-ids of transactions whose signatures verified are remembered (``verified``)
-so block validation does not check them again.
+next nonce is offered to a block. Signatures are checked with the node's
+``verifier`` (a ``chain.keys.SignatureVerifier``), which remembers its
+answers, so block validation does not check them again.
 
 The mempool holds no clock and does no I/O: the node calls ``add`` for each
 submitted or gossiped transaction and ``on_commit`` after each block.
@@ -14,12 +14,12 @@ submitted or gossiped transaction and ``on_commit`` after each block.
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from chain.errors import TransactionError
-from chain.transaction import SignedTransaction, decode_transaction, parse_transaction, transaction_id
+from chain.keys import Verify
+from chain.transaction import SignedTransaction, decode_transaction, transaction_id
 from node.errors import RequestRejected
 
 NonceLookup = Callable[[bytes], int]
@@ -31,7 +31,7 @@ class MempoolLimits:
     bytes_max: int = 64 * 1024 * 1024
     per_sender_max: int = 256
     nonce_gap_max: int = 256
-    verified_cache_max: int = 200_000
+    verified_cache_max: int = 200_000   # answers the node's SignatureVerifier remembers (node/runtime.py)
 
 
 @dataclass(slots=True)
@@ -45,36 +45,9 @@ class _SenderQueue:
     by_nonce: dict[int, _Pending] = field(default_factory=dict)
 
 
-class VerifiedIds:
-    """A bounded memory of transaction ids whose signature verified here."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, tx_id: str) -> None:
-        self._ids[tx_id] = None
-        self._ids.move_to_end(tx_id)
-        if len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
-
-    def __contains__(self, tx_id: object) -> bool:
-        return tx_id in self._ids
-
-
-def decode_verified(raw: bytes, chain_id: str, tx_bytes_max: int, verified: VerifiedIds) -> SignedTransaction:
-    """Decode a transaction, checking its signature only if this node has not
-    already verified these exact bytes for this chain (the id is the hash of
-    the bytes, chain id and signature included)."""
-    if transaction_id(raw) in verified:
-        return parse_transaction(raw, tx_bytes_max)
-    tx = decode_transaction(raw, chain_id, tx_bytes_max)
-    verified.add(tx.id)
-    return tx
-
-
 class Mempool:
-    def __init__(self, chain_id: str, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int) -> None:
+    def __init__(self, chain_id: str, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int,
+                 verifier: Verify) -> None:
         self._chain_id = chain_id
         self._limits = limits
         self._committed_nonce = committed_nonce
@@ -83,7 +56,7 @@ class Mempool:
         self._senders: dict[bytes, _SenderQueue] = {}
         self._bytes = 0
         self._arrivals = 0
-        self.verified = VerifiedIds(limits.verified_cache_max)
+        self._verifier = verifier
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -99,10 +72,10 @@ class Mempool:
         return self._by_id.get(tx_id)
 
     def add_raw(self, raw: bytes) -> SignedTransaction:
-        """Check the envelope (signature once per node), then ``add``."""
+        """Check the envelope with the node's verifier, then ``add``."""
         self._refuse_duplicate(transaction_id(raw))
         try:
-            tx = decode_verified(raw, self._chain_id, self._tx_bytes_max, self.verified)
+            tx = decode_transaction(raw, self._chain_id, self._tx_bytes_max, verify=self._verifier)
         except TransactionError as error:
             raise RequestRejected(error.code, error.message) from None
         self.add(tx)

@@ -24,6 +24,7 @@ from typing import Any, Callable, TypeVar
 from aiohttp import web
 
 from chain.errors import CodedError
+from chain.keys import SignatureVerifier
 from chain.transaction import SignedTransaction
 from commerce.executor import get_nonce
 from node.application import ChainApplication, CommittedBlock
@@ -79,8 +80,10 @@ class NodeRuntime:
         self.key = home.key
         self.is_validator = home.key.public_key in home.genesis.validators
         self.store: BlockStore = open_block_store(home.data_dir)
-        self.mempool = Mempool(self.chain_id, self.config.mempool, self._committed_nonce, home.genesis.params["tx_bytes_max"])
-        self.app = ChainApplication(self.store, self.genesis, self.mempool.verified)
+        self.verifier = SignatureVerifier(self.config.mempool.verified_cache_max)   # the node's one signature cache
+        self.mempool = Mempool(self.chain_id, self.config.mempool, self._committed_nonce, home.genesis.params["tx_bytes_max"],
+                               self.verifier)
+        self.app = ChainApplication(self.store, self.genesis, self.verifier)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
         self.metrics = NodeMetrics()
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max)
@@ -102,7 +105,7 @@ class NodeRuntime:
         return CoreSettings(
             view_timeout_ms=params["view_timeout_ms"], empty_block_interval_ms=params["empty_block_interval_ms"],
             max_clock_drift_ms=params["max_clock_drift_ms"], max_message_bytes=self.config.p2p.frame_bytes_max,
-            sync_batch_blocks=self.config.p2p.sync_batch_blocks,
+            sync_batch_blocks=self.config.p2p.sync_batch_blocks, verifier=self.verifier,
         )
 
     def _committed_nonce(self, sender: bytes) -> int:

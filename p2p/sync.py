@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from chain.block import Block, decode_block
 from chain.encoding import pack, unpack
 from chain.errors import BlockError, CertificateError, DecodeError
+from chain.keys import Verify, verify_signature
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, decode_certificate, verify_certificate
 from p2p.errors import PeerError
@@ -72,7 +73,7 @@ def decode_sync_response(payload: bytes, frame_bytes_max: int, count_max: int) -
 
 
 def verify_certified_block(block_bytes: bytes, certificate_bytes: bytes, validators: ValidatorSet,
-                           chain_id: str, block_bytes_max: int) -> CertifiedBlock:
+                           chain_id: str, block_bytes_max: int, verify: Verify = verify_signature) -> CertifiedBlock:
     """Raise PeerError("sync.bad_block") unless the block is certified for this chain."""
     try:
         block = decode_block(block_bytes, block_bytes_max)
@@ -82,7 +83,7 @@ def verify_certified_block(block_bytes: bytes, certificate_bytes: bytes, validat
             raise PeerError("sync.bad_block", f"a synced block is for chain {header.chain_id!r}")
         if header.validators_hash != validators.hash():
             raise PeerError("sync.bad_block", "a synced block names another validator set")
-        verify_certificate(certificate, validators, chain_id, header.height, block.hash())
+        verify_certificate(certificate, validators, chain_id, header.height, block.hash(), verify=verify)
     except (BlockError, CertificateError) as error:
         raise PeerError("sync.bad_block", f"a synced block failed verification ({error.code}): {error.message}") from None
     return CertifiedBlock(block, certificate)

@@ -15,23 +15,35 @@ is what lets f+1 of them break safety in the non-vacuity test.
 - ``garbage``: malformed bytes, flipped bits, truncations and messages signed
   by a key outside the validator set, in place of or beside its real messages.
 - ``replay``: re-sends old messages (earlier heights and views) it sent or saw.
+- ``twins``: a second replica runs the same validator key with unmodified
+  honest code; the simulator puts the two on different sides of a partition
+  during the fault phase (the Twins method), so they may sign conflicting
+  votes as one equivocating validator would.
+- ``forge-sync``: claims a height far above the chain's in its status and
+  serves block sync with forged blocks (a header changed under its
+  certificate), so a lagging replica asks it first.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import TYPE_CHECKING
 
+from chain.block import Block, decode_block
 from chain.constants import PHASE_COMMIT, PHASE_PREPARE
-from chain.votes import Vote, sign_vote
+from chain.votes import Vote, decode_certificate, sign_vote
 from consensus import ConsensusError, Proposal, decode_message, encode_message
 from consensus.messages import sign_proposal
+from node.core import decode_status, encode_status
 from node.workload import derive_key
-from p2p.wire import KIND_CONSENSUS
+from p2p.sync import CertifiedBlock, decode_sync_response, encode_sync_response
+from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_RESPONSE
 
 if TYPE_CHECKING:
     from node.sim.core import Simulation
 
-STRATEGIES = ("silent", "equivocate", "conflicting-votes", "amnesia", "garbage", "replay")
+STRATEGIES = ("silent", "equivocate", "conflicting-votes", "amnesia", "garbage", "replay", "twins", "forge-sync")
+FORGED_HEIGHT_LEAD = 1000
 OUTSIDER = derive_key("outsider")
 REPLAY_LOG_MAX = 4096
 
@@ -47,7 +59,13 @@ class Strategy:
     def starts(self) -> bool:
         return True
 
-    def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+    def outgoing(self, kind: str, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+        """What leaves for ``destinations`` when the node sends ``raw`` of ``kind``."""
+        if kind != KIND_CONSENSUS:
+            return [(dst, raw) for dst in destinations]
+        return self.consensus_out(raw, destinations)
+
+    def consensus_out(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         return [(dst, raw) for dst in destinations]
 
     def on_received(self, raw: bytes) -> None:
@@ -80,11 +98,11 @@ class Silent(Strategy):
 class Equivocate(Strategy):
     name = "equivocate"
 
-    def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+    def consensus_out(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         message = self._decode(raw)
         replica = self._replica()
         if not isinstance(message, Proposal) or message.view != 0 or replica is None:
-            return super().outgoing(raw, destinations)
+            return super().consensus_out(raw, destinations)
         block_a = message.block
         header = block_a.header
         block_b = self.node.core.app.build_block(header.height, header.prev_hash, header.time_ms + 1, header.proposer,
@@ -109,10 +127,10 @@ class Equivocate(Strategy):
 class ConflictingVotes(Strategy):
     name = "conflicting-votes"
 
-    def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+    def consensus_out(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         message = self._decode(raw)
         if not isinstance(message, Vote):
-            return super().outgoing(raw, destinations)
+            return super().consensus_out(raw, destinations)
         other_hash = hashlib.sha256(b"conflict" + raw).digest()
         fake = encode_message(sign_vote(self.node.key, self.sim.chain_id, message.phase, message.height,
                                         message.view, other_hash))
@@ -137,7 +155,7 @@ class Amnesia(Strategy):
 class Garbage(Strategy):
     name = "garbage"
 
-    def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+    def consensus_out(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         out = []
         for dst in destinations:
             if self.sim.rng.random() < 0.5:
@@ -183,9 +201,9 @@ class Replay(Strategy):
         super().__init__(sim, index)
         self.log: list[bytes] = []
 
-    def outgoing(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+    def consensus_out(self, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
         self._remember(raw)
-        return super().outgoing(raw, destinations)
+        return super().consensus_out(raw, destinations)
 
     def on_received(self, raw: bytes) -> None:
         self._remember(raw)
@@ -208,7 +226,34 @@ class Replay(Strategy):
                 self.sim.send(self.index, peers[self.sim.rng.randrange(len(peers))], KIND_CONSENSUS, raw)
 
 
-_BY_NAME = {cls.name: cls for cls in (Silent, Equivocate, ConflictingVotes, Amnesia, Garbage, Replay)}
+class Twins(Strategy):
+    """Honest code under a shared key: the simulator adds the second replica
+    and the partition between the pair (``Simulation``)."""
+
+    name = "twins"
+
+
+class ForgeSync(Strategy):
+    name = "forge-sync"
+
+    def outgoing(self, kind: str, raw: bytes, destinations: list[int]) -> list[tuple[int, bytes]]:
+        if kind == KIND_STATUS:
+            raw = encode_status(decode_status(raw) + FORGED_HEIGHT_LEAD)
+        elif kind == KIND_SYNC_RESPONSE:
+            raw = self._forge(raw)
+        return super().outgoing(kind, raw, destinations)
+
+    def _forge(self, raw: bytes) -> bytes:
+        forged = []
+        for block_bytes, certificate_bytes in decode_sync_response(raw, 1 << 30, 1 << 16):
+            block = decode_block(block_bytes, 1 << 30)
+            header = dataclasses.replace(block.header, time_ms=block.header.time_ms + 1)
+            forged.append(CertifiedBlock(Block(header, block.txs, block.evidence),
+                                         decode_certificate(certificate_bytes, len(self.sim.validators))))
+        return encode_sync_response(forged)
+
+
+_BY_NAME = {cls.name: cls for cls in (Silent, Equivocate, ConflictingVotes, Amnesia, Garbage, Replay, Twins, ForgeSync)}
 
 
 def make_strategy(name: str, sim: "Simulation", index: int) -> Strategy:

@@ -36,21 +36,22 @@ import heapq
 import random
 import shlex
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from chain.errors import CodedError
-from commerce.executor import get_nonce
-from chain.keys import KeyPair
+from chain.keys import KeyPair, SignatureVerifier
+from chain.kv import WriteBatch
 from chain.votes import Vote
+from commerce.executor import get_nonce
 from consensus import ConsensusError, decode_message
 from consensus.sign_state import SignState
 from node.application import ChainApplication, CommittedBlock
 from node.core import CoreSettings, NodeCore
 from node.errors import RequestRejected
-from node.mempool import Mempool, MempoolLimits, VerifiedIds
+from node.mempool import Mempool, MempoolLimits
 from node.sim.byzantine import STRATEGIES, Strategy, make_strategy
-from node.sim.sigcache import shared_signature_cache
 from node.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
 from p2p.errors import PeerError
 from p2p.wire import KIND_CONSENSUS
@@ -60,6 +61,10 @@ from storage.memory import MemoryStore
 T = TypeVar("T")
 
 PARTITIONS = ("none", "half", "ring", "isolate")
+# Faults of honest validators' disks and of sync, one per run (docs/simulation.md).
+FAULTS = ("none", "wipe", "lost-write", "lost-write-all", "sync-partition")
+# The faults that put one more honest validator at fault for a while.
+FAULT_VICTIMS = {"none": 0, "wipe": 1, "lost-write": 1, "lost-write-all": 0, "sync-partition": 1}
 
 
 class SimOptionError(CodedError):
@@ -80,6 +85,7 @@ class SimConfig:
     duplicate: float = 0.0                     # per message, fault phase
     reorder: float = 0.0                       # per message: an extra delay of up to 5x the maximum latency
     partition: str = "none"                    # none, half, ring, isolate (fault phase, heals at heal_ms)
+    fault: str = "none"                        # one of FAULTS, at a random moment of the fault phase
     crash_rate: float = 0.0                    # honest crashes per virtual second, fault phase
     crash_after_persist: float = 0.0           # chance an honest replica crashes between persisting and sending
     clock_skew_ms: int = 0                     # each replica's clock is off by up to this much
@@ -99,6 +105,8 @@ class SimConfig:
             raise SimOptionError("sim.bad_option", f"unknown strategy {self.strategy!r}; use one of {', '.join(STRATEGIES)}")
         if self.partition not in PARTITIONS:
             raise SimOptionError("sim.bad_option", f"unknown partition {self.partition!r}; use one of {', '.join(PARTITIONS)}")
+        if self.fault not in FAULTS:
+            raise SimOptionError("sim.bad_option", f"unknown fault {self.fault!r}; use one of {', '.join(FAULTS)}")
         for name in ("drop", "duplicate", "reorder", "crash_after_persist"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SimOptionError("sim.bad_option", f"{name} is a probability; give a value from 0 to 1")
@@ -117,6 +125,7 @@ class SimConfig:
                  "--strategy", self.strategy, "--seed", str(self.seed), "--duration", f"{self.duration_ms / 1000:g}"]
         defaults = SimConfig()
         flags = {"drop": "--drop", "duplicate": "--duplicate", "reorder": "--reorder", "partition": "--partition",
+                 "fault": "--fault",
                  "crash_rate": "--crash-rate", "crash_after_persist": "--crash-after-persist",
                  "clock_skew_ms": "--clock-skew-ms", "tx_rate": "--tx-rate"}
         for name, flag in flags.items():
@@ -145,6 +154,7 @@ class SimReport:
     messages: int
     virtual_ms: int
     wall_s: float
+    faults: list[str] = field(default_factory=list)
 
     def percentile(self, fraction: float) -> float | None:
         if not self.latencies_ms:
@@ -156,7 +166,7 @@ class SimReport:
         cfg = self.config
         return {
             "seed": cfg.seed, "validators": cfg.validators, "byzantine": cfg.byzantine, "strategy": cfg.strategy,
-            "drop": cfg.drop, "partition": cfg.partition, "duration_s": cfg.duration_ms / 1000,
+            "drop": cfg.drop, "partition": cfg.partition, "fault": cfg.fault, "duration_s": cfg.duration_ms / 1000,
             "committed_height": self.committed_height, "max_height": self.max_height,
             "tx_submitted": self.tx_submitted, "tx_committed": self.tx_committed,
             "tx_per_virtual_s": round(self.tx_committed / (cfg.duration_ms / 1000), 3),
@@ -166,15 +176,38 @@ class SimReport:
             "messages_per_block": round(self.messages / blocks, 1) if (blocks := self.max_height - self.history_height) else None,
             "safety_violations": len(self.violations), "violations": self.violations[:20],
             "liveness_ok": self.liveness_ok, "liveness_ms": self.liveness_ms,
-            "trace_hash": self.trace_hash, "replay": cfg.replay_command(), "wall_s": round(self.wall_s, 3),
+            "faults": self.faults, "trace_hash": self.trace_hash, "replay": cfg.replay_command(), "wall_s": round(self.wall_s, 3),
         }
+
+
+class SimDisk(MemoryStore):
+    """A node's database on a disk that can lose the last batch it was given
+    (written, not yet flushed when the machine stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._undo: dict[bytes, bytes | None] = {}
+
+    @contextmanager
+    def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:
+        with super().write_batch(sync) as batch:
+            yield batch
+            self._undo = {key: self.get(key) for key in batch.writes}
+
+    def lose_last_batch(self) -> None:
+        for key, value in self._undo.items():
+            if value is None:
+                self.delete(key)
+            else:
+                self.put(key, value)
+        self._undo = {}
 
 
 @dataclass
 class SimNode:
     index: int
     key: KeyPair
-    store: BlockStore
+    disk: SimDisk
     byzantine: bool
     skew_ms: int
     sign_state: bytes | None             # the home's sign_state file: survives a crash
@@ -182,6 +215,11 @@ class SimNode:
     core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
     broken: str | None = None            # a Byzantine node whose state went astray stops
+    wipe_armed: bool = False             # the wipe fault strikes after its next COMMIT
+
+    @property
+    def store(self) -> BlockStore:
+        return BlockStore(self.disk)
 
 
 class _SimHost:
@@ -198,7 +236,9 @@ class _SimHost:
         self.sim.set_timer(self.index, name, delay_ms)
 
     def send(self, peer: bytes, kind: str, payload: bytes) -> None:
-        self.sim.emit(self.index, [self.sim.by_key[peer]], kind, payload)
+        target = self.sim.by_key[peer]
+        twin = self.sim.twin_of.get(target)
+        self.sim.emit(self.index, [target] if twin is None else [target, twin], kind, payload)
 
     def broadcast(self, kind: str, payload: bytes, exclude: bytes | None = None) -> None:
         skip = None if exclude is None else self.sim.by_key.get(exclude)
@@ -207,6 +247,12 @@ class _SimHost:
     def write_sign_state(self, state: bytes) -> None:
         node = self.sim.nodes[self.index]
         node.sign_state = state
+        if node.wipe_armed and node.core is not None:
+            height = node.core.replica.height
+            signed = SignState.decode(state).record(height)
+            if signed is not None and signed.commit is not None and self.sim.worst_height(height):
+                self.sim.wipe(self.index)       # its COMMIT is on disk and has not left
+                return
         self.sim.crash_after_persist(node)
 
     def halt(self, reason: str) -> None:
@@ -228,21 +274,29 @@ class Simulation:
         self.genesis = self.world.genesis
         self.chain_id = self.genesis.chain_id
         self.validators = self.genesis.validators
+        self.verifier = SignatureVerifier(1_000_000)   # shared by every node: a signature is checked once in the process
         self.settings = CoreSettings(
             view_timeout_ms=config.view_timeout_ms, empty_block_interval_ms=config.empty_block_interval_ms,
             max_clock_drift_ms=self.genesis.params["max_clock_drift_ms"], max_message_bytes=8 * 1024 * 1024,
-            resend_ms=config.resend_ms,
+            resend_ms=config.resend_ms, verifier=self.verifier,
         )
-        self.verified = VerifiedIds(1_000_000)     # shared: a transaction's signature is checked once in the process
         byzantine = sorted(self.rng.sample(range(config.validators), config.byzantine))
-        self.nodes = [SimNode(i, key, BlockStore(MemoryStore()), i in byzantine,
+        keys = list(self.world.validator_keys)
+        twins = byzantine if config.strategy == "twins" else []
+        self.twin_of = {i: len(keys) + k for k, i in enumerate(twins)}   # a validator's second replica
+        self.twin_of.update({twin: i for i, twin in self.twin_of.items()})
+        self.nodes = [SimNode(i, key, SimDisk(), i in byzantine or i >= config.validators,
                               self.rng.randint(-config.clock_skew_ms, config.clock_skew_ms),
                               SignState(self.chain_id, key.public_key).encode())
-                      for i, key in enumerate(self.world.validator_keys)]
+                      for i, key in enumerate(keys + [keys[i] for i in twins])]
         self.by_key = {key.public_key: i for i, key in enumerate(self.world.validator_keys)}
-        for i in byzantine:
-            self.nodes[i].strategy = make_strategy(config.strategy, self, i)
+        self.peer_lists = [[j for j in range(len(self.nodes)) if self.nodes[j].key != node.key] for node in self.nodes]
+        for node in self.nodes:
+            if node.byzantine:
+                node.strategy = make_strategy(config.strategy, self, node.index)
         self.honest = [node for node in self.nodes if not node.byzantine]
+        self.blocked: set[tuple[int, int]] = set()       # links cut by the sync-partition fault
+        self.faults: list[str] = []                      # the disk and sync faults applied, in order
         self.queue: list = []
         self.seq = 0
         self.now = 0
@@ -261,6 +315,7 @@ class Simulation:
         self.latencies_ms: list[int] = []
         self.tx_committed = 0
         self.partition_groups: list[int] | None = None   # node index -> group id, while cut
+        self.partition_kind = config.partition
         self.reached_target = False
 
     # -- scheduling -----------------------------------------------------------------------
@@ -274,8 +329,12 @@ class Simulation:
 
     def _schedule(self) -> None:
         cfg = self.cfg
-        if cfg.partition != "none":
+        if self.twin_of:
+            self.at(0, "partition")
+        elif cfg.partition != "none":
             self.at(self.rng.randint(0, cfg.heal_ms // 2), "partition")
+        if cfg.fault != "none":
+            self.at(self.rng.randint(cfg.heal_ms // 4, cfg.heal_ms // 2), "fault")
         self.at(cfg.heal_ms, "heal")
         if cfg.crash_rate > 0:
             moment = 0.0
@@ -307,13 +366,16 @@ class Simulation:
     # -- the network ------------------------------------------------------------------------
 
     def peers(self, i: int) -> list[int]:
-        return [j for j in range(len(self.nodes)) if j != i]
+        """Every other replica, the replicas of i's own key excepted."""
+        return self.peer_lists[i]
 
     def reachable(self, src: int, dst: int) -> bool:
+        if (src, dst) in self.blocked or (dst, src) in self.blocked:
+            return False
         groups = self.partition_groups
         if groups is None:
             return True
-        if self.cfg.partition == "ring":
+        if self.partition_kind == "ring":
             n = len(self.nodes)
             return (dst - src) % n in (1, n - 1)
         return groups[src] == groups[dst]
@@ -342,13 +404,12 @@ class Simulation:
     def emit(self, i: int, destinations: list[int], kind: str, raw: bytes) -> None:
         """What node i sends; a Byzantine strategy rewrites its consensus messages."""
         strategy = self.nodes[i].strategy
-        if kind != KIND_CONSENSUS:
-            pairs = [(dst, raw) for dst in destinations]
-        elif strategy is None:
-            self.check_own_vote(i, raw)
-            pairs = [(dst, raw) for dst in destinations]
+        if strategy is not None:
+            pairs = strategy.outgoing(kind, raw, destinations)
         else:
-            pairs = strategy.outgoing(raw, destinations)
+            if kind == KIND_CONSENSUS:
+                self.check_own_vote(i, raw)
+            pairs = [(dst, raw) for dst in destinations]
         for dst, payload in pairs:
             self.send(i, dst, kind, payload)
 
@@ -390,7 +451,15 @@ class Simulation:
         order = list(range(n))
         self.rng.shuffle(order)
         groups = [0] * n
-        if self.cfg.partition == "half":
+        if self.twin_of:
+            self.partition_kind = "twins"      # each replica of a twinned key with half of the others
+            sides = [i for i in order if i not in self.twin_of]
+            for i in sides[: len(sides) // 2]:
+                groups[i] = 1
+            for i, twin in self.twin_of.items():
+                if i < twin:
+                    groups[twin] = 1 - groups[i]
+        elif self.cfg.partition == "half":
             for i in order[: n // 2]:
                 groups[i] = 1
         elif self.cfg.partition == "isolate":
@@ -403,10 +472,10 @@ class Simulation:
 
     def start(self, i: int) -> None:
         node = self.nodes[i]
-        store = node.store
-        mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
-        mempool.verified = self.verified
-        app = ChainApplication(store, self.genesis, self.verified)
+        store = node.store      # a fresh BlockStore over the disk: nothing cached from before a crash
+        mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+                          self.verifier)
+        app = ChainApplication(store, self.genesis, self.verifier)
         sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
         node.timers = {}
         node.core = NodeCore(self.genesis, node.key, store, app, mempool, sign_state, self.settings,
@@ -450,6 +519,71 @@ class Simulation:
         self.crash(i)
         self.queue = [event for event in self.queue if not (event[2] == "restart" and event[3] == (i,))]
         heapq.heapify(self.queue)
+
+    # -- disk and sync faults -----------------------------------------------------------------
+
+    def _fault(self) -> None:
+        live = [node.index for node in self.honest if node.core is not None]
+        if not live:
+            return
+        fault = self.cfg.fault
+        if fault == "wipe":
+            victim = self.rng.choice(live)
+            self.nodes[victim].wipe_armed = True
+            self.at(self.now + 5000, "wipe", victim)      # if it signs no such COMMIT before then
+        elif fault == "lost-write":
+            self._lose_write(self.rng.choice(live))
+        elif fault == "lost-write-all":
+            for i in live:
+                self._lose_write(i)
+        elif fault == "sync-partition":
+            victim = self.rng.choice(live)
+            down_ms = self.rng.randint(2000, 4000)
+            self.crash(victim, down_ms=down_ms)
+            self.at(self.now + down_ms + self.rng.randint(1, 2 * self.cfg.latency_ms[1]), "sync-cut", victim)
+
+    def worst_height(self, height: int) -> bool:
+        """Where a wipe hurts most: a height a Byzantine validator proposes at
+        (it may equivocate), or any height when none is Byzantine."""
+        byzantine = {node.key.public_key for node in self.nodes if node.byzantine}
+        return not byzantine or self.validators.primary(height, 0) in byzantine
+
+    def wipe(self, i: int) -> None:
+        """The node loses its whole database (its sign_state file stays) and
+        comes back empty, to catch up by block sync from genesis."""
+        node = self.nodes[i]
+        if not node.wipe_armed:
+            return
+        node.wipe_armed = False
+        self._fault_applied(f"t={self.now}ms wipe {i}")
+        self.crash(i, down_ms=self.rng.randint(100, 1000))
+        node.disk = SimDisk()
+
+    def _lose_write(self, i: int) -> None:
+        """A crash loses the last batch written: the node reopens a height behind."""
+        self._fault_applied(f"t={self.now}ms lost-write {i}")
+        self.crash(i, down_ms=self.rng.randint(100, 1000))
+        self.nodes[i].disk.lose_last_batch()
+
+    def _sync_cut(self, victim: int) -> None:
+        """While the victim syncs, cut it off from all its peers but one for a while."""
+        peers = self.peers(victim)
+        kept = peers[self.rng.randrange(len(peers))]
+        cut = [(victim, j) for j in peers if j != kept]
+        linked = [pair for pair in cut if self.linked(*pair)]
+        self._fault_applied(f"t={self.now}ms sync-partition {victim} keeps {kept}")
+        self.blocked.update(cut)
+        self._disconnect(linked)
+        self.at(self.now + self.rng.randint(500, 2000), "sync-uncut")
+
+    def _fault_applied(self, what: str) -> None:
+        self.faults.append(what)
+        self.trace.update(what.encode())
+
+    def _sync_uncut(self) -> None:
+        before = set(self._links())
+        self.blocked.clear()
+        self._connect([pair for pair in self._links() if pair not in before])
 
     def set_timer(self, i: int, name: str, delay_ms: int) -> None:
         node = self.nodes[i]
@@ -498,6 +632,7 @@ class Simulation:
         self.healed = True
         before = set(self._links())
         self.partition_groups = None
+        self.blocked.clear()
         self.heal_height = max(node.store.last_height() for node in self.honest)
         self._connect([pair for pair in self._links() if pair not in before])
         for node in self.honest:
@@ -531,6 +666,14 @@ class Simulation:
             self._cut()
         elif kind == "heal":
             self._heal()
+        elif kind == "fault":
+            self._fault()
+        elif kind == "wipe":
+            self.wipe(payload[0])
+        elif kind == "sync-cut":
+            self._sync_cut(payload[0])
+        elif kind == "sync-uncut":
+            self._sync_uncut()
 
     def _deliver(self, src: int, dst: int, kind: str, raw: bytes) -> None:
         node = self.nodes[dst]
@@ -565,20 +708,19 @@ class Simulation:
             self.crash(self.rng.choice(live), down_ms=self.rng.randint(100, 2000))
 
     def run(self) -> SimReport:
-        with shared_signature_cache():
-            self._schedule()      # pre-signs the workload: not timed
-            wall_start = time.perf_counter()
-            for node in self.nodes:
-                if node.strategy is None or node.strategy.starts():
-                    self.start(node.index)
-            deadline = self.cfg.duration_ms
-            bound = self.cfg.heal_ms + self.cfg.liveness_bound_ms
-            while self.queue and not self.reached_target:
-                moment = self.queue[0][0]
-                if moment > deadline and (self.live_at_ms is not None or moment > bound or self.violations):
-                    break
-                self.now, _, kind, payload = heapq.heappop(self.queue)
-                self._step(kind, payload)
+        self._schedule()      # pre-signs the workload: not timed
+        wall_start = time.perf_counter()
+        for node in self.nodes:
+            if node.strategy is None or node.strategy.starts():
+                self.start(node.index)
+        deadline = self.cfg.duration_ms
+        bound = self.cfg.heal_ms + self.cfg.liveness_bound_ms
+        while self.queue and not self.reached_target:
+            moment = self.queue[0][0]
+            if moment > deadline and (self.live_at_ms is not None or moment > bound or self.violations):
+                break
+            self.now, _, kind, payload = heapq.heappop(self.queue)
+            self._step(kind, payload)
         heights = [node.store.last_height() for node in self.honest]
         return SimReport(
             self.cfg, min(heights), max(heights), self.history_height, len(self.submitted) + len(self.latencies_ms), self.tx_committed,
@@ -586,7 +728,7 @@ class Simulation:
             liveness_ok=self.live_at_ms is not None,
             liveness_ms=None if self.live_at_ms is None else self.live_at_ms - self.cfg.heal_ms,
             trace_hash=self.trace.hexdigest(), messages=self.messages, virtual_ms=self.now,
-            wall_s=time.perf_counter() - wall_start)
+            wall_s=time.perf_counter() - wall_start, faults=self.faults)
 
 
 def run(config: SimConfig) -> SimReport:

@@ -17,24 +17,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from node.sim.core import SimConfig, SimOptionError, run
+from node.sim.core import FAULT_VICTIMS, SimConfig, SimOptionError, run
 from node.sim.plot import write_svg
 
-COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "duration_s", "committed_height",
+COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "fault", "duration_s", "committed_height",
            "tx_committed", "tx_per_virtual_s", "latency_ms_p50", "latency_ms_p99", "view_changes",
            "messages_per_block", "safety_violations", "liveness_ok", "liveness_ms", "trace_hash", "wall_s", "replay")
-KEY_COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "duration_s")
+KEY_COLUMNS = ("seed", "validators", "byzantine", "strategy", "drop", "partition", "fault", "duration_s")
 
 
 def run_key(config: SimConfig) -> tuple[str, ...]:
     return _row_key({"seed": config.seed, "validators": config.validators, "byzantine": config.byzantine,
-                     "strategy": config.strategy, "drop": config.drop, "partition": config.partition,
+                     "strategy": config.strategy, "drop": config.drop, "partition": config.partition, "fault": config.fault,
                      "duration_s": config.duration_ms / 1000})
 
 
 def _row_key(row: dict) -> tuple[str, ...]:
     """A run's identity, from its config or its results.csv row alike (rates as floats)."""
-    return tuple(str(float(row[name])) if name in ("drop", "duration_s") else str(row[name]) for name in KEY_COLUMNS)
+    return tuple(str(float(row[name])) if name in ("drop", "duration_s") else str(row.get(name, "none"))
+                 for name in KEY_COLUMNS)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -130,17 +131,23 @@ def summarize(rows: list[dict[str, str]], skipped: int = 0, ran: int = 0) -> dic
 
 
 def grid(base: SimConfig, seeds: range, validators: list[int], byzantine: str, strategies: list[str],
-         drops: list[float], partitions: list[str], rotate: bool = False) -> list[SimConfig]:
-    """Every combination of validators × strategies × drops × partitions for
-    every seed; with ``rotate``, each seed runs one combination, seed s the
-    (s mod count)-th, so N seeds cover the grid N / count times over.
-    ``byzantine`` is a count or ``f`` (the most tolerated)."""
-    combinations = [(n, (n - 1) // 3 if byzantine == "f" else int(byzantine), strategy, drop, partition)
-                    for n in validators for strategy in strategies for drop in drops for partition in partitions]
+         drops: list[float], partitions: list[str], faults: list[str], rotate: bool = False) -> list[SimConfig]:
+    """Every combination of validators × strategies × drops × partitions ×
+    faults for every seed; with ``rotate``, each seed runs one combination,
+    seed s the (s mod count)-th, so N seeds cover the grid N / count times
+    over. ``byzantine`` is a count or ``f``: the most tolerated, less the
+    honest validators the fault puts at fault, so no run has more than f
+    validators at fault."""
+    def count(n: int, fault: str) -> int:
+        return max(0, (n - 1) // 3 - FAULT_VICTIMS[fault]) if byzantine == "f" else int(byzantine)
+
+    combinations = [(n, count(n, fault), strategy, drop, partition, fault)
+                    for n in validators for strategy in strategies for drop in drops for partition in partitions
+                    for fault in faults]
     configs = []
     for seed in seeds:
         chosen = [combinations[seed % len(combinations)]] if rotate else combinations
-        for n, count, strategy, drop, partition in chosen:
-            configs.append(replace(base, validators=n, byzantine=count, strategy=strategy, drop=drop,
-                                   partition=partition, seed=seed))
+        for n, byzantine_count, strategy, drop, partition, fault in chosen:
+            configs.append(replace(base, validators=n, byzantine=byzantine_count, strategy=strategy, drop=drop,
+                                   partition=partition, fault=fault, seed=seed))
     return configs

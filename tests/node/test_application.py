@@ -7,6 +7,7 @@ import pytest
 
 from chain.block import Block
 from chain.genesis import genesis_from_document
+from chain.keys import SignatureVerifier
 from chain.merkle import merkle_root
 from chain.transaction import build_transaction
 from commerce.executor import get_nonce
@@ -28,8 +29,9 @@ T0 = GENESIS.genesis_time_ms
 
 def node() -> tuple[ChainApplication, Mempool]:
     store = BlockStore(MemoryStore())
-    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024)
-    return ChainApplication(store, GENESIS, mempool.verified), mempool
+    verifier = SignatureVerifier(1_000)
+    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, verifier)
+    return ChainApplication(store, GENESIS, verifier), mempool
 
 
 def build(app: ChainApplication, mempool: Mempool):

@@ -4,7 +4,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chain.keys import KeyPair
+from chain.keys import KeyPair, verify_signature
 from chain.transaction import build_transaction
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
@@ -33,9 +33,9 @@ class Ledger:
         return self.nonces.get(sender, 0)
 
 
-def make_pool(**limits):
+def make_pool(verifier=verify_signature, **limits):
     ledger = Ledger()
-    return Mempool(CHAIN, MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024), ledger
+    return Mempool(CHAIN, MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024, verifier), ledger
 
 
 def rejected_code(call) -> str:
@@ -63,11 +63,17 @@ def test_refuses_bad_envelopes_with_their_codes(mutate, code):
     assert len(pool) == 0
 
 
-def test_signature_is_verified_once_per_node():
-    pool, _ = make_pool()
+def test_signatures_are_checked_by_the_pools_verifier():
+    checks = []
+
+    def verifier(public_key, message, signature):
+        checks.append((public_key, message, signature))
+        return verify_signature(public_key, message, signature)
+
+    pool, _ = make_pool(verifier)
     first = tx(ALICE, 1)
     pool.add_raw(first.raw)
-    assert first.id in pool.verified
+    assert checks == [(first.sender, first.signing_bytes, first.signature)]
 
 
 def test_nonce_rules():

@@ -12,6 +12,7 @@ import pytest
 from chain.block import Header
 from chain.errors import MerkleProofError
 from chain.genesis import genesis_from_document
+from chain.keys import SignatureVerifier
 from chain.merkle import verify_inclusion
 from chain.transaction import SignedTransaction, build_transaction
 from chain.votes import certificate_from_map, sign_vote, verify_certificate
@@ -54,8 +55,10 @@ class FakeNode:
 
     def __init__(self) -> None:
         self.store = BlockStore(MemoryStore())
-        self.mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024)
-        self.app = ChainApplication(self.store, GENESIS, self.mempool.verified)
+        verifier = SignatureVerifier(1_000)
+        self.mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024,
+                               verifier)
+        self.app = ChainApplication(self.store, GENESIS, verifier)
         self.genesis, self.chain_id = GENESIS, GENESIS.chain_id
         self.gossiped: list[str] = []
         self._sent: dict[str, int] = {}

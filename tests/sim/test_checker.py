@@ -3,7 +3,11 @@ the simulator and the CLI report it with the command that replays it."""
 import json
 
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
+from chain.keys import KeyPair, SignatureVerifier, verify_signature
+from chain.votes import sign_vote
 from cli.main import main
 from node.sim import SimConfig, Simulation, run
 
@@ -35,21 +39,34 @@ def test_f_equivocators_are_harmless_at_the_same_seed():
 
 
 def test_the_signature_cache_never_turns_a_bad_signature_good():
-    from chain.keys import KeyPair
-    from chain.votes import sign_vote
-    from node.sim.sigcache import shared_signature_cache
+    simulation = Simulation(SimConfig(seed=1, duration_ms=1_000))
+    verify = simulation.verifier
+    assert simulation.settings.verifier is verify
     vote = sign_vote(KeyPair(b"\1" * 32), "c", "prepare", 1, 0, b"\2" * 32)
     forged = type(vote)(vote.phase, vote.height, vote.view, b"\3" * 32, vote.validator, vote.signature)
-    with shared_signature_cache():
-        assert vote.verify("c") and vote.verify("c")
-        assert not forged.verify("c") and not forged.verify("c")
-    import chain.votes
-    from node.sim.sigcache import cached_verify_signature
-    assert chain.votes.verify_signature is not cached_verify_signature
+    assert vote.verify("c", verify=verify) and vote.verify("c", verify=verify)
+    assert not forged.verify("c", verify=verify) and not forged.verify("c", verify=verify)
+
+
+SIGNERS = [KeyPair(bytes([i]) * 32) for i in range(1, 4)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(range(len(SIGNERS))), st.sampled_from(range(len(SIGNERS))), st.binary(max_size=2),
+                          st.sampled_from(["own", "other message", "noise", "short"]), st.binary(min_size=64, max_size=64)),
+                max_size=40))
+def test_the_signature_cache_answers_as_verify_signature(checks):
+    verifier = SignatureVerifier(3)     # small: the cache fills and clears during a run
+    for holder, signer, message, how, noise in checks:
+        key = SIGNERS[signer]
+        signature = {"own": key.sign(message), "other message": key.sign(message + b"!"), "noise": noise,
+                     "short": noise[:63]}[how]
+        public_key = SIGNERS[holder].public_key
+        for _ in range(2):      # the second answer may come from the cache
+            assert verifier(public_key, message, signature) == verify_signature(public_key, message, signature)
+        assert len(verifier) <= 3
 
 
 def test_the_double_sign_check_reports_an_honest_replica_signing_twice():
-    from chain.votes import sign_vote
     from consensus import encode_message
     simulation = Simulation(SimConfig(seed=1, duration_ms=1_000))
     key, chain_id = simulation.world.validator_keys[0], simulation.chain_id
