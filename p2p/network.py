@@ -14,7 +14,6 @@ is full, new frames for it are dropped (block sync repairs what it missed).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from chain.keys import KeyPair
 from p2p.backoff import Backoff
 from p2p.errors import PeerError
 from p2p.secure_channel import Handshake, SecureSession
-from p2p.seen_cache import SeenCache
+from p2p.seen_cache import SeenCache, message_id
 from p2p.wire import GOSSIP_KINDS, decode_message, encode_message
 
 log = logging.getLogger("shopchain.p2p")
@@ -135,7 +134,7 @@ class PeerNetwork:
         """Send to every connected peer but ``exclude``; gossip kinds are
         marked seen so their echoes are dropped. Returns the peers reached."""
         if kind in GOSSIP_KINDS:
-            self._seen.add(_message_id(kind, payload))
+            self._seen.add(message_id(kind, payload))
         plaintext = encode_message(kind, payload)
         return sum(self._enqueue(link, plaintext) for key, link in list(self._links.items()) if key != exclude)
 
@@ -250,7 +249,7 @@ class PeerNetwork:
             ciphertext = await _receive_bytes(link.websocket)
             self._count_frame(link)
             kind, payload = decode_message(link.session.receiver.open(ciphertext), self._config.limits.frame_bytes_max)
-            if kind in GOSSIP_KINDS and not self._seen.add(_message_id(kind, payload)):
+            if kind in GOSSIP_KINDS and not self._seen.add(message_id(kind, payload)):
                 self.stats.dropped_duplicates += 1
                 continue
             self._handler.on_message(link.peer_key, kind, payload)
@@ -314,10 +313,6 @@ async def _receive_bytes(websocket: Any) -> bytes:
     if message.type == aiohttp.WSMsgType.TEXT:
         raise PeerError("p2p.bad_message", "text frames are not part of the protocol; frames are binary")
     raise ConnectionError(f"websocket closed ({message.type.name})")
-
-
-def _message_id(kind: str, payload: bytes) -> bytes:
-    return hashlib.sha256(kind.encode() + b"\x00" + payload).digest()
 
 
 def _dialer_key(link: _Link, own_key: bytes) -> bytes:

@@ -1,7 +1,13 @@
 """A bounded set of recently seen message ids, so each gossip is handled once."""
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
+
+
+def message_id(kind: str, payload: bytes) -> bytes:
+    """The id a gossiped message is remembered by."""
+    return hashlib.sha256(kind.encode() + b"\x00" + payload).digest()
 
 
 class SeenCache:

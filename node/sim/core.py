@@ -54,7 +54,9 @@ from node.mempool import Mempool, MempoolLimits
 from node.sim.byzantine import STRATEGIES, Strategy, make_strategy
 from node.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
 from p2p.errors import PeerError
-from p2p.wire import KIND_CONSENSUS
+from p2p.network import PeerLimits
+from p2p.seen_cache import SeenCache, message_id
+from p2p.wire import GOSSIP_KINDS, KIND_CONSENSUS
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
 
@@ -216,6 +218,7 @@ class SimNode:
     timers: dict[str, int] = field(default_factory=dict)
     broken: str | None = None            # a Byzantine node whose state went astray stops
     wipe_armed: bool = False             # the wipe fault strikes after its next COMMIT
+    seen: SeenCache = field(default_factory=lambda: SeenCache(PeerLimits().seen_cache_max))   # its network's, lost in a crash
 
     @property
     def store(self) -> BlockStore:
@@ -241,6 +244,9 @@ class _SimHost:
         self.sim.emit(self.index, [target] if twin is None else [target, twin], kind, payload)
 
     def broadcast(self, kind: str, payload: bytes, exclude: bytes | None = None) -> None:
+        """As the node's network does: gossip it sends is marked seen, so its echoes are dropped."""
+        if kind in GOSSIP_KINDS:
+            self.sim.nodes[self.index].seen.add(message_id(kind, payload))
         skip = None if exclude is None else self.sim.by_key.get(exclude)
         self.sim.emit(self.index, [j for j in self.sim.peers(self.index) if j != skip], kind, payload)
 
@@ -478,6 +484,7 @@ class Simulation:
         app = ChainApplication(store, self.genesis, self.verifier)
         sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
         node.timers = {}
+        node.seen = SeenCache(PeerLimits().seen_cache_max)
         node.core = NodeCore(self.genesis, node.key, store, app, mempool, sign_state, self.settings,
                              _SimHost(self, i), _InlineWorker())
         node.core.on_committed.append(lambda committed, i=i: self._on_commit(i, committed))
@@ -683,7 +690,10 @@ class Simulation:
             self.messages += 1
             if node.strategy is not None:
                 node.strategy.on_received(raw)
-        self.trace.update(b"msg %d %d %s " % (src, dst, kind.encode()) + hashlib.sha256(raw).digest())
+        gossip_id = message_id(kind, raw)
+        self.trace.update(b"msg %d %d " % (src, dst) + gossip_id)
+        if kind in GOSSIP_KINDS and not node.seen.add(gossip_id):
+            return      # an echo: the node's network drops it before the node sees it
         try:
             node.core.on_message(self.nodes[src].key.public_key, kind, raw)
         except PeerError as error:
