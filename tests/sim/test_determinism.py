@@ -10,7 +10,7 @@ from node.sim import SimConfig, run
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["sim", "--validators", "4", "--byzantine", "1", "--strategy", "replay", "--seed", "9", "--duration", "3",
-        "--drop", "0.05", "--partition", "half", "--crash-rate", "0.5", "--clock-skew-ms", "200", "--json"]
+        "--drop", "0.05", "--partition", "half", "--fault", "wipe", "--crash-rate", "0.5", "--clock-skew-ms", "200", "--json"]
 
 
 def test_same_seed_same_trace_hash_across_processes():

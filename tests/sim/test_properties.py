@@ -1,11 +1,13 @@
-"""Hypothesis over seeds, network faults and every Byzantine strategy, with
-f = 1 of 4 and f = 2 of 7: no safety violation ever, and every honest replica
-commits again once the network heals (the liveness phase)."""
+"""Hypothesis over seeds, network, disk and sync faults and every Byzantine
+strategy, with f = 1 of 4 and f = 2 of 7 (less the honest validator a fault
+takes): no safety violation ever, and every honest replica commits again once
+the network heals (the liveness phase)."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from chain.transaction import decode_transaction
-from node.sim import PARTITIONS, STRATEGIES, SimConfig, Simulation, run
+from node.sim import FAULTS, PARTITIONS, STRATEGIES, SimConfig, Simulation, run
+from node.sim.core import FAULT_VICTIMS
 
 faults = st.fixed_dictionaries({
     "seed": st.integers(0, 2**32 - 1),
@@ -15,6 +17,7 @@ faults = st.fixed_dictionaries({
     "partition": st.sampled_from(PARTITIONS),
     "crash_rate": st.sampled_from([0.0, 0.5]),
     "clock_skew_ms": st.sampled_from([0, 300]),
+    "fault": st.sampled_from(FAULTS),
 })
 
 
@@ -27,14 +30,16 @@ def check(report):
 @settings(max_examples=20)
 @given(fault=faults)
 def test_f1_of_4_is_safe_and_live(strategy, fault):
-    check(run(SimConfig(validators=4, byzantine=1, strategy=strategy, duration_ms=5_000, **fault)))
+    byzantine = 1 - FAULT_VICTIMS[fault["fault"]]
+    check(run(SimConfig(validators=4, byzantine=byzantine, strategy=strategy, duration_ms=5_000, **fault)))
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @settings(max_examples=10)
 @given(fault=faults)
 def test_f2_of_7_is_safe_and_live(strategy, fault):
-    check(run(SimConfig(validators=7, byzantine=2, strategy=strategy, duration_ms=5_000, **fault)))
+    byzantine = 2 - FAULT_VICTIMS[fault["fault"]]
+    check(run(SimConfig(validators=7, byzantine=byzantine, strategy=strategy, duration_ms=5_000, **fault)))
 
 
 @pytest.mark.parametrize("partition", ["half", "ring", "isolate"])
