@@ -89,8 +89,11 @@ class NodeRuntime:
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max)
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
         self.network = PeerNetwork(self.key, NetworkConfig(self.chain_id, listen, self.config.p2p), self, random.Random())
-        self.core = NodeCore(self.genesis, self.key, self.store, self.app, self.mempool,
-                             self.sign_state_file.read() if self.is_validator else None, self._settings(), self,
+        sign_state = self.sign_state_file.read() if self.is_validator else None
+        if self.is_validator and sign_state is None:
+            log.warning("%s has no sign_state file: it signs nothing until a block proposed after this start "
+                        "commits (docs/protocol.md section 10, \"Signing state\")", home.sign_state_path)
+        self.core = NodeCore(self.genesis, self.key, self.store, self.app, self.mempool, sign_state, self._settings(), self,
                              _ThreadWorker(self.config.node.name))
         self.core.on_committed.append(self._on_committed)
         self.core.on_view_change.append(lambda height, view, moved: self.metrics.view_changes.inc(moved))
@@ -110,10 +113,6 @@ class NodeRuntime:
 
     def _committed_nonce(self, sender: bytes) -> int:
         return get_nonce(self.store.state(), sender)
-
-    @property
-    def replica(self):
-        return self.core.replica
 
     # -- lifecycle --------------------------------------------------------------------
 
