@@ -196,6 +196,14 @@ class SimDisk(MemoryStore):
             yield batch
             self._undo = {key: self.get(key) for key in batch.writes}
 
+    def clone(self) -> "SimDisk":
+        """Another disk holding the same bytes (and the same unflushed last batch)."""
+        twin = SimDisk()
+        twin._values = dict(self._values)
+        twin._sorted_keys = list(self._sorted_keys)
+        twin._undo = dict(self._undo)
+        return twin
+
     def lose_last_batch(self) -> None:
         for key, value in self._undo.items():
             if value is None:
@@ -363,10 +371,12 @@ class Simulation:
         workload = build_workload(self.world, count, random.Random(self.rng.getrandbits(64)))
         history = certify_history(self.world, workload.history)
         self.history_height = len(history)
-        for node in self.nodes:
-            app = ChainApplication(node.store, self.genesis)
-            for block, certificate in history:
-                app.persist_block(block, certificate)
+        first = self.nodes[0]
+        app = ChainApplication(first.store, self.genesis, self.verifier)
+        for block, certificate in history:
+            app.persist_block(block, certificate)
+        for node in self.nodes[1:]:
+            node.disk = first.disk.clone()
         return workload.mix(count)
 
     # -- the network ------------------------------------------------------------------------
