@@ -67,7 +67,7 @@ Verify = Callable[[bytes, bytes, bytes], bool]
 class SignatureVerifier:
     """``verify_signature`` that remembers its answers.
 
-    Answers are kept in a dict keyed by (public key, signature, 16-byte
+    Answers are kept in a dict keyed by (public key, signature, 32-byte
     BLAKE2b digest of the message), so a cached answer is the answer the
     check gives for the same key, message and signature, and a failed check
     stays failed. Adding an answer to a dict that already holds
@@ -83,7 +83,7 @@ class SignatureVerifier:
         return len(self._answers)
 
     def __call__(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        key = (public_key, signature, hashlib.blake2b(message, digest_size=16).digest())
+        key = (public_key, signature, hashlib.blake2b(message, digest_size=32).digest())
         answer = self._answers.get(key)
         if answer is None:
             answer = verify_signature(public_key, message, signature)

@@ -138,7 +138,8 @@ class Replica:
     def start(self, now_ms: int) -> list[Action]:
         """First event after construction (and after a restart)."""
         if self.recovery is not None:
-            self.recovery.start(now_ms)
+            # a clock behind the chain's must not make an old block look new
+            self.recovery.start(max(now_ms, self.last_time_ms))
         # After a restart in a view change we never re-sign a VIEW-CHANGE for the
         # same (h, v'): the view timer moves us on to v'+1 if nothing comes.
         return self._enter_timers()
@@ -162,7 +163,8 @@ class Replica:
             return []
         if kind == TIMER_VIEW:
             return self._start_view_change(self.view + 1, now_ms)
-        if kind == TIMER_PROPOSE and self.me == self.primary and not self.in_view_change and self.view not in self.proposals:
+        if (kind == TIMER_PROPOSE and self.me == self.primary and not self.in_view_change and self.view not in self.proposals
+                and self.may_sign()):
             return [self._build_request(now_ms)]
         return []
 
@@ -555,7 +557,7 @@ class Replica:
         return out + self._maybe_new_view(vc.view, now_ms)
 
     def _maybe_new_view(self, view: int, now_ms: int) -> list[Action]:
-        if (self.me is None or view != self.view or not self.in_view_change or self.me != self.validators.primary(self.height, view)
+        if (not self.may_sign() or view != self.view or not self.in_view_change or self.me != self.validators.primary(self.height, view)
                 or view in self.new_views_sent or self.pending_new_view == view
                 or len(self.vcs.get(view, {})) < self.validators.quorum):
             return []

@@ -108,7 +108,7 @@ class SignState:
                 f"not to this node (chain {chain_id!r}, key {validator.hex()[:16]}…); put the home's own file back")
 
     def check_successor(self, new: "SignState") -> None:
-        """Refuse a state that would lower the floor or forget a record."""
+        """Refuse a state that would lower the floor."""
         new.check_owner(self.chain_id, self.validator)
         if new.floor < self.floor:
             raise SignStateError("sign_state.backwards",
@@ -117,6 +117,15 @@ class SignState:
     def encode(self) -> bytes:
         return pack([FORMAT, self.chain_id, self.validator, [] if self.latest is None else self.latest.to_list(),
                      [] if self.before is None else self.before.to_list()])
+
+    @classmethod
+    def upgrade_v1(cls, raw: bytes, chain_id: str, validator: bytes) -> "SignState | None":
+        """A file of the first format (one bare record, bound to nothing),
+        as this format: None if ``raw`` is not one."""
+        try:
+            return cls(chain_id, validator, HeightSigns.from_list(unpack(raw)))
+        except (CodedError, TypeError, ValueError, IndexError):
+            return None
 
     @classmethod
     def decode(cls, raw: bytes) -> "SignState":
@@ -130,8 +139,8 @@ class SignState:
         except (CodedError, TypeError, ValueError, IndexError):
             raise SignStateError(
                 "consensus.bad_sign_state",
-                "the sign_state file is damaged or of an older format; move it aside and start the node: it then "
-                "recovers without it, signing nothing until it has seen the chain pass the height it was at") from None
+                "the sign_state file is damaged; move it aside and start the node: it then recovers without it, "
+                "signing nothing until it has seen the chain pass the height it was at") from None
         if state.before is not None and (state.latest is None or state.before.height != state.floor - 1):
             raise SignStateError("consensus.bad_sign_state", "the sign_state file's records are not of consecutive heights")
         return state
@@ -140,7 +149,10 @@ class SignState:
 @dataclass(slots=True)
 class Recovery:
     """A validator that starts without its sign_state file does not know what
-    it signed before. It abstains (signs nothing) until a certified block
+    it signed before. (Its start time is taken as no earlier than its last
+    committed block's, so a clock behind the chain's cannot make an old block
+    look new; a clock more than the allowed drift behind every other
+    validator's is outside what this rule protects against.) It abstains (signs nothing) until a certified block
     proposed after it started shows that the chain has passed every height it
     may have signed at: such a block's height ``c`` is above the last height
     committed before the file was lost, so before the loss it signed at most

@@ -52,6 +52,8 @@ from consensus.replica import Config as ReplicaConfig
 from consensus.replica import Replica
 from consensus.sign_state import SignState
 from node.application import ChainApplication, CommittedBlock, StateDivergence
+from node.config import P2PSection
+from node.errors import RequestRejected
 from node.mempool import Mempool
 from p2p.errors import PeerError
 from p2p.sync import (
@@ -76,6 +78,9 @@ class Host(Protocol):
 
     def now_ms(self) -> int:
         """The wall clock in milliseconds (what consensus timestamps read)."""
+
+    def monotonic_ms(self) -> int:
+        """A clock that never steps back, for timeouts."""
 
     def set_timer(self, name: str, delay_ms: int) -> None:
         """Call ``core.on_timer(name)`` after ``delay_ms``, replacing a pending timer of that name."""
@@ -107,7 +112,7 @@ class CoreSettings:
     max_message_bytes: int
     resend_ms: int = 1000
     propose_batch_ms: int = 50
-    sync_batch_blocks: int = 32
+    sync_batch_blocks: int = P2PSection().sync_batch_blocks
     sync_window_blocks: int = 64
     sync_tick_ms: int = 250
     sync_request_timeout_ms: int = 5000
@@ -145,7 +150,7 @@ class NodeCore:
         self.worker = worker
         self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms)
         self.committed_height = store.last_height()
-        self.replica = self._new_replica(sign_state)
+        self.replica = self._new_replica(self._unless_stale(sign_state))
         self.on_committed: list[Callable[[CommittedBlock], None]] = []
         self.on_view_change: list[Callable[[int, int, int], None]] = []   # (height, view, views moved)
         self.halted: str | None = None
@@ -157,6 +162,20 @@ class NodeCore:
         self._early_pending = False
         self._sync_armed = False
         self._position = (self.replica.height, self.replica.view)
+
+    def _unless_stale(self, sign_state: SignState | None) -> SignState | None:
+        """A sign_state whose floor is below a height this validator's COMMIT
+        is certified at (an older copy put back) is no floor: recover instead."""
+        if sign_state is None or not self.is_validator:
+            return sign_state
+        for height in (self.committed_height, self.committed_height - 1):
+            certificate = self.store.certificate(height) if height > sign_state.floor else None
+            if certificate is not None and any(signer == self.key.public_key for signer, _ in certificate.signatures):
+                log.warning("the sign_state file's floor (height %d) is below this validator's COMMIT certified at "
+                            "height %d: it is an older copy; signing nothing until the chain has passed",
+                            sign_state.floor, height)
+                return None
+        return sign_state
 
     def _new_replica(self, sign_state: SignState | None) -> Replica:
         s = self.settings
@@ -197,6 +216,8 @@ class NodeCore:
             self._feed(self.replica.on_timer(name, height, view, self.host.now_ms()))
 
     def on_peer_connected(self, peer: bytes) -> None:
+        if self.stopped:
+            return
         self.host.send(peer, KIND_STATUS, encode_status(self.committed_height))
 
     def on_peer_disconnected(self, peer: bytes) -> None:
@@ -220,6 +241,8 @@ class NodeCore:
 
     def submit(self, raw: bytes) -> SignedTransaction:
         """A client's transaction: admit it (or raise RequestRejected) and gossip it."""
+        if self.stopped:
+            raise RequestRejected("node.halted", "this node has stopped; send the transaction to another node")
         tx = self.mempool.add_raw(raw)
         self.host.broadcast(KIND_TX, raw)
         self._propose_early_if_waiting()
@@ -253,7 +276,7 @@ class NodeCore:
         def guarded() -> _Outcome:
             try:
                 return _Outcome(job())
-            except (StateDivergence, CodedError, OSError) as error:
+            except Exception as error:   # noqa: BLE001 - any failure of a slow step leaves the node untrustworthy
                 return _Outcome(error=error)
 
         def done(outcome: _Outcome) -> None:
@@ -261,7 +284,8 @@ class NodeCore:
             if self.stopped:
                 return
             if outcome.error is not None:
-                self._halt(str(outcome.error))
+                error = outcome.error
+                self._halt(str(error) if isinstance(error, (StateDivergence, CodedError)) else repr(error))
                 return
             then(outcome.value)
             self._pump()
@@ -313,7 +337,10 @@ class NodeCore:
                 return
             self._fork(height, certificate)
             return
-        if height != self.committed_height + 1 or block.header.prev_hash != self.store.last_block_hash():
+        if height != self.committed_height + 1:
+            self._halt(f"internal error: block {height} queued for commit above height {self.committed_height} + 1")
+            return
+        if block.header.prev_hash != self.store.last_block_hash():
             self._fork(self.committed_height, certificate)
             return
         known = self.mempool.pending
@@ -399,9 +426,9 @@ class NodeCore:
             self.syncer.on_peer_failed(peer)
             self._request_blocks()
             raise
-        self.syncer.on_response(peer, blocks)
-        self._take_synced()
-        self._request_blocks()
+        if self.syncer.on_response(peer, blocks):
+            self._take_synced()
+            self._request_blocks()
 
     def _take_synced(self) -> None:
         """Queue verified blocks that extend what is committed or queued, in height order."""
@@ -415,7 +442,7 @@ class NodeCore:
         """Ask peers for the blocks we lack; keep a tick going while sync has work."""
         if self.stopped:
             return
-        for peer, from_height, count in self.syncer.next_requests(self.committed_height, self.host.now_ms()):
+        for peer, from_height, count in self.syncer.next_requests(self.committed_height, self.host.monotonic_ms()):
             self.host.send(peer, KIND_SYNC_REQUEST, encode_sync_request(from_height, count))
         if not self._sync_armed and self.syncer.has_work(self.committed_height):
             self._sync_armed = True

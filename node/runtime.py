@@ -101,6 +101,7 @@ class NodeRuntime:
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._runners: list[web.AppRunner] = []
         self._stopped = asyncio.Event()
+        self._stopping: asyncio.Task[None] | None = None
         self.fatal: str | None = None
 
     def _settings(self) -> CoreSettings:
@@ -146,6 +147,13 @@ class NodeRuntime:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        """Stop once, however many callers ask (a halt, then Ctrl-C)."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        self.core.stop()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -161,7 +169,12 @@ class NodeRuntime:
     def now_ms(self) -> int:
         return now_ms()
 
+    def monotonic_ms(self) -> int:
+        return int(time.monotonic() * 1000)
+
     def set_timer(self, name: str, delay_ms: int) -> None:
+        if self._stopping is not None:
+            return
         previous = self._timers.pop(name, None)
         if previous is not None:
             previous.cancel()

@@ -29,7 +29,7 @@ class SignStateFile:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        state = SignState.decode(raw)
+        state = SignState.upgrade_v1(raw, self.chain_id, self.validator) or SignState.decode(raw)
         state.check_owner(self.chain_id, self.validator)
         self._last = state
         return state

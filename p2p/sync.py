@@ -102,8 +102,11 @@ class BlockSyncer:
     """Plans requests and orders verified blocks; holds no sockets or clocks.
 
     Peers are asked in order of fewest strikes, then key: a peer earns a
-    strike each time a request to it times out, so a silent peer is asked
-    last and its range goes to another at once."""
+    strike each time a request to it times out or its answer lacks heights
+    it claimed to hold, so a silent or lying peer is asked last and its range
+    goes to another at once. An answer that stops short also lowers the
+    peer's claim to what it delivered: a claim is believed only until the
+    peer fails to back it."""
 
     batch_blocks: int
     window_blocks: int
@@ -124,6 +127,7 @@ class BlockSyncer:
     def on_peer_gone(self, peer: bytes) -> None:
         self.peer_heights.pop(peer, None)
         self._in_flight.pop(peer, None)
+        self.strikes.pop(peer, None)
 
     def best_height(self) -> int:
         return max(self.peer_heights.values(), default=0)
@@ -173,17 +177,27 @@ class BlockSyncer:
         candidates = claiming or (idle if height <= self.certified_height else [])
         return min(candidates, key=lambda peer: (self.strikes.get(peer, 0), peer), default=None)
 
-    def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> None:
-        """Keep verified blocks of the range this peer was asked for."""
+    def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> bool:
+        """Keep verified blocks of the range this peer was asked for. True
+        when the answer brought a block (so asking on at once pays); an answer
+        nobody asked for, or an empty one, waits for the next tick."""
         request = self._in_flight.pop(peer, None)
         if request is None:
-            return
-        self.strikes.pop(peer, None)
+            return False
         asked = range(request.from_height, request.from_height + request.count)
+        delivered = request.from_height - 1
         for item in blocks:
             if item.height in asked:
                 self._buffer[item.height] = item
-                self.on_peer_height(peer, item.height)
+                delivered = max(delivered, item.height)
+        claimed = self.peer_heights.get(peer, 0)
+        if delivered < min(claimed, asked[-1]):          # it claimed heights it did not serve
+            self.peer_heights[peer] = delivered
+            self.strikes[peer] = self.strikes.get(peer, 0) + 1
+        elif delivered >= request.from_height:
+            self.peer_heights[peer] = max(claimed, delivered)
+            self.strikes.pop(peer, None)
+        return delivered >= request.from_height
 
     def on_peer_failed(self, peer: bytes) -> None:
         """The peer served a bad block: forget it; its range is re-asked."""

@@ -45,8 +45,8 @@ from chain.keys import KeyPair, SignatureVerifier
 from chain.kv import WriteBatch
 from chain.votes import Vote
 from commerce.executor import get_nonce
-from consensus import ConsensusError, decode_message
-from consensus.sign_state import SignState
+from consensus import ConsensusError, NewView, Proposal, decode_message
+from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication, CommittedBlock
 from node.core import CoreSettings, NodeCore
 from node.errors import RequestRejected
@@ -54,6 +54,7 @@ from node.mempool import Mempool, MempoolLimits
 from node.sim.byzantine import STRATEGIES, Strategy, make_strategy
 from node.workload import GENESIS_TIME_MS, build_workload, certify_history, make_world
 from p2p.errors import PeerError
+from p2p.backoff import Backoff
 from p2p.network import PeerLimits
 from p2p.seen_cache import SeenCache, message_id
 from p2p.wire import GOSSIP_KINDS, KIND_CONSENSUS
@@ -72,7 +73,6 @@ FAULT_VICTIMS = {"none": 0, "wipe": 1, "lost-write": 1, "lost-write-all": 0, "sy
 class SimOptionError(CodedError):
     """Simulation options that cannot make a run."""
 
-VOTE_BYTES_MAX = 512      # a signed vote is about 200 bytes; larger messages are not votes
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +243,9 @@ class _SimHost:
     def now_ms(self) -> int:
         return self.sim.now_ms(self.index)
 
+    def monotonic_ms(self) -> int:
+        return self.sim.now
+
     def set_timer(self, name: str, delay_ms: int) -> None:
         self.sim.set_timer(self.index, name, delay_ms)
 
@@ -260,6 +263,8 @@ class _SimHost:
 
     def write_sign_state(self, state: bytes) -> None:
         node = self.sim.nodes[self.index]
+        if node.sign_state is not None:      # the node's file refuses to move backwards: so does this one
+            SignState.decode(node.sign_state).check_successor(SignState.decode(state))
         node.sign_state = state
         if node.wipe_armed and node.core is not None:
             height = node.core.replica.height
@@ -311,6 +316,8 @@ class Simulation:
         self.honest = [node for node in self.nodes if not node.byzantine]
         self.blocked: set[tuple[int, int]] = set()       # links cut by the sync-partition fault
         self.faults: list[str] = []                      # the disk and sync faults applied, in order
+        self.bans: dict[tuple[int, int], int] = {}       # (node, peer it banned) -> until (virtual ms)
+        self.ban_backoffs: dict[tuple[int, int], Backoff] = {}
         self.queue: list = []
         self.seq = 0
         self.now = 0
@@ -377,6 +384,12 @@ class Simulation:
             app.persist_block(block, certificate)
         for node in self.nodes[1:]:
             node.disk = first.disk.clone()
+        if history:
+            # every validator signed the history's certificates: its sign_state says so
+            last_block, last_certificate = history[-1]
+            signed = HeightSigns(last_block.height, commit=(last_certificate.view, last_block.hash()))
+            for node in self.nodes:
+                node.sign_state = SignState(self.chain_id, node.key.public_key, signed).encode()
         return workload.mix(count)
 
     # -- the network ------------------------------------------------------------------------
@@ -387,6 +400,8 @@ class Simulation:
 
     def reachable(self, src: int, dst: int) -> bool:
         if (src, dst) in self.blocked or (dst, src) in self.blocked:
+            return False
+        if (src, dst) in self.bans or (dst, src) in self.bans:
             return False
         groups = self.partition_groups
         if groups is None:
@@ -431,14 +446,19 @@ class Simulation:
 
     def check_own_vote(self, i: int, raw: bytes) -> None:
         """Double-sign check: an honest replica never signs two votes for
-        different blocks at one (height, view, phase), across crashes too."""
-        if len(raw) > VOTE_BYTES_MAX:
-            return
+        different blocks at one (height, view, phase), across crashes too;
+        a proposal's and a NEW-VIEW's PREPARE included."""
         try:
-            vote = decode_message(raw, len(self.validators), VOTE_BYTES_MAX)
+            message = decode_message(raw, len(self.validators), self.settings.max_message_bytes)
         except ConsensusError:
             return
-        if not isinstance(vote, Vote):
+        if isinstance(message, Proposal):
+            vote = message.prepare_vote()
+        elif isinstance(message, NewView):
+            vote = message.proposal.prepare_vote()
+        elif isinstance(message, Vote):
+            vote = message
+        else:
             return
         signed = self.signed_votes.setdefault((vote.validator, vote.height, vote.view, vote.phase), vote.block_hash)
         if signed != vote.block_hash:
@@ -518,6 +538,9 @@ class Simulation:
         if forget_sign_state:
             node.sign_state = None
         self._disconnect([(i, j) for j in peers])
+        for banned in [pair for pair in self.bans if pair[0] == i]:    # a node's bans live in its memory
+            del self.bans[banned]
+            self.ban_backoffs.pop(banned, None)
         self.at(self.now + down_ms, "restart", i)
 
     def crash_after_persist(self, node: SimNode) -> None:
@@ -691,6 +714,8 @@ class Simulation:
             self._sync_cut(payload[0])
         elif kind == "sync-uncut":
             self._sync_uncut()
+        elif kind == "unban":
+            self._unban(*payload)
 
     def _deliver(self, src: int, dst: int, kind: str, raw: bytes) -> None:
         node = self.nodes[dst]
@@ -708,6 +733,27 @@ class Simulation:
             node.core.on_message(self.nodes[src].key.public_key, kind, raw)
         except PeerError as error:
             self.trace.update(b"peer-error %d %d %s" % (dst, src, error.code.encode()))
+            self._ban(dst, src)
+
+    def _ban(self, i: int, peer: int) -> None:
+        """As the node's network does with a peer whose message proves it
+        broken: drop the link and refuse it for a backoff that doubles with
+        each offence (p2p.backoff.Backoff, the node's own)."""
+        limits = PeerLimits()
+        backoff = self.ban_backoffs.setdefault(
+            (i, peer), Backoff(limits.ban_base_s * 1000, limits.ban_cap_s * 1000, self.rng))
+        linked = self.linked(i, peer)
+        until = self.now + int(backoff.next_delay_s())
+        self.bans[(i, peer)] = until
+        if linked:
+            self._disconnect([(i, peer)])
+        self.at(until, "unban", i, peer)
+
+    def _unban(self, i: int, peer: int) -> None:
+        if self.bans.get((i, peer), self.now + 1) <= self.now:
+            del self.bans[(i, peer)]
+            if self.linked(i, peer):
+                self._connect([(i, peer)])
 
     def _submit(self, tx) -> None:
         """A client sends the transaction to one running validator, which

@@ -95,3 +95,11 @@ def test_the_file_refuses_to_move_back_and_to_change_owner(tmp_path):
     with pytest.raises(SignStateError) as damaged:
         SignStateFile(path, CHAIN, KEY).read()
     assert damaged.value.code == "consensus.bad_sign_state"
+
+
+def test_a_file_of_the_first_format_is_read_as_its_latest_record(tmp_path):
+    from chain.encoding import pack
+    path = tmp_path / "sign_state"
+    path.write_bytes(pack([7, 1, [0, b"a" * 32], [], [], b""]))
+    state = SignStateFile(path, CHAIN, KEY).read()
+    assert state == SignState(CHAIN, KEY, HeightSigns(7, 1, (0, b"a" * 32)))

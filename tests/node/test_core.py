@@ -44,6 +44,9 @@ class Host:
     def now_ms(self) -> int:
         return self.now
 
+    def monotonic_ms(self) -> int:
+        return self.now
+
     def set_timer(self, name: str, delay_ms: int) -> None:
         pass
 

@@ -119,8 +119,29 @@ def test_silent_peer_times_out_is_struck_and_another_peer_is_asked():
     assert plan.next_requests(0, 4000) == []
     assert plan.next_requests(0, 6000) == [(PEER_B, 1, 3)]
     assert plan.strikes == {PEER_A: 1}
-    plan.on_response(PEER_B, [])
-    assert plan.next_requests(0, 7000) == [(PEER_B, 1, 3)]   # the struck peer comes last
+    plan.on_peer_height(PEER_B, 6)
+    assert plan.on_response(PEER_B, [CertifiedBlock(b, c) for b, c in CHAIN[:3]])
+    assert plan.next_requests(3, 7000) == [(PEER_B, 4, 3)]   # the struck peer comes last
+    assert plan.strikes == {PEER_A: 1}
+
+
+def test_a_peer_that_answers_short_of_its_claim_loses_the_claim_and_is_struck():
+    plan = syncer(batch=3)
+    plan.on_peer_height(PEER_A, 10**15)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 3)]
+    assert not plan.on_response(PEER_A, [])
+    assert plan.peer_heights[PEER_A] == 0 and plan.strikes == {PEER_A: 1}
+    assert plan.next_requests(0, 1) == [] and not plan.has_work(0)
+    assert not plan.on_response(PEER_A, [])        # an answer nobody asked for
+
+
+def test_an_empty_answer_to_a_certified_height_waits_for_the_next_tick():
+    plan = syncer(batch=3)
+    plan.on_peer_height(PEER_A, 0)
+    plan.on_certified_height(2)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 2)]
+    assert not plan.on_response(PEER_A, [])
+    assert plan.peer_heights[PEER_A] == 0 and plan.has_work(0)
 
 
 def test_a_certified_height_no_peer_claims_is_asked_of_an_idle_peer():
