@@ -69,3 +69,18 @@ def test_without_the_signing_floor_the_wipe_scenario_is_a_reported_double_sign(m
     assert caught.to_json()["replay"] == caught.config.replay_command()
     assert "--fault wipe" in caught.config.replay_command() and "--strategy equivocate" in caught.config.replay_command()
     assert Simulation(config(caught.config.seed)).run().violations == []
+
+
+def test_a_short_sweep_over_every_strategy_and_fault_finds_nothing(tmp_path):
+    """The CI version of docs/simulation.md's sweep: every strategy, partition
+    and fault in turn (with f = 1 of 4), 4 virtual seconds each."""
+    from node.sim import PARTITIONS, STRATEGIES
+    from node.sim.sweep import sweep
+    base = SimConfig(duration_ms=4_000, duplicate=0.02, reorder=0.05, crash_rate=0.1, crash_after_persist=0.01,
+                     clock_skew_ms=200)
+    configs = grid(base, range(0, 320, 4), [4], "f", list(STRATEGIES), [0.0, 0.05], list(PARTITIONS), list(FAULTS),
+                   rotate=True)
+    assert {config.strategy for config in configs} == set(STRATEGIES)
+    assert {config.fault for config in configs} == set(FAULTS)
+    summary = sweep(configs, tmp_path, workers=2)
+    assert summary["runs"] == 80 and summary["safety_violations"] == 0 and summary["liveness_failures"] == 0, summary
