@@ -10,13 +10,17 @@ from chain.errors import DecodeError
 from p2p.errors import PeerError
 
 KIND_TX = "tx"  # a signed transaction's bytes, gossiped
-KIND_CONSENSUS = "consensus"  # an encoded consensus message, gossiped
+KIND_CONSENSUS = "consensus"  # an encoded consensus message, sent by its signer to every validator
 KIND_SYNC_REQUEST = "sync_request"  # ask a peer for committed blocks
 KIND_SYNC_RESPONSE = "sync_response"  # committed blocks with their certificates
 KIND_STATUS = "status"  # a peer's committed height, sent on connect and on commit
 
 KINDS = (KIND_TX, KIND_CONSENSUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE, KIND_STATUS)
-GOSSIP_KINDS = (KIND_TX, KIND_CONSENSUS)
+# Kinds relayed hop by hop and handled once per node: a seen cache drops the
+# echoes. Consensus messages are not relayed, and a replica's resend of one
+# must reach a peer that dropped the first copy (buffered past its cap, or
+# received before it could use it): they are never dropped as seen.
+GOSSIP_KINDS = (KIND_TX,)
 
 
 def encode_message(kind: str, payload: bytes) -> bytes:
