@@ -395,6 +395,34 @@ def encode_message(message: Message) -> bytes:
     raise TypeError(f"not a consensus message: {message!r}")
 
 
+class MessageDecoder:
+    """``decode_message`` with its answers remembered by the bytes (bounded;
+    cleared when full): decoding is a pure function of the bytes, so a
+    remembered answer is the answer, a refusal included. A node keeps a few
+    for the resends it hears again; simulated replicas in one process share
+    one, as they share one signature verifier."""
+
+    def __init__(self, max_votes: int, max_bytes: int, capacity: int) -> None:
+        self._max_votes = max_votes
+        self._max_bytes = max_bytes
+        self._capacity = capacity
+        self._answers: dict[bytes, Message | ConsensusError] = {}
+
+    def __call__(self, raw: bytes) -> Message:
+        answer = self._answers.get(raw)
+        if answer is None:
+            try:
+                answer = decode_message(raw, self._max_votes, self._max_bytes)
+            except ConsensusError as error:
+                answer = error
+            if len(self._answers) >= self._capacity:
+                self._answers.clear()
+            self._answers[raw] = answer
+        if isinstance(answer, ConsensusError):
+            raise ConsensusError(answer.code, answer.message)
+        return answer
+
+
 def decode_message(raw: bytes, max_votes: int, max_bytes: int) -> Message:
     """Decode a peer's bytes; raises ConsensusError only."""
     try:

@@ -69,10 +69,14 @@ from consensus.actions import (
     SetTimer,
 )
 from consensus.messages import (
-    CertificateMessage, ConsensusError, Evidence, NewView, PreparedCertificate, Proposal, ViewChange, check_vote, decode_message,
+    CertificateMessage, ConsensusError, Evidence, MessageDecoder, NewView, PreparedCertificate, Proposal, ViewChange, check_vote,
     encode_message, highest_prepared, sign_new_view, sign_proposal, sign_view_change, verify_evidence,
 )
 from consensus.sign_state import HeightSigns, Recovery, SignState
+
+
+# Decoded consensus messages a replica remembers by their bytes (resends are heard again).
+DECODED_MESSAGES_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class Config:
     max_message_bytes: int = 8 * 1024 * 1024
     resend_ms: int = 0   # > 0: rebroadcast our latest messages of the height this often (lossy links)
     verify: Verify = verify_signature   # every signature check of the replica goes through it
+    decoder: MessageDecoder | None = None   # shared by replicas of one process; None: one of its own
 
 
 def _decode_block(raw: bytes) -> Block:
@@ -105,6 +110,8 @@ class Replica:
         lost: it recovers (``Recovery``) before it signs anything."""
         self.config = config
         self.validators = config.validators
+        self.decode = config.decoder or MessageDecoder(len(config.validators), config.max_message_bytes,
+                                                       DECODED_MESSAGES_MAX)
         self.key = key
         self.me = None if key is None else key.public_key
         self.height = height
@@ -147,7 +154,7 @@ class Replica:
     def on_message(self, raw: bytes, now_ms: int) -> list[Action]:
         """A peer's bytes. Bad bytes are dropped (the error is raised to nobody)."""
         try:
-            message = decode_message(raw, len(self.validators), self.config.max_message_bytes)
+            message = self.decode(raw)
         except ConsensusError:
             return []
         return self._handle(message, now_ms)

@@ -48,6 +48,7 @@ from chain.votes import CommitCertificate
 from consensus.actions import (
     TIMER_PROPOSE, Action, Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync, Send, SetTimer,
 )
+from consensus.messages import MessageDecoder
 from consensus.replica import Config as ReplicaConfig
 from consensus.replica import Replica
 from consensus.sign_state import SignState
@@ -117,6 +118,7 @@ class CoreSettings:
     sync_tick_ms: int = 250
     sync_request_timeout_ms: int = 5000
     verifier: Verify = verify_signature   # checks the replica's and block sync's signatures
+    decoder: MessageDecoder | None = None   # consensus messages; None: the replica's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class NodeCore:
         config = ReplicaConfig(
             chain_id=self.chain_id, validators=self.genesis.validators, view_timeout_ms=s.view_timeout_ms,
             empty_block_interval_ms=s.empty_block_interval_ms, max_clock_drift_ms=s.max_clock_drift_ms,
-            max_message_bytes=s.max_message_bytes, resend_ms=s.resend_ms, verify=s.verifier,
+            max_message_bytes=s.max_message_bytes, resend_ms=s.resend_ms, verify=s.verifier, decoder=s.decoder,
         )
         last = self.store.block_by_height(self.committed_height)
         last_time_ms = last.header.time_ms if last else self.genesis.genesis_time_ms

@@ -45,7 +45,8 @@ from chain.keys import KeyPair, SignatureVerifier
 from chain.kv import WriteBatch
 from chain.votes import Vote
 from commerce.executor import get_nonce
-from consensus import ConsensusError, NewView, Proposal, decode_message
+from consensus import ConsensusError, NewView, Proposal
+from consensus.messages import MessageDecoder
 from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication, CommittedBlock
 from node.core import CoreSettings, NodeCore
@@ -62,6 +63,9 @@ from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
 
 T = TypeVar("T")
+
+MESSAGE_BYTES_MAX = 8 * 1024 * 1024
+DECODED_MESSAGES_MAX = 200_000
 
 PARTITIONS = ("none", "half", "ring", "isolate")
 # Faults of honest validators' disks and of sync, one per run (docs/simulation.md).
@@ -294,10 +298,12 @@ class Simulation:
         self.chain_id = self.genesis.chain_id
         self.validators = self.genesis.validators
         self.verifier = SignatureVerifier(1_000_000)   # shared by every node: a signature is checked once in the process
+        # one decoder for every replica too: a message is decoded once in the process
+        decoder = MessageDecoder(len(self.genesis.validators), MESSAGE_BYTES_MAX, DECODED_MESSAGES_MAX)
         self.settings = CoreSettings(
             view_timeout_ms=config.view_timeout_ms, empty_block_interval_ms=config.empty_block_interval_ms,
-            max_clock_drift_ms=self.genesis.params["max_clock_drift_ms"], max_message_bytes=8 * 1024 * 1024,
-            resend_ms=config.resend_ms, verifier=self.verifier,
+            max_clock_drift_ms=self.genesis.params["max_clock_drift_ms"], max_message_bytes=MESSAGE_BYTES_MAX,
+            resend_ms=config.resend_ms, verifier=self.verifier, decoder=decoder,
         )
         byzantine = sorted(self.rng.sample(range(config.validators), config.byzantine))
         keys = list(self.world.validator_keys)
@@ -449,7 +455,7 @@ class Simulation:
         different blocks at one (height, view, phase), across crashes too;
         a proposal's and a NEW-VIEW's PREPARE included."""
         try:
-            message = decode_message(raw, len(self.validators), self.settings.max_message_bytes)
+            message = self.settings.decoder(raw)
         except ConsensusError:
             return
         if isinstance(message, Proposal):
