@@ -290,11 +290,7 @@ class NodeCore:
                 self._halt(str(error) if isinstance(error, (StateDivergence, CodedError)) else repr(error))
                 return
             then(outcome.value)
-            self._pump()
-            if self.stopped:
-                return
-            self._note_view()
-            self._propose_early_if_waiting()
+            self._feed([])
 
         self.worker.run(guarded, done)
 

@@ -159,7 +159,10 @@ def test_a_different_certified_block_at_a_committed_height_halts_with_both_certi
         core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 1, one.block.hash()))
     worker.drain()
     assert host.halted is not None and "fork at height 1" in host.halted
-    assert one.certificate.encode().hex() in host.halted or other.certificate.encode().hex() in host.halted
+    held = core.store.certificate(1)
+    assert held.encode().hex() in host.halted                      # the certificate this node committed by
+    assert one.block.hash().hex() in host.halted and other.block.hash().hex() in host.halted
+    assert host.halted.count("certificate ") >= 2
     assert core.store.last_height() == 1
 
 
