@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import random
 import socket
 import time
 from contextlib import contextmanager
@@ -14,19 +15,34 @@ from node.client import ShopchainClient
 from node.cluster import Cluster
 from node.testnet import init_testnet
 
+# Ports for test clusters start here (below the ephemeral range; see free_port_base).
+TEST_PORT_FLOOR = 20000
+
 # Fast clocks: an empty block every 200 ms, views time out after a second.
 FAST_PARAMS = {"empty_block_interval_ms": 200, "block_execution_budget_ms": 300, "view_timeout_ms": 1000}
 
 
 def free_port_base(count: int) -> int:
-    """A base port with ``count`` consecutive free ports above it on loopback."""
+    """A base port with ``count`` consecutive free ports above it on loopback.
+
+    The run is taken below the kernel's ephemeral range: ports there are handed
+    to outgoing connections (the nodes dial each other while the later ones
+    start), so a probed-free port in that range can be taken before its node
+    binds it.
+    """
+    ephemeral_low = _ephemeral_low()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65000 and all(_is_free(base + offset) for offset in range(count)):
+        base = random.randrange(TEST_PORT_FLOOR, ephemeral_low - count)
+        if all(_is_free(base + offset) for offset in range(count)):
             return base
     raise RuntimeError("no run of free ports on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _is_free(port: int) -> bool:
