@@ -116,3 +116,33 @@ def decode_transaction(raw: bytes, chain_id: str | None = None, max_bytes: int =
     tx = parse_transaction(raw, max_bytes)
     verify_transaction(tx, chain_id, verify=verify)
     return tx
+
+
+class TransactionDecoder:
+    """``decode_transaction`` for one chain, with the transactions it accepted
+    remembered by their bytes (bounded; cleared when full).
+
+    Accepting is a pure function of the bytes, the chain id and the signature
+    check, so a remembered transaction is the answer under any size cap its
+    bytes fit. Refusals are not remembered: they cost nothing to repeat but
+    memory. Simulated nodes in one process share one decoder, as they share
+    one signature verifier, so a transaction is parsed once in the process; a
+    node remembers none (capacity 0): its mempool holds what it parsed.
+    """
+
+    def __init__(self, chain_id: str, verify: Verify = verify_signature, capacity: int = 0) -> None:
+        self.chain_id = chain_id
+        self._verify = verify
+        self._capacity = capacity
+        self._accepted: dict[bytes, SignedTransaction] = {}
+
+    def __call__(self, raw: bytes, tx_bytes_max: int) -> SignedTransaction:
+        tx = self._accepted.get(raw)
+        if tx is not None and len(raw) <= tx_bytes_max:
+            return tx
+        tx = decode_transaction(raw, self.chain_id, tx_bytes_max, verify=self._verify)
+        if self._capacity:
+            if len(self._accepted) >= self._capacity:
+                self._accepted.clear()
+            self._accepted[raw] = tx
+        return tx

@@ -20,7 +20,7 @@ from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
 from chain.keys import Verify, verify_signature
-from chain.transaction import SignedTransaction, decode_transaction, transaction_id
+from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
 from chain.votes import CommitCertificate
 from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
@@ -64,9 +64,12 @@ class ChainApplication:
     store: BlockStore
     genesis: Genesis
     verifier: Verify = verify_signature   # checks transaction and evidence signatures
+    decoder: TransactionDecoder | None = None   # None: one of this chain's over ``verifier``
     _prepared: dict[bytes, _Prepared] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.decoder is None:
+            self.decoder = TransactionDecoder(self.genesis.chain_id, self.verifier)
         if self.store.genesis_hash() is None:
             self.store.commit_genesis(self.genesis.hash, compute_genesis_write_set(self.genesis),
                                       compute_genesis_state_root(self.genesis))
@@ -137,7 +140,7 @@ class ChainApplication:
         pending = known(transaction_id(raw))
         if pending is not None and len(raw) <= tx_bytes_max:
             return pending
-        return decode_transaction(raw, self.chain_id, tx_bytes_max, verify=self.verifier)
+        return self.decoder(raw, tx_bytes_max)
 
     def _check_header(self, header: Header) -> None:
         validators_hash = self.genesis.validators.hash()

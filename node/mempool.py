@@ -4,9 +4,10 @@ Caps by count, by bytes and per sender, so no client can make it grow
 without bound (tendermint #3079). A sender's transactions are kept by nonce:
 a nonce at or below the sender's last committed one is refused, and so is
 one more than ``nonce_gap_max`` ahead of it; only a contiguous run from the
-next nonce is offered to a block. Signatures are checked with the node's
-``verifier`` (a ``chain.keys.SignatureVerifier``), which remembers its
-answers, so block validation does not check them again.
+next nonce is offered to a block. Envelopes are checked with the node's
+``decode`` (a ``chain.transaction.TransactionDecoder`` over the node's
+``chain.keys.SignatureVerifier``, which remembers its answers), so block
+validation does not check signatures again.
 
 The mempool holds no clock and does no I/O: the node calls ``add`` for each
 submitted or gossiped transaction and ``on_commit`` after each block.
@@ -18,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from chain.errors import TransactionError
-from chain.keys import Verify
-from chain.transaction import SignedTransaction, decode_transaction, transaction_id
+from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
 from node.errors import RequestRejected
 
 NonceLookup = Callable[[bytes], int]
@@ -46,9 +46,8 @@ class _SenderQueue:
 
 
 class Mempool:
-    def __init__(self, chain_id: str, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int,
-                 verifier: Verify) -> None:
-        self._chain_id = chain_id
+    def __init__(self, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int,
+                 decode: TransactionDecoder) -> None:
         self._limits = limits
         self._committed_nonce = committed_nonce
         self._tx_bytes_max = tx_bytes_max
@@ -56,7 +55,7 @@ class Mempool:
         self._senders: dict[bytes, _SenderQueue] = {}
         self._bytes = 0
         self._arrivals = 0
-        self._verifier = verifier
+        self._decode = decode
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -72,10 +71,10 @@ class Mempool:
         return self._by_id.get(tx_id)
 
     def add_raw(self, raw: bytes) -> SignedTransaction:
-        """Check the envelope with the node's verifier, then ``add``."""
+        """Check the envelope with the node's decoder, then ``add``."""
         self._refuse_duplicate(transaction_id(raw))
         try:
-            tx = decode_transaction(raw, self._chain_id, self._tx_bytes_max, verify=self._verifier)
+            tx = self._decode(raw, self._tx_bytes_max)
         except TransactionError as error:
             raise RequestRejected(error.code, error.message) from None
         self.add(tx)

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from chain.errors import CodedError
 from chain.keys import SignatureVerifier
-from chain.transaction import SignedTransaction
+from chain.transaction import SignedTransaction, TransactionDecoder
 from commerce.executor import get_nonce
 from node.application import ChainApplication, CommittedBlock
 from node.core import CoreSettings, NodeCore
@@ -81,9 +81,9 @@ class NodeRuntime:
         self.is_validator = home.key.public_key in home.genesis.validators
         self.store: BlockStore = open_block_store(home.data_dir)
         self.verifier = SignatureVerifier(self.config.mempool.verified_cache_max)   # the node's one signature cache
-        self.mempool = Mempool(self.chain_id, self.config.mempool, self._committed_nonce, home.genesis.params["tx_bytes_max"],
-                               self.verifier)
-        self.app = ChainApplication(self.store, self.genesis, self.verifier)
+        decoder = TransactionDecoder(self.chain_id, self.verifier)
+        self.mempool = Mempool(self.config.mempool, self._committed_nonce, home.genesis.params["tx_bytes_max"], decoder)
+        self.app = ChainApplication(self.store, self.genesis, self.verifier, decoder)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
         self.metrics = NodeMetrics()
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max)

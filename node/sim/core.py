@@ -43,6 +43,7 @@ from typing import Callable, Iterator, TypeVar
 from chain.errors import CodedError
 from chain.keys import KeyPair, SignatureVerifier
 from chain.kv import WriteBatch
+from chain.transaction import TransactionDecoder
 from chain.votes import Vote
 from commerce.executor import get_nonce
 from consensus import ConsensusError, NewView, Proposal
@@ -66,6 +67,7 @@ T = TypeVar("T")
 
 MESSAGE_BYTES_MAX = 8 * 1024 * 1024
 DECODED_MESSAGES_MAX = 200_000
+DECODED_TRANSACTIONS_MAX = 200_000
 
 PARTITIONS = ("none", "half", "ring", "isolate")
 # Faults of honest validators' disks and of sync, one per run (docs/simulation.md).
@@ -298,7 +300,8 @@ class Simulation:
         self.chain_id = self.genesis.chain_id
         self.validators = self.genesis.validators
         self.verifier = SignatureVerifier(1_000_000)   # shared by every node: a signature is checked once in the process
-        # one decoder for every replica too: a message is decoded once in the process
+        # one decoder of each for every node too: a message or transaction is decoded once in the process
+        self.tx_decoder = TransactionDecoder(self.chain_id, self.verifier, DECODED_TRANSACTIONS_MAX)
         decoder = MessageDecoder(len(self.genesis.validators), MESSAGE_BYTES_MAX, DECODED_MESSAGES_MAX)
         self.settings = CoreSettings(
             view_timeout_ms=config.view_timeout_ms, empty_block_interval_ms=config.empty_block_interval_ms,
@@ -515,9 +518,8 @@ class Simulation:
     def start(self, i: int) -> None:
         node = self.nodes[i]
         store = node.store      # a fresh BlockStore over the disk: nothing cached from before a crash
-        mempool = Mempool(self.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
-                          self.verifier)
-        app = ChainApplication(store, self.genesis, self.verifier)
+        mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, self.tx_decoder)
+        app = ChainApplication(store, self.genesis, self.verifier, self.tx_decoder)
         sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
         node.timers = {}
         node.seen = SeenCache(PeerLimits().seen_cache_max)

@@ -6,8 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 from chain.encoding import pack
 from chain.errors import TransactionError
+from chain.keys import verify_signature
 from chain.signing import DOMAIN_TAGS, sign_fields, verify_fields
-from chain.transaction import TX_DOMAIN, build_transaction, decode_transaction
+from chain.transaction import TX_DOMAIN, TransactionDecoder, build_transaction, decode_transaction
 from tests.factories import CHAIN_ID, seeded_key
 
 KEY = seeded_key("tx sender")
@@ -90,3 +91,49 @@ def test_signature_for_one_purpose_never_verifies_for_another():
         for other in DOMAIN_TAGS:
             assert verify_fields(KEY.public_key, other, fields, signature) == (other == purpose)
     assert len(set(DOMAIN_TAGS.values())) == len(DOMAIN_TAGS)
+
+
+class CountingVerify:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, public_key, message, signature):
+        self.calls += 1
+        return verify_signature(public_key, message, signature)
+
+
+def test_decoder_remembers_what_it_accepted_and_checks_it_once():
+    verify = CountingVerify()
+    decoder = TransactionDecoder(CHAIN_ID, verify, capacity=10)
+    first = decoder(TX.raw, 64 * 1024)
+    assert decoder(TX.raw, 64 * 1024) is first and verify.calls == 1
+    assert first == decode_transaction(TX.raw, CHAIN_ID)
+
+
+def test_decoder_refuses_remembered_bytes_over_a_lower_cap_and_forgets_refusals():
+    verify = CountingVerify()
+    decoder = TransactionDecoder(CHAIN_ID, verify, capacity=10)
+    decoder(TX.raw, 64 * 1024)
+    with pytest.raises(TransactionError) as caught:
+        decoder(TX.raw, len(TX.raw) - 1)
+    assert caught.value.code == "tx.too_large"
+    forged = TX.raw[:-1] + bytes([TX.raw[-1] ^ 1])
+    for _ in range(2):
+        with pytest.raises(TransactionError) as caught:
+            decoder(forged, 64 * 1024)
+        assert caught.value.code == "tx.bad_signature"
+    assert verify.calls == 3
+
+
+def test_decoder_of_another_chain_refuses_and_a_full_decoder_starts_over():
+    with pytest.raises(TransactionError) as caught:
+        TransactionDecoder("another-chain")(TX.raw, 64 * 1024)
+    assert caught.value.code == "tx.wrong_chain"
+    verify = CountingVerify()
+    decoder = TransactionDecoder(CHAIN_ID, verify, capacity=1)
+    other = build_transaction(KEY, CHAIN_ID, 2, "funds.transfer", {"to": "x", "amount": 5})
+    decoder(TX.raw, 64 * 1024)
+    decoder(other.raw, 64 * 1024)      # full: forgets TX, remembers other
+    decoder(other.raw, 64 * 1024)
+    decoder(TX.raw, 64 * 1024)
+    assert verify.calls == 3

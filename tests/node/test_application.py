@@ -9,7 +9,7 @@ from chain.block import Block
 from chain.genesis import genesis_from_document
 from chain.keys import SignatureVerifier
 from chain.merkle import merkle_root
-from chain.transaction import build_transaction
+from chain.transaction import TransactionDecoder, build_transaction
 from commerce.executor import get_nonce
 from node.application import ChainApplication, StateDivergence
 from node.mempool import Mempool, MempoolLimits
@@ -30,7 +30,8 @@ T0 = GENESIS.genesis_time_ms
 def node() -> tuple[ChainApplication, Mempool]:
     store = BlockStore(MemoryStore())
     verifier = SignatureVerifier(1_000)
-    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, verifier)
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+                      TransactionDecoder(GENESIS.chain_id, verifier))
     return ChainApplication(store, GENESIS, verifier), mempool
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 from chain.constants import PHASE_COMMIT, PHASE_PREPARE
 from chain.genesis import genesis_from_document
-from chain.keys import verify_signature
+from chain.transaction import TransactionDecoder
 from chain.votes import Vote, sign_vote
 from commerce.executor import get_nonce
 from consensus.messages import decode_message, encode_message, sign_proposal
@@ -90,8 +90,8 @@ class HeldWorker:
 def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | None = None,
              host: Host | None = None) -> tuple[NodeCore, Host, HeldWorker]:
     store = store or BlockStore(MemoryStore())
-    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
-                      verify_signature)
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+                      TransactionDecoder(GENESIS.chain_id))
     host = host or Host()
     if sign_state is None:
         sign_state = SignState(GENESIS.chain_id, KEYS[me].public_key).encode()
@@ -204,8 +204,8 @@ def test_a_validator_without_its_sign_state_abstains_until_a_newer_block_commits
     me = 3
     host = Host()
     store = BlockStore(MemoryStore())
-    mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
-                      verify_signature)
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+                      TransactionDecoder(GENESIS.chain_id))
     worker = HeldWorker()
     core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool, None, SETTINGS, host, worker)
     core.start()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from chain.keys import KeyPair, verify_signature
-from chain.transaction import build_transaction
+from chain.transaction import TransactionDecoder, build_transaction
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
 
@@ -35,7 +35,7 @@ class Ledger:
 
 def make_pool(verifier=verify_signature, **limits):
     ledger = Ledger()
-    return Mempool(CHAIN, MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024, verifier), ledger
+    return Mempool(MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024, TransactionDecoder(CHAIN, verifier)), ledger
 
 
 def rejected_code(call) -> str:

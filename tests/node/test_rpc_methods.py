@@ -14,7 +14,7 @@ from chain.errors import MerkleProofError
 from chain.genesis import genesis_from_document
 from chain.keys import SignatureVerifier
 from chain.merkle import verify_inclusion
-from chain.transaction import SignedTransaction, build_transaction
+from chain.transaction import SignedTransaction, TransactionDecoder, build_transaction
 from chain.votes import certificate_from_map, sign_vote, verify_certificate
 from commerce.executor import get_nonce
 from consensus.messages import Evidence
@@ -56,8 +56,8 @@ class FakeNode:
     def __init__(self) -> None:
         self.store = BlockStore(MemoryStore())
         verifier = SignatureVerifier(1_000)
-        self.mempool = Mempool(GENESIS.chain_id, MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024,
-                               verifier)
+        self.mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024,
+                               TransactionDecoder(GENESIS.chain_id, verifier))
         self.app = ChainApplication(self.store, GENESIS, verifier)
         self.genesis, self.chain_id = GENESIS, GENESIS.chain_id
         self.gossiped: list[str] = []
