@@ -58,6 +58,15 @@ class RpcSection:
     # How long tx_submit with wait=commit waits before answering tx.timeout.
     commit_wait_s: float = 30.0
     page_size_max: int = 100
+    # Open client connections, in all and from one address (node/rpc_gate.py).
+    connections_max: int = 512
+    connections_per_address_max: int = 256
+    # Requests (and websocket messages) per second on one connection, and the burst it may save up.
+    requests_per_s: float = 500.0
+    requests_burst: int = 1000
+    # Notifications queued for one websocket, and how long one send may wait on a client that does not read.
+    ws_queue_max: int = 1024
+    ws_send_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

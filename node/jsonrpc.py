@@ -46,6 +46,10 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 Handler = Callable[..., Awaitable[Any]]
 
+# How deep a request may nest arrays and objects. A JSON-RPC call needs about
+# five levels; the bound keeps every later walk of the request shallow.
+JSON_DEPTH_MAX = 32
+
 
 @dataclass(frozen=True, slots=True)
 class Param:
@@ -105,9 +109,9 @@ class MethodTable:
         """The response object (or list, for a batch) to ``body``; None when
         nothing is to be answered (only notifications)."""
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error_response(None, RpcError(PARSE_ERROR, "parse error: the body is not JSON"))
+            payload = load_json(body)
+        except RpcError as error:
+            return _error_response(None, error)
         if isinstance(payload, list):
             return await self._dispatch_batch(payload)
         return await self._dispatch_one(payload)
@@ -155,6 +159,50 @@ class MethodTable:
             "info": {"title": self._title, "version": self._version},
             "methods": [_describe(self._methods[name]) for name in self.names],
         }
+
+
+def load_json(text: bytes | str, depth_max: int = JSON_DEPTH_MAX) -> Any:
+    """A client's JSON, or RpcError: -32700 when it is not JSON, -32600 when
+    it nests deeper than ``depth_max`` (however deep: the parser's own
+    recursion limit is caught too) or holds a string that is not Unicode text (a lone
+    surrogate escape such as ``"\\ud800"``, which no handler could encode)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise RpcError(PARSE_ERROR, "parse error: the body is not JSON") from None
+    except RecursionError:
+        raise _too_deep(depth_max) from None
+    _check_json(value, depth_max)
+    return value
+
+
+def _too_deep(depth_max: int) -> RpcError:
+    return RpcError(INVALID_REQUEST, f"invalid request: the JSON nests deeper than {depth_max} levels")
+
+
+def _check_json(value: Any, depth_max: int) -> None:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, (list, dict)):
+            if depth > depth_max:
+                raise _too_deep(depth_max)
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                pending.extend((child, depth + 1) for child in item.values())
+            else:
+                pending.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RpcError(INVALID_REQUEST, "invalid request: a string holds a lone surrogate (\\ud800-\\udfff); send Unicode text") from None
 
 
 def _bind(method: Method, params: Any) -> dict[str, Any]:

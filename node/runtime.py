@@ -35,6 +35,7 @@ from node.home import NodeHome
 from node.http_api import add_http_api
 from node.mempool import Mempool
 from node.metrics import NodeMetrics, add_metrics_route
+from node.rpc_gate import RpcGate, listen
 from node.rpc_methods import build_method_table
 from node.sign_state_file import SignStateFile
 from node.subscriptions import SubscriptionHub
@@ -86,7 +87,9 @@ class NodeRuntime:
         self.app = ChainApplication(self.store, self.genesis, self.verifier, decoder)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
         self.metrics = NodeMetrics()
-        self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max)
+        self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max, self.config.rpc.ws_queue_max)
+        rpc = self.config.rpc
+        self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst)
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
         self.network = PeerNetwork(self.key, NetworkConfig(self.chain_id, listen, self.config.p2p), self, random.Random())
         sign_state = self.sign_state_file.read() if self.is_validator else None
@@ -100,6 +103,7 @@ class NodeRuntime:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._runners: list[web.AppRunner] = []
+        self._servers: list[asyncio.AbstractServer] = []
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
         self.fatal: str | None = None
@@ -122,11 +126,11 @@ class NodeRuntime:
         p2p_app.router.add_get("/p2p", self.network.websocket_handler)
         api = web.Application(client_max_size=self.config.rpc.body_bytes_max + 1024)
         methods = build_method_table(self, self.config.rpc.batch_max, self.config.rpc.page_size_max, self.config.rpc.commit_wait_s)
-        add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max)
+        add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max, self.gate, self.config.rpc.ws_send_timeout_s)
         add_metrics_route(api, self.metrics)
         add_explorer_route(api)
         p2p_port = await self._serve(p2p_app, self.config.p2p.listen_host, self.config.p2p.listen_port)
-        rpc_port = await self._serve(api, self.config.rpc.listen_host, self.config.rpc.listen_port)
+        rpc_port = await self._serve(api, self.config.rpc.listen_host, self.config.rpc.listen_port, self.gate)
         for spec in self.config.p2p.persistent_peers:
             self.network.add_persistent_peer(parse_peer(spec))
         self.core.start()
@@ -136,12 +140,16 @@ class NodeRuntime:
         return ListenAddresses(f"ws://{self.config.p2p.listen_host}:{p2p_port}/p2p",
                                f"http://{self.config.rpc.listen_host}:{rpc_port}/rpc")
 
-    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+    async def _serve(self, app: web.Application, host: str, port: int, gate: RpcGate | None = None) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
         self._runners.append(runner)
-        return runner.addresses[0][1]
+        if gate is None:
+            await web.TCPSite(runner, host, port).start()
+            return runner.addresses[0][1]
+        server = await listen(runner, gate, host, port)
+        self._servers.append(server)
+        return server.sockets[0].getsockname()[1]
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
@@ -158,6 +166,8 @@ class NodeRuntime:
             handle.cancel()
         self._timers.clear()
         await self.network.close()
+        for server in self._servers:
+            server.close()
         for runner in self._runners:
             await runner.cleanup()
         await asyncio.get_running_loop().run_in_executor(None, self.core.worker.shutdown)

@@ -33,12 +33,16 @@ class SubscriptionHub:
     def open(self) -> Subscriber:
         return Subscriber(asyncio.Queue(self._queue_max))
 
-    def subscribe(self, subscriber: Subscriber, topic: str) -> None:
+    @staticmethod
+    def check_topic(topic: object) -> None:
         if not isinstance(topic, str) or not TOPIC_PATTERN.fullmatch(topic):
             raise RequestRejected(
                 "subscription.bad_topic",
                 "topic must be blocks or events:account|order|trace|coupon:ID",
             )
+
+    def subscribe(self, subscriber: Subscriber, topic: str) -> None:
+        self.check_topic(topic)
         if topic not in subscriber.topics and len(subscriber.topics) >= self._per_connection_max:
             raise RequestRejected(
                 "subscription.too_many",

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from node.http_api import add_http_api
 from node.jsonrpc import Method, MethodTable, Param
+from node.rpc_gate import RpcGate
 from node.subscriptions import SubscriptionHub
 
 
@@ -39,7 +40,7 @@ class FakeNode:
         for name, (params, handler) in self._methods.items():
             table.add(Method(name, name, tuple(Param(p, {}, p, required=False) for p in params), {}, self._recording(name, handler)))
         app = web.Application()
-        add_http_api(app, table, SubscriptionHub(4), 1 << 20)
+        add_http_api(app, table, SubscriptionHub(4), 1 << 20, RpcGate(64, 64, 1000.0, 1000))
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", 0).start())

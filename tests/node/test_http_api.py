@@ -10,6 +10,7 @@ from chain.errors import CodedError
 from node.client import RpcCallError, ShopchainClient
 from node.http_api import add_http_api
 from node.jsonrpc import Method, MethodTable, Param
+from node.rpc_gate import RpcGate
 from node.subscriptions import SubscriptionHub
 from tests.waiting import eventually
 
@@ -27,7 +28,7 @@ async def start(per_connection_max: int = 2, queue_max: int = 8):
     methods.add(Method("account_get", "An account.", (Param("address", {"type": "string"}, "hex key"),), {"type": "object"}, account_get))
     hub = SubscriptionHub(per_connection_max, queue_max)
     app = web.Application()
-    add_http_api(app, methods, hub, BODY_MAX)
+    add_http_api(app, methods, hub, BODY_MAX, RpcGate(64, 64, 1000.0, 1000))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
