@@ -67,6 +67,9 @@ class RpcSection:
     # Notifications queued for one websocket, and how long one send may wait on a client that does not read.
     ws_queue_max: int = 1024
     ws_send_timeout_s: float = 10.0
+    # /health answers 503 after this many view timeouts without a commit, or this many blocks behind a verified certificate.
+    health_no_commit_views: int = 3
+    health_behind_blocks: int = 4
 
 
 @dataclass(frozen=True, slots=True)

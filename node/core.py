@@ -152,6 +152,7 @@ class NodeCore:
         self.worker = worker
         self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms)
         self.committed_height = store.last_height()
+        self.last_commit_duration_ms = 0     # executing (if need be) and persisting the last block committed
         self.replica = self._new_replica(self._unless_stale(sign_state))
         self.on_committed: list[Callable[[CommittedBlock], None]] = []
         self.on_view_change: list[Callable[[int, int, int], None]] = []   # (height, view, views moved)
@@ -342,12 +343,14 @@ class NodeCore:
             self._fork(self.committed_height, certificate)
             return
         known = self.mempool.pending
+        started_ms = self.host.monotonic_ms()
         self._slow(lambda: self.app.persist_block(block, certificate, known),
-                   lambda committed: self._committed(committed, certificate, synced))
+                   lambda committed: self._committed(committed, certificate, synced, started_ms))
 
-    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool) -> None:
+    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool, started_ms: int) -> None:
         block = committed.block
         self.committed_height = block.height
+        self.last_commit_duration_ms = self.host.monotonic_ms() - started_ms
         self.mempool.on_commit(committed.txs)
         for listener in self.on_committed:
             listener(committed)

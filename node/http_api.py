@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -28,6 +28,15 @@ def add_http_api(app: web.Application, methods: MethodTable, hub: SubscriptionHu
     app.middlewares.append(gate.middleware)
     app.router.add_post("/rpc", _rpc_handler(methods, body_bytes_max))
     app.router.add_get("/ws", _ws_handler(hub, body_bytes_max, gate, ws_send_timeout_s))
+
+
+def add_health_route(app: web.Application, health: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+    """``/health``: 200 while the node commits, 503 with its reasons when not (node/health.py)."""
+    async def handle(request: web.Request) -> web.Response:
+        status, body = health()
+        return _json_response(body, status)
+
+    app.router.add_get("/health", handle)
 
 
 def _json_response(payload: Any, status: int = 200) -> web.Response:

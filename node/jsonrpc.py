@@ -89,10 +89,12 @@ def coded(code: str, message: str, json_code: int = APPLICATION_ERROR) -> RpcErr
 
 
 class MethodTable:
-    def __init__(self, title: str, version: str, batch_max: int) -> None:
+    def __init__(self, title: str, version: str, batch_max: int,
+                 on_rejection: Callable[[str], None] = lambda code: None) -> None:
         self._title = title
         self._version = version
         self._batch_max = batch_max
+        self._on_rejection = on_rejection   # told the dotted code of every error answered
         self._methods: dict[str, Method] = {}
         self.add(Method("rpc.discover", "The OpenRPC document of this node's API.", (), {"type": "object"}, self._discover))
 
@@ -111,38 +113,43 @@ class MethodTable:
         try:
             payload = load_json(body)
         except RpcError as error:
-            return _error_response(None, error)
+            return self._refuse(None, error)
         if isinstance(payload, list):
             return await self._dispatch_batch(payload)
         return await self._dispatch_one(payload)
 
     async def _dispatch_batch(self, batch: list[Any]) -> Any | None:
         if not batch:
-            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: an empty batch"))
+            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: an empty batch"))
         if len(batch) > self._batch_max:
             error = coded("rpc.batch_too_large", f"a batch holds at most {self._batch_max} calls; split it", INVALID_REQUEST)
-            return _error_response(None, error)
+            return self._refuse(None, error)
         responses = [await self._dispatch_one(item) for item in batch]
         answered = [response for response in responses if response is not None]
         return answered or None
 
     async def _dispatch_one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
-            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"))
+            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"))
         request_id = request.get("id")
         is_notification = "id" not in request
         if not is_notification and not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
-            return _error_response(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
+            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
         try:
             result = await self._call(request["method"], request.get("params", {}))
         except RpcError as error:
-            return None if is_notification else _error_response(request_id, error)
+            return None if is_notification else self._refuse(request_id, error)
         except CodedError as error:
-            return None if is_notification else _error_response(request_id, coded(error.code, error.message))
+            return None if is_notification else self._refuse(request_id, coded(error.code, error.message))
         except Exception:  # a bug of ours: log it, answer -32603, keep serving
             log.exception("method %s failed", request["method"])
-            return None if is_notification else _error_response(request_id, RpcError(INTERNAL_ERROR, "internal error"))
+            return None if is_notification else self._refuse(request_id, RpcError(INTERNAL_ERROR, "internal error"))
         return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _refuse(self, request_id: Any, error: RpcError) -> dict[str, Any]:
+        if error.data is not None and isinstance(error.data.get("code"), str):
+            self._on_rejection(error.data["code"])
+        return _error_response(request_id, error)
 
     async def _call(self, name: str, params: Any) -> Any:
         method = self._methods.get(name)

@@ -3,8 +3,12 @@ nodes in one process, as in tests, never share counters)."""
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+# Seconds: from a quick local commit to a stalled network.
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class NodeMetrics:
@@ -20,6 +24,20 @@ class NodeMetrics:
         self.mempool_bytes = Gauge("shopchain_mempool_bytes", "Pending transaction bytes", registry=self.registry)
         self.rejections = Counter("shopchain_rejections", "Requests and messages refused, by code", ["code"], registry=self.registry)
         self.commit_seconds = Gauge("shopchain_last_commit_seconds", "Time the last block's commit took", registry=self.registry)
+        self.commit_latency = Histogram(
+            "shopchain_commit_latency_seconds", "From a transaction's admission on this node's RPC to its commit here",
+            buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.block_interval = Histogram(
+            "shopchain_block_interval_seconds", "Between two consecutive commits on this node",
+            buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.peer_messages = Counter("shopchain_peer_messages", "Messages received, by peer (key prefix) and kind",
+                                     ["peer", "kind"], registry=self.registry)
+        self.peer_changes = Counter("shopchain_peer_changes", "Peers connected and disconnected, by peer (key prefix)",
+                                    ["peer", "change"], registry=self.registry)
+
+    def reject(self, code: str) -> None:
+        """Count one request or message refused with ``code``."""
+        self.rejections.labels(code).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -51,14 +51,16 @@ def error_body(code: str, message: str) -> bytes:
 
 class RpcGate:
     def __init__(self, connections_max: int, connections_per_address_max: int, requests_per_s: float,
-                 requests_burst: int, clock: Clock = time.monotonic) -> None:
+                 requests_burst: int, clock: Clock = time.monotonic,
+                 on_refusal: Callable[[str], None] = lambda code: None) -> None:
         self.connections_max = connections_max
         self.connections_per_address_max = connections_per_address_max
         self.requests_per_s = requests_per_s
         self.requests_burst = requests_burst
         self.clock = clock
         self.open_by_address: dict[str, int] = {}
-        self.refused: dict[str, int] = {}     # code -> count, for metrics and tests
+        self.refused: dict[str, int] = {}     # code -> count
+        self._on_refusal = on_refusal
 
     @property
     def open(self) -> int:
@@ -86,6 +88,7 @@ class RpcGate:
 
     def note_refusal(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
+        self._on_refusal(code)
 
     def refusal_message(self, code: str) -> str:
         if code == "rpc.too_many_connections":

@@ -78,12 +78,13 @@ class RpcCodedError(CodedError):
         self.data = data
 
 
-def build_method_table(node: NodeView, batch_max: int, page_size_max: int, commit_wait_s: float = 30.0) -> MethodTable:
+def build_method_table(node: NodeView, batch_max: int, page_size_max: int, commit_wait_s: float = 30.0,
+                       on_rejection: Callable[[str], None] = lambda code: None) -> MethodTable:
     """The node's whole JSON-RPC table; ``rpc.discover`` documents it."""
     if page_size_max < 1:
         raise ValueError("page_size_max is at least 1")
     api = _Api(node, page_size_max, commit_wait_s)
-    table = MethodTable("Shopchain node", RPC_API_VERSION, batch_max)
+    table = MethodTable("Shopchain node", RPC_API_VERSION, batch_max, on_rejection)
     for name, summary, params, result, handler in api.methods():
         table.add(Method(name, summary, params, result, _checked(params, handler)))
     return table

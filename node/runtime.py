@@ -32,7 +32,8 @@ from node.core import CoreSettings, NodeCore
 from node.events import topics_of
 from node.explorer import add_explorer_route
 from node.home import NodeHome
-from node.http_api import add_http_api
+from node.health import HealthFacts, HealthLimits, assess
+from node.http_api import add_health_route, add_http_api
 from node.mempool import Mempool
 from node.metrics import NodeMetrics, add_metrics_route
 from node.rpc_gate import RpcGate, listen
@@ -89,7 +90,8 @@ class NodeRuntime:
         self.metrics = NodeMetrics()
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max, self.config.rpc.ws_queue_max)
         rpc = self.config.rpc
-        self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst)
+        self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst,
+                            on_refusal=self.metrics.reject)
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
         self.network = PeerNetwork(self.key, NetworkConfig(self.chain_id, listen, self.config.p2p), self, random.Random())
         sign_state = self.sign_state_file.read() if self.is_validator else None
@@ -99,7 +101,7 @@ class NodeRuntime:
         self.core = NodeCore(self.genesis, self.key, self.store, self.app, self.mempool, sign_state, self._settings(), self,
                              _ThreadWorker(self.config.node.name))
         self.core.on_committed.append(self._on_committed)
-        self.core.on_view_change.append(lambda height, view, moved: self.metrics.view_changes.inc(moved))
+        self.core.on_view_change.append(self._on_view_change)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._runners: list[web.AppRunner] = []
@@ -107,6 +109,8 @@ class NodeRuntime:
         self._stopped = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
         self.fatal: str | None = None
+        self._last_commit_ms = self.monotonic_ms()
+        self._admitted_ms: dict[str, int] = {}    # transactions admitted over RPC, by id, until they commit
 
     def _settings(self) -> CoreSettings:
         params = self.genesis.params
@@ -125,8 +129,10 @@ class NodeRuntime:
         p2p_app = web.Application()
         p2p_app.router.add_get("/p2p", self.network.websocket_handler)
         api = web.Application(client_max_size=self.config.rpc.body_bytes_max + 1024)
-        methods = build_method_table(self, self.config.rpc.batch_max, self.config.rpc.page_size_max, self.config.rpc.commit_wait_s)
+        methods = build_method_table(self, self.config.rpc.batch_max, self.config.rpc.page_size_max, self.config.rpc.commit_wait_s,
+                                     self.metrics.reject)
         add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max, self.gate, self.config.rpc.ws_send_timeout_s)
+        add_health_route(api, self.health)
         add_metrics_route(api, self.metrics)
         add_explorer_route(api)
         p2p_port = await self._serve(p2p_app, self.config.p2p.listen_host, self.config.p2p.listen_port)
@@ -213,6 +219,17 @@ class NodeRuntime:
     # -- after each commit ------------------------------------------------------------------
 
     def _on_committed(self, committed: CommittedBlock) -> None:
+        now = self.monotonic_ms()
+        block = committed.block
+        log.info("committed height %d: block %s, %d txs, view %d, %d ms since the last commit",
+                 block.height, block.hash().hex()[:16], len(committed.txs), self.core.replica.view, now - self._last_commit_ms)
+        self.metrics.block_interval.observe((now - self._last_commit_ms) / 1000)
+        self.metrics.commit_seconds.set(self.core.last_commit_duration_ms / 1000)
+        self._last_commit_ms = now
+        for tx in committed.txs:
+            admitted = self._admitted_ms.pop(tx.id, None)
+            if admitted is not None:
+                self.metrics.commit_latency.observe((now - admitted) / 1000)
         self.metrics.height.set(committed.block.height)
         self.metrics.view.set(self.core.replica.view)
         self.metrics.txs_committed.inc(len(committed.txs))
@@ -240,15 +257,26 @@ class NodeRuntime:
     # -- the network's handler ------------------------------------------------------------
 
     def on_peer_connected(self, peer_key: bytes) -> None:
-        self.metrics.peers.set(len(self.network.peers()))
+        self._peer_change(peer_key, "connected")
         self.core.on_peer_connected(peer_key)
 
     def on_peer_disconnected(self, peer_key: bytes) -> None:
-        self.metrics.peers.set(len(self.network.peers()))
+        self._peer_change(peer_key, "disconnected")
         self.core.on_peer_disconnected(peer_key)
 
+    def _peer_change(self, peer_key: bytes, change: str) -> None:
+        role = "validator" if peer_key in self.genesis.validators else "observer"
+        log.info("peer %s %s (%s); %d peers", peer_key.hex()[:16], change, role, len(self.network.peers()))
+        self.metrics.peers.set(len(self.network.peers()))
+        self.metrics.peer_changes.labels(peer_key.hex()[:16], change).inc()
+
     def on_message(self, peer_key: bytes, kind: str, payload: bytes) -> None:
+        self.metrics.peer_messages.labels(peer_key.hex()[:16], kind).inc()
         self.core.on_message(peer_key, kind, payload)
+
+    def _on_view_change(self, height: int, view: int, moved: int) -> None:
+        log.info("view change at height %d: now view %d", height, view)
+        self.metrics.view_changes.inc(moved)
 
     # -- what the RPC methods see (node.rpc_methods.NodeView) ----------------------------
 
@@ -257,8 +285,24 @@ class NodeRuntime:
 
     def submit(self, raw: bytes) -> SignedTransaction:
         tx = self.core.submit(raw)
+        if len(self._admitted_ms) >= self.config.mempool.txs_max:
+            del self._admitted_ms[next(iter(self._admitted_ms))]
+        self._admitted_ms[tx.id] = self.monotonic_ms()
         self.metrics.mempool_txs.set(len(self.mempool))
         return tx
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``/health``: node.health decides from this node's facts."""
+        peers = self.network.peers()
+        facts = HealthFacts(
+            height=self.store.last_height(), certified_height=self.core.syncer.certified_height,
+            last_commit_age_ms=self.monotonic_ms() - self._last_commit_ms, peers=len(peers),
+            validators_connected=sum(1 for key in peers if key in self.genesis.validators),
+            halted=self.fatal is not None or self.core.halted is not None,
+        )
+        rpc = self.config.rpc
+        return assess(facts, HealthLimits(self.genesis.params["view_timeout_ms"], rpc.health_no_commit_views,
+                                          rpc.health_behind_blocks))
 
     async def wait_for_commit(self, tx_id: str, timeout_s: float) -> bool:
         if self.store.tx_location(tx_id) is not None:
