@@ -150,7 +150,8 @@ class NodeCore:
         self.settings = settings
         self.host = host
         self.worker = worker
-        self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms)
+        self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms,
+                                  frozenset(genesis.validators.keys))
         self.committed_height = store.last_height()
         self.last_commit_duration_ms = 0     # executing (if need be) and persisting the last block committed
         self.replica = self._new_replica(self._unless_stale(sign_state))

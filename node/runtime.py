@@ -93,7 +93,8 @@ class NodeRuntime:
         self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst,
                             on_refusal=self.metrics.reject)
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
-        self.network = PeerNetwork(self.key, NetworkConfig(self.chain_id, listen, self.config.p2p), self, random.Random())
+        network_config = NetworkConfig(self.chain_id, listen, self.config.p2p, frozenset(self.genesis.validators.keys))
+        self.network = PeerNetwork(self.key, network_config, self, random.Random())
         sign_state = self.sign_state_file.read() if self.is_validator else None
         if self.is_validator and sign_state is None:
             log.warning("%s has no sign_state file: it signs nothing until a block proposed after this start "

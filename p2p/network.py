@@ -18,6 +18,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +52,14 @@ class PeerLimits:
     ban_base_s: float = 5.0
     ban_cap_s: float = 300.0
     inbound_frames_per_s_max: int = 20_000
+    # Peers that are not validators of the genesis: how many, and how fast each may send.
+    observers_max: int = 16
+    observer_frames_per_s_max: int = 500
+    # Inbound handshakes in progress: in all, from one address, and how many of all only
+    # the hosts of persistent peers (the validators) may use.
+    handshakes_max: int = 64
+    handshakes_per_address_max: int = 8
+    handshakes_reserved: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,8 @@ class NetworkConfig:
     chain_id: str
     listen_address: str
     limits: PeerLimits = field(default_factory=PeerLimits)
+    # The genesis validators: admitted by key, never counted as observers.
+    validators: frozenset[bytes] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,10 @@ class PeerAddress:
 
     url: str
     key: bytes | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
 
 
 class NetworkHandler(Protocol):
@@ -116,6 +131,7 @@ class PeerNetwork:
         self._links: dict[bytes, _Link] = {}
         self._bans: dict[bytes, _Ban] = {}
         self._seen = SeenCache(config.limits.seen_cache_max)
+        self._handshakes = HandshakeSlots(config.limits)
         self._dialers: list[asyncio.Task[None]] = []
         self._client: aiohttp.ClientSession | None = None
         self._closed = False
@@ -139,13 +155,23 @@ class PeerNetwork:
         return sum(self._enqueue(link, plaintext) for key, link in list(self._links.items()) if key != exclude)
 
     def add_persistent_peer(self, address: PeerAddress) -> None:
+        self._handshakes.trust_host(address.host)
         self._dialers.append(asyncio.get_running_loop().create_task(self._dial_forever(address)))
 
     async def websocket_handler(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler of ``/p2p``: one inbound peer for as long as it lasts."""
+        address = request.remote or ""
+        refusal = self._handshakes.take(address)
+        if refusal is not None:
+            self._count_refusal(refusal)
+            raise web.HTTPServiceUnavailable(text=f"{refusal.code}: {refusal.message}")
         websocket = web.WebSocketResponse(max_msg_size=self._max_message_bytes, heartbeat=self._config.limits.heartbeat_s)
-        await websocket.prepare(request)
-        await self._run_link(websocket, expected_key=None, dialed_by_us=False)
+        try:
+            await websocket.prepare(request)
+        except BaseException:
+            self._handshakes.release(address)
+            raise
+        await self._run_link(websocket, expected_key=None, dialed_by_us=False, handshake_from=address)
         return websocket
 
     async def close(self) -> None:
@@ -173,11 +199,18 @@ class PeerNetwork:
             return False
         return True
 
-    async def _run_link(self, websocket: Any, expected_key: bytes | None, dialed_by_us: bool) -> bytes | None:
-        """Handshake, then read until the link ends; the peer's key if it was admitted."""
+    async def _run_link(self, websocket: Any, expected_key: bytes | None, dialed_by_us: bool,
+                        handshake_from: str | None = None) -> bytes | None:
+        """Handshake, then read until the link ends; the peer's key if it was
+        admitted. An inbound link holds its handshake slot (taken for
+        ``handshake_from``) until the handshake ends."""
         peer_key: bytes | None = None
         try:
-            session = await asyncio.wait_for(self._handshake(websocket), self._config.limits.handshake_timeout_s)
+            try:
+                session = await asyncio.wait_for(self._handshake(websocket), self._config.limits.handshake_timeout_s)
+            finally:
+                if handshake_from is not None:
+                    self._handshakes.release(handshake_from)
             peer_key = session.peer_key
             self._check_admission(peer_key, expected_key)
             link = _Link(peer_key, dialed_by_us, websocket, session, asyncio.Queue(self._config.limits.send_queue_max))
@@ -211,6 +244,14 @@ class PeerNetwork:
         ban = self._bans.get(peer_key)
         if ban is not None and ban.until_s > _now_s():
             raise PeerError("p2p.banned", f"peer is banned for {ban.until_s - _now_s():.1f} s more")
+        if not self._is_validator(peer_key) and peer_key not in self._links:
+            observers = sum(1 for key in self._links if not self._is_validator(key))
+            if observers >= self._config.limits.observers_max:
+                raise PeerError("p2p.too_many_observers",
+                                f"this node keeps {self._config.limits.observers_max} observer peers; try another node or later")
+
+    def _is_validator(self, peer_key: bytes) -> bool:
+        return peer_key in self._config.validators
 
     def _register(self, link: _Link) -> bool:
         """Keep one link per peer: of two, the one dialed by the lower key wins,
@@ -259,13 +300,18 @@ class PeerNetwork:
         if now - link.window_start_s >= 1.0:
             link.window_start_s, link.frames_in_window = now, 0
         link.frames_in_window += 1
-        if link.frames_in_window > self._config.limits.inbound_frames_per_s_max:
-            raise PeerError("p2p.flood", f"more than {self._config.limits.inbound_frames_per_s_max} frames in a second")
+        limits = self._config.limits
+        frames_max = limits.inbound_frames_per_s_max if self._is_validator(link.peer_key) else limits.observer_frames_per_s_max
+        if link.frames_in_window > frames_max:
+            raise PeerError("p2p.flood", f"more than {frames_max} frames in a second")
+
+    def _count_refusal(self, error: PeerError) -> None:
+        self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
 
     def _refuse(self, peer_key: bytes | None, error: PeerError) -> None:
-        self.stats.refused[error.code] = self.stats.refused.get(error.code, 0) + 1
+        self._count_refusal(error)
         log.warning("peer %s refused: %s: %s", peer_key.hex() if peer_key else "(unauthenticated)", error.code, error.message)
-        if peer_key is None or error.code in ("p2p.self", "p2p.banned", "p2p.unexpected_key"):
+        if peer_key is None or error.code in _REFUSED_WITHOUT_BAN:
             return
         ban = self._bans.setdefault(peer_key, _Ban(0.0, Backoff(self._config.limits.ban_base_s, self._config.limits.ban_cap_s, self._rng)))
         ban.until_s = _now_s() + ban.backoff.next_delay_s()
@@ -302,6 +348,49 @@ class PeerNetwork:
             log.debug("dial %s failed: %r", url, error)
             return None
         return await self._run_link(websocket, expected_key=expected_key, dialed_by_us=True)
+
+
+# Refusals that say nothing bad of the peer: no ban.
+_REFUSED_WITHOUT_BAN = ("p2p.self", "p2p.banned", "p2p.unexpected_key", "p2p.too_many_observers")
+
+
+class HandshakeSlots:
+    """Inbound handshakes in progress, capped in all and per address, so a
+    flood of fresh keys costs the node little. The hosts of persistent peers
+    (the validators, which dial each other) are exempt from the per-address
+    cap and alone may use the last ``handshakes_reserved`` slots."""
+
+    def __init__(self, limits: PeerLimits) -> None:
+        self._limits = limits
+        self._by_address: dict[str, int] = {}
+        self._trusted_hosts: set[str] = set()
+
+    def trust_host(self, host: str) -> None:
+        self._trusted_hosts.add(host)
+
+    @property
+    def in_progress(self) -> int:
+        return sum(self._by_address.values())
+
+    def take(self, address: str) -> PeerError | None:
+        """Hold a slot for a handshake from ``address``, or the refusal."""
+        limits = self._limits
+        trusted = address in self._trusted_hosts
+        open_slots = limits.handshakes_max - (0 if trusted else limits.handshakes_reserved)
+        if self.in_progress >= open_slots:
+            return PeerError("p2p.handshakes_busy", f"{self.in_progress} handshakes are in progress; retry shortly")
+        if not trusted and self._by_address.get(address, 0) >= limits.handshakes_per_address_max:
+            return PeerError("p2p.handshakes_busy",
+                             f"{limits.handshakes_per_address_max} handshakes from this address are in progress; finish them first")
+        self._by_address[address] = self._by_address.get(address, 0) + 1
+        return None
+
+    def release(self, address: str) -> None:
+        left = self._by_address.get(address, 0) - 1
+        if left > 0:
+            self._by_address[address] = left
+        else:
+            self._by_address.pop(address, None)
 
 
 async def _receive_bytes(websocket: Any) -> bytes:

@@ -101,16 +101,24 @@ class _Request:
 class BlockSyncer:
     """Plans requests and orders verified blocks; holds no sockets or clocks.
 
-    Peers are asked in order of fewest strikes, then key: a peer earns a
-    strike each time a request to it times out or its answer lacks heights
-    it claimed to hold, so a silent or lying peer is asked last and its range
-    goes to another at once. An answer that stops short also lowers the
-    peer's claim to what it delivered: a claim is believed only until the
-    peer fails to back it."""
+    The target is what the node can prove: the highest height for which it
+    holds a verified certificate (from consensus, or a block it synced). The
+    window above its height, up to that target, is split among idle peers. A
+    height a peer merely claims is evidence of nothing: it only ranks peers,
+    and above the proven target the syncer sends one request at a time (a
+    probe) to the best claimant; the blocks it brings back, once verified,
+    raise the target.
+
+    Peers are ranked by fewest strikes, then validators before observers,
+    then key: a peer earns a strike each time a request to it times out or
+    its answer lacks heights it claimed to hold, so a silent or lying peer
+    is asked last and its range goes to another at once. An answer that stops
+    short also lowers the peer's claim to what it delivered."""
 
     batch_blocks: int
     window_blocks: int
     request_timeout_ms: int
+    validators: frozenset[bytes] = frozenset()
     peer_heights: dict[bytes, int] = field(default_factory=dict)
     strikes: dict[bytes, int] = field(default_factory=dict)
     certified_height: int = 0
@@ -118,6 +126,7 @@ class BlockSyncer:
     _buffer: dict[int, CertifiedBlock] = field(default_factory=dict)
 
     def on_peer_height(self, peer: bytes, height: int) -> None:
+        """A height the peer claims to hold: it ranks the peer, proves nothing."""
         self.peer_heights[peer] = max(height, self.peer_heights.get(peer, 0))
 
     def on_certified_height(self, height: int) -> None:
@@ -138,7 +147,7 @@ class BlockSyncer:
 
     def next_requests(self, our_height: int, now_ms: int) -> list[tuple[bytes, int, int]]:
         """(peer, from_height, count) to send now: each missing range of the
-        window asked of one idle peer that has it."""
+        proven window asked of one idle peer, and above it at most one probe."""
         for peer, request in list(self._in_flight.items()):
             if now_ms - request.sent_ms > self.request_timeout_ms:
                 del self._in_flight[peer]
@@ -149,33 +158,44 @@ class BlockSyncer:
             peer = self._idle_peer_with(from_height)
             if peer is None:
                 continue
-            top = max(self.peer_heights.get(peer, 0), self.certified_height)
+            proven = from_height <= self.certified_height
+            top = min(self.certified_height, from_height + self.batch_blocks - 1) if proven else self.peer_heights[peer]
             count = min(self.batch_blocks, top - from_height + 1)
             self._in_flight[peer] = _Request(peer, from_height, count, now_ms)
             requests.append((peer, from_height, count))
         return requests
 
     def _missing_ranges(self, our_height: int) -> list[int]:
-        top = min(our_height + self.window_blocks, max(self.best_height(), self.certified_height))
+        """Starts of the ranges to ask for: batches of the proven window, then
+        the first height above it when a peer claims it and no probe is out."""
+        window_top = our_height + self.window_blocks
         covered = set(self._buffer)
         for request in self._in_flight.values():
             covered.update(range(request.from_height, request.from_height + request.count))
         starts, height = [], our_height + 1
-        while height <= top:
+        while height <= min(window_top, self.certified_height):
             if height in covered:
                 height += 1
                 continue
             starts.append(height)
             height += self.batch_blocks
+        probe = max(our_height, self.certified_height) + 1
+        probing = any(request.from_height > self.certified_height for request in self._in_flight.values())
+        if probe <= window_top and self.best_height() >= probe and not probing and probe not in covered:
+            starts.append(probe)
         return starts
 
     def _idle_peer_with(self, height: int) -> bytes | None:
-        """An idle peer that claims ``height``, fewest strikes first; when none
-        claims a height a verified certificate shows, any idle peer."""
+        """The best-ranked idle peer for ``height``: any peer for a proven
+        height (claimants first among equals), a claimant for a probe."""
         idle = [peer for peer in self.peer_heights if peer not in self._in_flight]
-        claiming = [peer for peer in idle if self.peer_heights[peer] >= height]
-        candidates = claiming or (idle if height <= self.certified_height else [])
-        return min(candidates, key=lambda peer: (self.strikes.get(peer, 0), peer), default=None)
+        if height > self.certified_height:
+            idle = [peer for peer in idle if self.peer_heights[peer] >= height]
+        return min(idle, key=lambda peer: self._rank(peer, height), default=None)
+
+    def _rank(self, peer: bytes, height: int) -> tuple[int, int, int, bytes]:
+        return (self.strikes.get(peer, 0), 0 if peer in self.validators else 1,
+                0 if self.peer_heights[peer] >= height else 1, peer)
 
     def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> bool:
         """Keep verified blocks of the range this peer was asked for. True
@@ -190,6 +210,7 @@ class BlockSyncer:
             if item.height in asked:
                 self._buffer[item.height] = item
                 delivered = max(delivered, item.height)
+        self.on_certified_height(delivered)             # each kept block came with its verified certificate
         claimed = self.peer_heights.get(peer, 0)
         if delivered < min(claimed, asked[-1]):          # it claimed heights it did not serve
             self.peer_heights[peer] = delivered

@@ -87,12 +87,14 @@ async def running_node(name: str, chain_id: str = CHAIN, port: int = 0, **config
         await stop_node(node)
 
 
-async def start_node(name: str, chain_id: str = CHAIN, port: int = 0, relay: bool = False, **config) -> RunningNode:
+async def start_node(name: str, chain_id: str = CHAIN, port: int = 0, relay: bool = False,
+                     validators: frozenset[bytes] = frozenset(), **config) -> RunningNode:
     identity = key(name)
     handler = RecordingHandler(relay=relay)
     app = web.Application()
     runner = web.AppRunner(app)
-    network = PeerNetwork(identity, NetworkConfig(chain_id, f"127.0.0.1:{port}", PeerLimits(**config)), handler, random.Random(name))
+    network_config = NetworkConfig(chain_id, f"127.0.0.1:{port}", PeerLimits(**config), validators)
+    network = PeerNetwork(identity, network_config, handler, random.Random(name))
     handler.network = network
     app.router.add_get("/p2p", network.websocket_handler)
     await runner.setup()

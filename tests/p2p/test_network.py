@@ -136,14 +136,82 @@ def test_oversized_frame_disconnects_the_peer():
     run(scenario())
 
 
-def test_flooding_peer_is_disconnected():
+def test_flooding_observer_is_disconnected():
     async def scenario():
-        async with running_node("b", inbound_frames_per_s_max=20) as b:
+        async with running_node("b", observer_frames_per_s_max=20) as b:
             session, websocket, secure = await raw_client(b.url, "mallory")
             for n in range(200):
                 await websocket.send_bytes(secure.sender.seal(b"\x92\xa6status\xc4\x01" + bytes([n])))
             assert await closed_by_server(websocket)
             await wait_until(b.handler, lambda: b.network.stats.refused.get("p2p.flood") == 1)
+            await session.close()
+    run(scenario())
+
+
+def test_a_validator_is_held_to_the_validators_frame_limit_not_the_observers():
+    async def scenario():
+        validator = key("valid").public_key
+        async with running_node("b", observer_frames_per_s_max=20, validators=frozenset({validator})) as b:
+            session, websocket, secure = await raw_client(b.url, "valid")
+            for n in range(200):
+                await websocket.send_bytes(secure.sender.seal(b"\x92\xa6status\xc4\x01" + bytes([n])))
+            await wait_until(b.handler, lambda: len(b.handler.messages) == 200)
+            assert b.network.peers() == [validator] and "p2p.flood" not in b.network.stats.refused
+            await session.close()
+    run(scenario())
+
+
+def test_observers_are_capped_and_never_take_a_validators_place():
+    async def scenario():
+        validator = key("valid").public_key
+        async with running_node("b", observers_max=2, validators=frozenset({validator})) as b:
+            clients = [await raw_client(b.url, f"observer{i}") for i in range(2)]
+            await wait_until(b.handler, lambda: len(b.network.peers()) == 2)
+            session, websocket, _ = await raw_client(b.url, "observer2")
+            assert await closed_by_server(websocket)
+            await wait_until(b.handler, lambda: b.network.stats.refused.get("p2p.too_many_observers") == 1)
+            assert b.network.stats.bans == 0                  # a full node is no offence
+            await session.close()
+            clients.append(await raw_client(b.url, "valid"))
+            await wait_until(b.handler, lambda: validator in b.network.peers())
+            assert len(b.network.peers()) == 3
+            for client_session, _, _ in clients:
+                await client_session.close()
+    run(scenario())
+
+
+def test_a_handshake_flood_from_one_address_is_capped_before_any_cryptography():
+    async def scenario():
+        async with running_node("b", handshakes_per_address_max=3, handshakes_max=8, handshakes_reserved=2,
+                                handshake_timeout_s=30) as b:
+            flooder = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+            stalled = [await flooder.ws_connect(b.url) for _ in range(3)]    # each waits in its handshake
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await flooder.ws_connect(b.url)
+            assert refused.value.status == 503 and b.network.stats.refused == {"p2p.handshakes_busy": 1}
+            session, websocket, _ = await raw_client(b.url, "honest")      # another address still gets in
+            await wait_until(b.handler, lambda: key("honest").public_key in b.network.peers())
+            for websocket in stalled:
+                await websocket.close()
+            await flooder.close()
+            await session.close()
+    run(scenario())
+
+
+def test_reserved_handshake_slots_are_kept_for_the_hosts_of_persistent_peers():
+    async def scenario():
+        async with running_node("b", handshakes_per_address_max=10, handshakes_max=4, handshakes_reserved=2,
+                                handshake_timeout_s=30) as b:
+            b.network.add_persistent_peer(PeerAddress("ws://127.0.0.1:9/p2p"))   # trusts host 127.0.0.1
+            flooder = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)))
+            stalled = [await flooder.ws_connect(b.url) for _ in range(2)]
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await flooder.ws_connect(b.url)                              # the rest are reserved
+            session, websocket, _ = await raw_client(b.url, "validator-host")
+            await wait_until(b.handler, lambda: key("validator-host").public_key in b.network.peers())
+            for websocket in stalled:
+                await websocket.close()
+            await flooder.close()
             await session.close()
     run(scenario())
 

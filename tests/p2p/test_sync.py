@@ -81,10 +81,11 @@ def syncer(batch=2, window=6, timeout_ms=5000):
     return BlockSyncer(batch_blocks=batch, window_blocks=window, request_timeout_ms=timeout_ms)
 
 
-def test_requests_split_the_window_among_idle_peers():
+def test_requests_split_the_proven_window_among_idle_peers():
     plan = syncer()
     plan.on_peer_height(PEER_A, 10)
     plan.on_peer_height(PEER_B, 3)
+    plan.on_certified_height(3)
     assert plan.next_requests(0, now_ms=0) == [(PEER_A, 1, 2), (PEER_B, 3, 1)]
     assert plan.next_requests(0, now_ms=1) == []  # both busy
 
@@ -93,6 +94,7 @@ def test_out_of_order_responses_come_out_in_height_order():
     plan = syncer()
     plan.on_peer_height(PEER_A, 6)
     plan.on_peer_height(PEER_B, 6)
+    plan.on_certified_height(6)
     (peer_1, start_1, _), (peer_2, start_2, _) = plan.next_requests(0, now_ms=0)
     items = [CertifiedBlock(b, c) for b, c in CHAIN]
     plan.on_response(peer_2, items[start_2 - 1:start_2 + 1])
@@ -171,6 +173,7 @@ def test_any_arrival_order_gives_consecutive_heights(order, batch):
     peers = [bytes([i]) * 32 for i in range(6)]
     for peer in peers:
         plan.on_peer_height(peer, 6)
+    plan.on_certified_height(6)
     requests = plan.next_requests(0, 0)
     items = [CertifiedBlock(b, c) for b, c in CHAIN]
     taken = []
@@ -182,3 +185,40 @@ def test_any_arrival_order_gives_consecutive_heights(order, batch):
             plan.on_response(peer, items[starts[position] - 1:starts[position] - 1 + count])
             taken += plan.take_ready(len(taken))
     assert [item.height for item in taken] == list(range(1, 7))
+
+
+def test_claims_above_the_proven_height_get_one_probe_at_a_time():
+    plan = syncer(batch=2, window=6)
+    plan.on_peer_height(PEER_A, 10**15)
+    plan.on_peer_height(PEER_B, 10**15)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 2)]     # not the whole window on a claim
+    assert plan.next_requests(0, 1) == []                    # B idle, but a probe is out
+    assert plan.on_response(PEER_A, [CertifiedBlock(b, c) for b, c in CHAIN[:2]])
+    assert plan.certified_height == 2                        # what the verified answer proves
+    assert [item.height for item in plan.take_ready(0)] == [1, 2]
+    assert plan.next_requests(2, 2) == [(PEER_A, 3, 2)]
+
+
+def test_a_silent_observer_claiming_a_huge_height_cannot_hold_sync():
+    silent = bytes(32)                                       # ranks first by key
+    plan = BlockSyncer(batch_blocks=2, window_blocks=6, request_timeout_ms=5000, validators=frozenset({PEER_A, PEER_B}))
+    plan.on_peer_height(silent, 10**15)
+    plan.on_peer_height(PEER_A, 6)
+    plan.on_peer_height(PEER_B, 6)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 2)]     # validators first
+    plan.on_certified_height(6)                              # consensus showed a certificate for 6
+    assert plan.next_requests(0, 1) == [(PEER_B, 3, 2), (silent, 5, 2)]
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    plan.on_response(PEER_A, items[0:2])
+    plan.on_response(PEER_B, items[2:4])
+    assert [item.height for item in plan.take_ready(0)] == [1, 2, 3, 4]
+    # the silent one timed out: struck, its range re-asked of a validator; above the proof only it claims more
+    assert plan.next_requests(4, 6_000) == [(PEER_A, 5, 2), (silent, 7, 2)]
+    assert plan.strikes == {silent: 1}
+    plan.on_response(PEER_A, items[4:6])
+    assert [item.height for item in plan.take_ready(4)] == [5, 6]
+    assert plan.next_requests(6, 6_001) == []                # its probe is out; it holds nothing up
+    plan.on_certified_height(8)                              # consensus moved on: 7 and 8 wait on the probe
+    assert plan.next_requests(6, 6_002) == []
+    assert plan.next_requests(6, 11_001) == [(PEER_A, 7, 2), (silent, 9, 2)]   # it times out: re-asked, it probes on
+    assert plan.strikes == {silent: 2}
