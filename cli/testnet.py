@@ -39,10 +39,13 @@ def testnet_init(directory: Path, validators: int, base_port: int, chain_id: str
 
 @testnet_group.command("up")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--stop-on-exit", is_flag=True,
+              help="Stop every node when one exits (by default the others keep running and the exit is reported).")
 @reports_user_errors
-def testnet_up(directory: Path) -> None:
+def testnet_up(directory: Path, stop_on_exit: bool) -> None:
     """Run every node of DIRECTORY as a child process until interrupted;
-    each node logs to its home's node.log."""
+    each node logs to its home's node.log. A node that exits is reported
+    and the others keep running, unless --stop-on-exit."""
     from node.cluster import run_testnet
 
-    run_testnet(directory, echo=click.echo)
+    run_testnet(directory, echo=click.echo, stop_on_exit=stop_on_exit)

@@ -94,8 +94,10 @@ class Cluster:
             self.stop(name)
 
 
-def run_testnet(directory: Path, echo: Callable[[str], None]) -> None:
-    """Run every node until SIGINT or SIGTERM, then stop them all."""
+def run_testnet(directory: Path, echo: Callable[[str], None], stop_on_exit: bool = False) -> None:
+    """Run every node until SIGINT or SIGTERM, then stop them all. A node
+    that exits meanwhile is reported once; the others keep running unless
+    ``stop_on_exit``."""
     cluster = Cluster(load_testnet(directory))
     stopping = False
 
@@ -111,11 +113,15 @@ def run_testnet(directory: Path, echo: Callable[[str], None]) -> None:
             ready = cluster.wait_ready(node.name)
             echo(f"{node.name}: rpc {ready['rpc']}  p2p {ready['p2p']}  log {node.home / 'node.log'}")
         echo("testnet up; Ctrl-C stops every node")
+        reported: set[str] = set()
         while not stopping:
             for running in cluster.nodes.values():
-                if not running.alive():
-                    echo(f"{running.name} exited with status {running.process.returncode}; see {running.log_path}")
-                    stopping = True
+                if running.name not in reported and not running.alive():
+                    reported.add(running.name)
+                    still = len(cluster.nodes) - len(reported)
+                    then = "stopping the others (--stop-on-exit)" if stop_on_exit else f"{still} nodes keep running"
+                    echo(f"{running.name} exited with status {running.process.returncode}; see {running.log_path}; {then}")
+                    stopping = stop_on_exit
             time.sleep(0.2)
     finally:
         cluster.stop_all()

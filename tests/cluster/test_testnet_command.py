@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.clusterutil import free_port_base, processes_mentioning, read_lines, wait_for_line
+from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.slow
 SHOPCHAIN = str(Path(sys.executable).with_name("shopchain"))
@@ -56,3 +57,51 @@ def test_init_up_tx_query_and_ctrl_c(tmp_path):
                 up.kill()
         for pid in processes_mentioning(str(directory)):
             os.kill(pid, signal.SIGKILL)
+
+
+def start_up(directory: Path, *flags: str) -> tuple[subprocess.Popen, queue.Queue]:
+    up = subprocess.Popen([SHOPCHAIN, "testnet", "up", str(directory), *flags], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(up.stdout, lines), daemon=True).start()
+    wait_for_line(lines, "testnet up; Ctrl-C stops every node", UP_DEADLINE_S)
+    return up, lines
+
+
+def stop_up(up: subprocess.Popen, directory: Path) -> None:
+    if up.poll() is None:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+    for pid in processes_mentioning(str(directory)):
+        os.kill(pid, signal.SIGKILL)
+
+
+def height(rpc: str) -> int:
+    return shopchain("query", "status", "--rpc", rpc)["height"]
+
+
+@pytest.mark.parametrize("stop_on_exit", [False, True])
+def test_a_node_that_exits_is_reported_and_the_others_run_on_unless_asked(tmp_path, stop_on_exit):
+    directory = tmp_path / "net"
+    shown = shopchain("testnet", "init", str(directory), "--validators", "4", "--base-port", str(free_port_base(8)))
+    up, lines = start_up(directory, *(["--stop-on-exit"] if stop_on_exit else []))
+    try:
+        [victim] = processes_mentioning(str(directory / "node2"))
+        os.kill(victim, signal.SIGKILL)
+        if stop_on_exit:
+            wait_for_line(lines, "node2 exited with status -9", 30)
+            wait_for_line(lines, "testnet stopped", 60)
+            assert up.wait(timeout=30) == 0 and processes_mentioning(str(directory)) == []
+            return
+        seen = wait_for_line(lines, "node2 exited with status -9", 30)
+        assert "3 nodes keep running" in seen[-1]
+        assert len(processes_mentioning(str(directory))) == 4        # `up` and three nodes
+        rpc = shown["nodes"][0]["rpc"]
+        before = height(rpc)
+        eventually_sync(lambda: height(rpc) >= before + 3, 60, what="three of four nodes committing on")
+        assert up.poll() is None
+    finally:
+        stop_up(up, directory)
