@@ -2,12 +2,14 @@
 and the command line against a running testnet."""
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chain.keys import KeyPair, save_key_file
 from chain.transaction import build_transaction
@@ -217,11 +219,21 @@ def test_explorer_and_metrics_are_served(tmp_path):
                 async with session.get(base + "/") as page:
                     html = await page.text()
                     assert page.status == 200 and page.content_type == "text/html"
-                async with session.get(base + "/metrics") as metrics:
-                    text = await metrics.text()
-            assert "Shopchain explorer" in html and '"chain_status"' in html and '"block_get"' in html
-            height_line = next(line for line in text.splitlines() if line.startswith("shopchain_height "))
-            assert float(height_line.split()[1]) >= 2
+                async with ShopchainClient(rpc_url(cluster, "node0")) as client:
+                    served = {method["name"]: {param["name"] for param in method["params"]}
+                              for method in (await client.call("rpc.discover"))["methods"]}
+                    status_before = await client.chain_status()
+                    async with session.get(base + "/metrics") as metrics:
+                        text = await metrics.text()
+                    status_after = await client.chain_status()
+            called = set(re.findall(r'rpc\("([a-z_.]+)"', html))
+            lookups = re.findall(r'<option value="([a-z_]+):([a-z_]+)"', html)
+            assert called and lookups, "the page's calls were not found: update this test with the page"
+            assert called | {method for method, _ in lookups} <= set(served), "the page calls a method the node does not serve"
+            assert all(param in served[method] for method, param in lookups), "the page passes a parameter the method lacks"
+            samples = {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+            assert status_before["height"] <= samples["shopchain_height"] <= status_after["height"]
+            assert samples["shopchain_peers"] == len(status_after["peers"]) == 3
         run(scenario())
 
 
