@@ -1,5 +1,6 @@
-"""Every code commerce raises is documented (tests/test_error_codes_documented.py)
-and produced by at least one test of tests/commerce."""
+"""Every code commerce raises is documented (docs/errors.md) and produced by
+a test: tests/commerce/conftest.py records each TxRejected and BlockInvalid
+made while the suite runs, and this module runs after the others."""
 import re
 from pathlib import Path
 
@@ -13,11 +14,10 @@ def _raised_codes() -> list[str]:
     return sorted({code for path in (ROOT / "commerce").rglob("*.py") for code in RAISED.findall(path.read_text())})
 
 
-TESTS_TEXT = "\n".join(path.read_text() for path in (ROOT / "tests" / "commerce").glob("test_*.py") if path.name != Path(__file__).name)
 DOCS_TEXT = (ROOT / "docs" / "errors.md").read_text()
 
 
 @pytest.mark.parametrize("code", _raised_codes())
-def test_code_is_documented_and_exercised(code):
+def test_code_is_documented_and_produced(code, produced_codes):
     assert f"- `{code}` — " in DOCS_TEXT, f"{code} is missing from docs/errors.md"
-    assert f'"{code}"' in TESTS_TEXT, f"no test in tests/commerce produces {code}"
+    assert code in produced_codes, f"no test produced {code} (run the whole of tests/commerce: codes are recorded as it runs)"
