@@ -10,7 +10,7 @@ from typing import Any
 
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
-from commerce.body import address_field, check_fields, hash_field, text_field
+from commerce.body import address_field, hash_field, text_field
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.keys import account_key
@@ -68,7 +68,6 @@ def process_account_register(state: Overlay, tx: SignedTransaction, ctx: Context
     """Register the sender, or with ``account`` (admins only) another key:
     how an admin enrols users while registration is closed."""
     body = tx.body
-    check_fields(body, ("name",), ("referrer", "account"))
     name = text_field(body, "name")
     target = address_field(body, "account") if "account" in body else ctx.sender
     sender_is_admin = has_role(state, ctx.sender, "admin")
@@ -94,7 +93,6 @@ def process_account_register(state: Overlay, tx: SignedTransaction, ctx: Context
 
 def process_account_request_role(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("role", "profile_hash"))
     account = require_registered(state, ctx.sender)
     role = body["role"]
     # Verify the role may be requested and is not held yet
@@ -109,7 +107,6 @@ def process_account_request_role(state: Overlay, tx: SignedTransaction, ctx: Con
 
 def process_account_approve(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("account", "role"))
     require_admin(state, ctx.sender)
     address = address_field(body, "account")
     account = require_registered(state, address)
@@ -125,7 +122,6 @@ def process_account_approve(state: Overlay, tx: SignedTransaction, ctx: Context)
 
 def process_account_suspend(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("account", "reason"))
     require_admin(state, ctx.sender)
     address = address_field(body, "account")
     reason = text_field(body, "reason")
@@ -142,7 +138,6 @@ def process_account_suspend(state: Overlay, tx: SignedTransaction, ctx: Context)
 
 def process_account_reinstate(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("account",), ("reason",))
     require_admin(state, ctx.sender)
     address = address_field(body, "account")
     account = require_registered(state, address)

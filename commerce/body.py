@@ -82,8 +82,11 @@ def id_field(body: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def list_field(body: Mapping[str, Any], name: str, length_max: int) -> list[Any]:
+def list_field(body: Mapping[str, Any], name: str, length_max: int | None = None) -> list[Any]:
+    """A non-empty list of at most ``length_max`` items. The cap is the chain
+    parameter ``list_length_max``: without it (no state at hand) only the
+    rest is checked."""
     value = body[name]
-    if not isinstance(value, list) or not 0 < len(value) <= length_max:
-        raise _invalid(name, f"a list of 1..{length_max} items")
+    if not isinstance(value, list) or not value or (length_max is not None and len(value) > length_max):
+        raise _invalid(name, "a non-empty list" if length_max is None else f"a list of 1..{length_max} items")
     return value

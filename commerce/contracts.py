@@ -14,7 +14,7 @@ from chain.constants import NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered
-from commerce.body import address_field, amount_field, check_fields, hash_field, id_field, identifier_field, list_field
+from commerce.body import address_field, amount_field, hash_field, id_field, identifier_field, list_field
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.funds import get_asset, move
@@ -27,12 +27,15 @@ def get_contract(state: KeyValueReader, contract_id: str) -> dict[str, Any] | No
     return get_record(state, contract_key(contract_id))
 
 
+def party_entry(entry: Any) -> dict[str, Any]:
+    """One entry of contract.create's ``parties``, as the contract records it (unsigned)."""
+    if not isinstance(entry, dict) or set(entry) != {"account", "units"}:
+        raise TxRejected("body.invalid", "each party is {account, units}; fix the body")
+    return {"account": address_field(entry, "account"), "units": amount_field(entry, "units"), "signed": False}
+
+
 def _parties_field(state: KeyValueReader, body: dict[str, Any]) -> list[dict[str, Any]]:
-    parties = []
-    for entry in list_field(body, "parties", get_param(state, "list_length_max")):
-        if not isinstance(entry, dict) or set(entry) != {"account", "units"}:
-            raise TxRejected("body.invalid", "each party is {account, units}; fix the body")
-        parties.append({"account": address_field(entry, "account"), "units": amount_field(entry, "units"), "signed": False})
+    parties = [party_entry(entry) for entry in list_field(body, "parties", get_param(state, "list_length_max"))]
     # Verify no party is named twice
     if len({party["account"] for party in parties}) != len(parties):
         raise TxRejected("contract.duplicate_party", "a party is named twice; list each once")
@@ -41,7 +44,6 @@ def _parties_field(state: KeyValueReader, body: dict[str, Any]) -> list[dict[str
 
 def process_contract_create(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("asset", "price_per_unit", "parties", "settle_at", "expires_at", "document_hash"))
     symbol = identifier_field(body, "asset")
     asset = get_asset(state, symbol)
     # Verify the asset exists
@@ -76,7 +78,6 @@ def _require_open(state: KeyValueReader, body: dict[str, Any]) -> tuple[str, dic
 
 
 def process_contract_sign(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("contract",))
     require_registered(state, ctx.sender)
     contract_id, contract = _require_open(state, tx.body)
     party = next((party for party in contract["parties"] if party["account"] == ctx.sender), None)
@@ -96,7 +97,6 @@ def process_contract_sign(state: Overlay, tx: SignedTransaction, ctx: Context) -
 
 
 def process_contract_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("contract",))
     contract_id, contract = _require_open(state, tx.body)
     # Verify the sender is the issuer
     if contract["issuer"] != ctx.sender:

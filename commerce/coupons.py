@@ -16,14 +16,14 @@ no timer.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered, require_role
-from commerce.body import (address_field, amount_field, bps_field, check_fields, hash_field, id_field,
-                           identifier_field, list_field, text_field)
+from commerce.body import (address_field, amount_field, bps_field, hash_field, id_field, identifier_field,
+                           list_field, text_field)
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.funds import move
@@ -55,10 +55,10 @@ def compute_discount(discount: dict[str, Any], amount: int) -> int:
     return min(value, amount)
 
 
-def _discount_field(body: dict[str, Any]) -> dict[str, Any]:
-    discount = body["discount"]
+def discount_field(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    discount = body[name]
     if not isinstance(discount, dict) or set(discount) != {"kind", "value"} or discount["kind"] not in DISCOUNT_KINDS:
-        raise TxRejected("body.invalid", "field discount must be {kind: amount or bps, value}; fix the body")
+        raise TxRejected("body.invalid", f"field {name} must be {{kind: amount or bps, value}}; fix the body")
     value = bps_field(discount, "value") if discount["kind"] == "bps" else amount_field(discount, "value")
     return {"kind": discount["kind"], "value": value}
 
@@ -66,21 +66,24 @@ def _discount_field(body: dict[str, Any]) -> dict[str, Any]:
 def _issue_fields(state: KeyValueReader, body: dict[str, Any]) -> dict[str, Any]:
     fields = {
         "brand": text_field(body, "brand"), "content": text_field(body, "content"),
-        "discount": _discount_field(body), "price": amount_field(body, "price", minimum=0),
+        "discount": discount_field(body, "discount"), "price": amount_field(body, "price", minimum=0),
         "total": amount_field(body, "total"), "valid_from": amount_field(body, "valid_from", minimum=0),
         "valid_until": amount_field(body, "valid_until", minimum=0),
         "serial_prefix": identifier_field(body, "serial_prefix"),
         "offline_quota": amount_field(body, "offline_quota", minimum=0) if "offline_quota" in body else 0,
     }
     if "skus" in body:
-        fields["skus"] = [identifier_field({"sku": sku}, "sku") for sku in list_field(body, "skus", get_param(state, "list_length_max"))]
+        fields["skus"] = [sku_entry(sku) for sku in list_field(body, "skus", get_param(state, "list_length_max"))]
     return fields
+
+
+def sku_entry(value: Any) -> str:
+    """One entry of coupon.issue's ``skus``."""
+    return identifier_field({"sku": value}, "sku")
 
 
 def process_coupon_issue(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("brand", "content", "discount", "price", "total", "valid_from", "valid_until", "serial_prefix"),
-                 ("offline_quota", "skus"))
     require_role(state, ctx.sender, "merchant")
     fields = _issue_fields(state, body)
     # Verify the validity window and the offline quota make sense
@@ -125,7 +128,6 @@ def _sell(state: Overlay, ctx: Context, batch_id: str, batch: dict[str, Any], bu
 
 
 def process_coupon_buy(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("batch",))
     require_role(state, ctx.sender, "consumer")
     batch_id, batch = _require_batch(state, tx.body)
     _require_on_sale(batch, ctx.block_time_ms)
@@ -139,7 +141,6 @@ def process_coupon_buy(state: Overlay, tx: SignedTransaction, ctx: Context) -> N
 
 def process_coupon_record_sale(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("batch", "buyer", "evidence_hash"))
     batch_id, batch = _require_batch(state, body)
     buyer, evidence = address_field(body, "buyer"), hash_field(body, "evidence_hash")
     # Verify the sender issued the batch
@@ -182,7 +183,6 @@ def redeem(state: Overlay, ctx: Context, name: str, order_id: str | None) -> tup
 
 def process_coupon_transfer(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("coupon", "to"))
     target = address_field(body, "to")
     batch_id, n, _, coupon = require_usable_coupon(state, body["coupon"], ctx.sender, ctx.block_time_ms)
     require_registered(state, target)
@@ -192,7 +192,6 @@ def process_coupon_transfer(state: Overlay, tx: SignedTransaction, ctx: Context)
 
 
 def process_coupon_redeem(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("coupon",))
     redeem(state, ctx, tx.body["coupon"], None)
 
 

@@ -5,7 +5,9 @@ its start, due timers (keyed by due time, so iterated in time then key
 order) run, at most ``timed_steps_per_block_max`` of them; the rest wait for
 the next block. Then each transaction: its nonce must be the sender's last
 used nonce + 1 or the whole block is invalid (``BlockInvalid``); the nonce is
-consumed, then the handler runs on a child overlay merged only on success.
+consumed, then the body's field names are checked against the kind's shape
+(commerce/kinds.py) and the handler runs on a child overlay merged only on
+success.
 A failure of the handler is an ``ok=false`` result with a stable code.
 The write-set, chained into the state root, is everything the block wrote.
 """
@@ -23,6 +25,7 @@ from commerce.context import Context
 from commerce.dispatch import HANDLERS, TIMED_STEPS
 from commerce.errors import BlockInvalid, TxRejected
 from commerce.keys import TIMER, meta_key, nonce_key, parse_timer_key
+from commerce.kinds import shape_of
 from commerce.overlay import Overlay
 from commerce.records import get_param, get_record, put_record
 
@@ -103,13 +106,14 @@ def process_transaction(state: Overlay, tx: SignedTransaction, block_time_ms: in
 
 
 def _dispatch(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    handler = HANDLERS.get(tx.kind)
-    # Verify the kind is known and the sender is not suspended
-    if handler is None:
-        raise TxRejected("tx.unknown_kind", f"no transaction kind {tx.kind!r}; check its spelling against docs/commerce.md")
+    """The field values are left to the handler, which checks them in its own
+    order among its state checks: that order decides the code in the block."""
+    # Verify the kind is known, the sender is not suspended and the body names the kind's fields
+    shape = shape_of(tx.kind)
     if is_suspended(state, ctx.sender):
         raise TxRejected("auth.suspended", "your account is suspended; ask an admin to reinstate it")
-    handler(state, tx, ctx)
+    shape.check_names(tx.body)
+    HANDLERS[tx.kind](state, tx, ctx)
 
 
 def execute_block(state: KeyValueReader, block_time_ms: int, txs: Sequence[SignedTransaction],

@@ -9,7 +9,7 @@ from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_admin, require_role
-from commerce.body import address_field, amount_field, check_fields, identifier_field, text_field
+from commerce.body import address_field, amount_field, identifier_field, text_field
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.keys import asset_key, balance_key
@@ -70,7 +70,6 @@ def asset_field(state: KeyValueReader, body: dict) -> str:
 
 def process_funds_mint(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("to", "amount"))
     require_admin(state, ctx.sender)
     target, amount = address_field(body, "to"), amount_field(body, "amount")
     # Verify the supply stays within 64 bits
@@ -83,7 +82,6 @@ def process_funds_mint(state: Overlay, tx: SignedTransaction, ctx: Context) -> N
 
 def process_funds_burn(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("amount",), ("asset",))
     amount, symbol = amount_field(body, "amount"), asset_field(state, body)
     debit(state, ctx.sender, symbol, amount)
     change_supply(state, symbol, -amount)
@@ -92,7 +90,6 @@ def process_funds_burn(state: Overlay, tx: SignedTransaction, ctx: Context) -> N
 
 def process_funds_transfer(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("to", "amount"), ("asset",))
     target, amount = address_field(body, "to"), amount_field(body, "amount")
     symbol = asset_field(state, body)
     move(state, ctx.sender, target, symbol, amount)
@@ -101,7 +98,6 @@ def process_funds_transfer(state: Overlay, tx: SignedTransaction, ctx: Context) 
 
 def process_asset_issue(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("symbol", "name", "supply"))
     require_role(state, ctx.sender, "merchant")
     symbol, name = identifier_field(body, "symbol"), text_field(body, "name")
     supply = amount_field(body, "supply")

@@ -7,14 +7,14 @@ dispute timeout), so no escrow waits forever.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from chain.constants import NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import get_account, require_admin, require_role
-from commerce.body import (address_field, amount_field, bps_field, check_fields, hash_field, id_field, identifier_field,
-                           list_field, text_field)
+from commerce.body import (address_field, amount_field, bps_field, hash_field, id_field, identifier_field, list_field,
+                           text_field)
 from commerce.context import Context
 from commerce.coupons import compute_discount, redeem
 from commerce.errors import TxRejected
@@ -114,12 +114,17 @@ def settle(state: Overlay, order: dict[str, Any], amount: int) -> None:
             credit(state, address, NATIVE_ASSET, share)
 
 
+def order_item(item: Any) -> tuple[str, int]:
+    """One entry of order.create's ``items``: its sku and quantity."""
+    if not isinstance(item, dict) or set(item) != {"sku", "qty"}:
+        raise TxRejected("body.invalid", "each item is {sku, qty}; fix the body")
+    return identifier_field(item, "sku"), amount_field(item, "qty")
+
+
 def _reserve_items(state: Overlay, merchant: str, items: list[Any]) -> tuple[int, list[dict[str, Any]]]:
     total, reserved = 0, []
     for item in items:
-        if not isinstance(item, dict) or set(item) != {"sku", "qty"}:
-            raise TxRejected("body.invalid", "each item is {sku, qty}; fix the body")
-        sku, qty = identifier_field(item, "sku"), amount_field(item, "qty")
+        sku, qty = order_item(item)
         product = get_product(state, merchant, sku)
         # Verify the product exists and has the stock
         if product is None:
@@ -134,7 +139,6 @@ def _reserve_items(state: Overlay, merchant: str, items: list[Any]) -> tuple[int
 
 def process_order_create(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("merchant", "items", "shipping_hash"), ("coupon",))
     require_role(state, ctx.sender, "consumer")
     merchant = address_field(body, "merchant")
     items = list_field(body, "items", get_param(state, "list_length_max"))
@@ -173,7 +177,6 @@ def _require_party(order: dict[str, Any], sender: str, *roles: str) -> None:
 
 
 def process_order_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("order",))
     order_id, order = require_order(state, tx.body)
     _require_party(order, ctx.sender, "buyer", "merchant")
     order = process_step(state, ctx, order_id, order, "cancel")
@@ -183,7 +186,6 @@ def process_order_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) ->
 
 def process_order_ship(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("order", "carrier", "tracking"))
     order_id, order = require_order(state, body)
     _require_party(order, ctx.sender, "merchant")
     carrier, tracking = address_field(body, "carrier"), text_field(body, "tracking")
@@ -196,7 +198,6 @@ def process_order_ship(state: Overlay, tx: SignedTransaction, ctx: Context) -> N
 
 
 def process_order_confirm(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    check_fields(tx.body, ("order",))
     order_id, order = require_order(state, tx.body)
     _require_party(order, ctx.sender, "buyer")
     order = process_step(state, ctx, order_id, order, "confirm")
@@ -205,7 +206,6 @@ def process_order_confirm(state: Overlay, tx: SignedTransaction, ctx: Context) -
 
 def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("order", "reason"), ("amount",))
     order_id, order = require_order(state, body)
     _require_party(order, ctx.sender, "merchant")
     text_field(body, "reason")
@@ -223,7 +223,6 @@ def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) ->
 
 def process_order_dispute(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("order", "reason_hash"))
     order_id, order = require_order(state, body)
     _require_party(order, ctx.sender, "buyer")
     reason_hash = hash_field(body, "reason_hash")
@@ -233,7 +232,6 @@ def process_order_dispute(state: Overlay, tx: SignedTransaction, ctx: Context) -
 
 def process_order_resolve(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("order", "buyer_share_bps"))
     require_admin(state, ctx.sender)
     order_id, order = require_order(state, body)
     share_bps = bps_field(body, "buyer_share_bps")
@@ -259,14 +257,20 @@ def process_order_delivered(state: Overlay, ctx: Context, order_id: str, order: 
     process_step(state, ctx, order_id, order, "deliver")
 
 
+def rating_field(body: Mapping[str, Any], name: str) -> int:
+    """A review's rating: 1 to 5."""
+    value = body[name]
+    if type(value) is not int or not 1 <= value <= 5:
+        raise TxRejected("body.invalid", f"field {name} must be an integer from 1 to 5; fix the body")
+    return value
+
+
 def process_review_post(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("order", "rating", "text_hash"))
     order_id, order = require_order(state, body)
     _require_party(order, ctx.sender, "buyer")
-    rating, text_hash = body["rating"], hash_field(body, "text_hash")
-    if type(rating) is not int or not 1 <= rating <= 5:
-        raise TxRejected("body.invalid", "field rating must be an integer from 1 to 5; fix the body")
+    text_hash = hash_field(body, "text_hash")
+    rating = rating_field(body, "rating")
     # Verify the order is settled and not reviewed yet
     if order["state"] not in ("settled", "resolved"):
         raise TxRejected("review.not_settled", "only a settled order can be reviewed; wait for settlement")

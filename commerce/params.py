@@ -6,7 +6,6 @@ from chain.errors import GenesisError
 from chain.genesis import DEFAULT_PARAMS, validate_params
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_admin
-from commerce.body import check_fields
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.keys import param_key
@@ -16,7 +15,6 @@ from commerce.records import get_params, put_record
 
 def process_params_update(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("name", "value"))
     require_admin(state, ctx.sender)
     name, value = body["name"], body["value"]
     # Verify the parameter exists

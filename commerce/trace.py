@@ -7,11 +7,11 @@ and mark the original; nothing is ever overwritten.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
-from commerce.body import IDENTIFIER_PATTERN, amount_field, check_fields, hash_field, is_hex_id, text_field
+from commerce.body import IDENTIFIER_PATTERN, amount_field, hash_field, is_hex_id, text_field
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.keys import trace_event_key, trace_key
@@ -21,6 +21,7 @@ from commerce.products import get_product
 from commerce.records import get_record, put_record
 
 STAGES = ("procurement", "production", "warehousing", "transit", "delivery")
+SUBJECT_BYTES_MAX = 200
 
 
 def _lot_parts(subject: str) -> list[str] | None:
@@ -30,13 +31,23 @@ def _lot_parts(subject: str) -> list[str] | None:
     return None
 
 
+def is_subject_text(value: Any) -> bool:
+    """True for text short enough to name a subject (whether or not one exists)."""
+    return isinstance(value, str) and len(value.encode()) <= SUBJECT_BYTES_MAX
+
+
+def subject_field(body: Mapping[str, Any], name: str) -> str:
+    value = body[name]
+    if not is_subject_text(value):
+        raise TxRejected("body.invalid", f"field {name} must be an order id or merchant/sku/lot; fix the body")
+    return value
+
+
 def get_trace(state: KeyValueReader, subject: str) -> dict[str, Any] | None:
     return get_record(state, trace_key(subject))
 
 
-def _require_writer(state: KeyValueReader, subject: Any, sender: str) -> None:
-    if not isinstance(subject, str) or len(subject.encode()) > 200:
-        raise TxRejected("body.invalid", "field subject must be an order id or merchant/sku/lot; fix the body")
+def _require_writer(state: KeyValueReader, subject: str, sender: str) -> None:
     order = get_order(state, subject) if is_hex_id(subject) else None
     if order is not None:
         # Verify the sender is the order's merchant or its carrier
@@ -51,8 +62,7 @@ def _require_writer(state: KeyValueReader, subject: Any, sender: str) -> None:
 
 def process_trace_record(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("subject", "stage", "location", "handler", "data_hash"))
-    subject = body["subject"]
+    subject = subject_field(body, "subject")
     _require_writer(state, subject, ctx.sender)
     location, handler, data_hash = text_field(body, "location"), text_field(body, "handler"), hash_field(body, "data_hash")
     stage = body["stage"]
@@ -78,10 +88,9 @@ def _append(state: Overlay, subject: str, trace: dict[str, Any], event: dict[str
 
 def process_trace_correct(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
-    check_fields(body, ("subject", "event", "reason", "data_hash"))
     subject, index = body["subject"], amount_field(body, "event", minimum=0)
     reason, data_hash = text_field(body, "reason"), hash_field(body, "data_hash")
-    trace = get_trace(state, subject) if isinstance(subject, str) and len(subject.encode()) <= 200 else None
+    trace = get_trace(state, subject) if is_subject_text(subject) else None
     original = get_record(state, trace_event_key(subject, index)) if trace is not None else None
     # Verify the event exists, is an original, is not corrected yet and was written by the sender
     if original is None or "correction_of" in original:
