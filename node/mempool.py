@@ -9,8 +9,10 @@ next nonce is offered to a block. Envelopes are checked with the node's
 ``chain.keys.SignatureVerifier``, which remembers its answers), so block
 validation does not check signatures again.
 
-The mempool holds no clock and does no I/O: the node calls ``add`` for each
-submitted or gossiped transaction and ``on_commit`` after each block.
+Before a transaction is kept, the node's ``admission`` (node/admission.py)
+refuses one no block could use. The mempool holds no clock and does no I/O:
+the node calls ``add`` for each submitted or gossiped transaction and
+``on_commit`` after each block.
 """
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ from typing import Callable, Iterable
 
 from chain.errors import TransactionError
 from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
+from node.admission import RegistrationPending, registers_itself
 from node.errors import RequestRejected
 
 NonceLookup = Callable[[bytes], int]
+# Refuses (RequestRejected) what no block could use; told whether a sender's own registration is pending.
+Admission = Callable[[SignedTransaction, RegistrationPending], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,7 @@ class _SenderQueue:
 
 class Mempool:
     def __init__(self, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int,
-                 decode: TransactionDecoder) -> None:
+                 decode: TransactionDecoder, admission: Admission = lambda tx, registration_pending: None) -> None:
         self._limits = limits
         self._committed_nonce = committed_nonce
         self._tx_bytes_max = tx_bytes_max
@@ -56,6 +61,7 @@ class Mempool:
         self._bytes = 0
         self._arrivals = 0
         self._decode = decode
+        self._admission = admission
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -88,6 +94,7 @@ class Mempool:
             raise RequestRejected("tx.bad_nonce", f"nonce {tx.nonce} is used (last used {last_used}); sign again with nonce {last_used + 1} or later")
         if tx.nonce > last_used + self._limits.nonce_gap_max:
             raise RequestRejected("tx.bad_nonce", f"nonce {tx.nonce} is more than {self._limits.nonce_gap_max} ahead of the next nonce {last_used + 1}")
+        self._admission(tx, self._registration_pending)
         queue = self._senders.get(tx.sender)
         if queue is not None and tx.nonce in queue.by_nonce:
             raise RequestRejected("tx.nonce_pending", f"another transaction with nonce {tx.nonce} is pending for this sender")
@@ -99,6 +106,10 @@ class Mempool:
         self._arrivals += 1
         self._by_id[tx.id] = tx
         self._bytes += len(tx.raw)
+
+    def _registration_pending(self, sender: bytes) -> bool:
+        queue = self._senders.get(sender)
+        return queue is not None and any(registers_itself(pending.tx) for pending in queue.by_nonce.values())
 
     def _refuse_duplicate(self, tx_id: str) -> None:
         if tx_id in self._by_id:

@@ -49,6 +49,7 @@ from commerce.executor import get_nonce
 from consensus import ConsensusError, NewView, Proposal
 from consensus.messages import MessageDecoder
 from consensus.sign_state import HeightSigns, SignState
+from node.admission import check_admission
 from node.application import ChainApplication, CommittedBlock
 from node.core import CoreSettings, NodeCore
 from node.errors import RequestRejected
@@ -518,7 +519,8 @@ class Simulation:
     def start(self, i: int) -> None:
         node = self.nodes[i]
         store = node.store      # a fresh BlockStore over the disk: nothing cached from before a crash
-        mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, self.tx_decoder)
+        mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, self.tx_decoder,
+                          lambda tx, registration_pending: check_admission(tx, store.state(), registration_pending))
         app = ChainApplication(store, self.genesis, self.verifier, self.tx_decoder)
         sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
         node.timers = {}
