@@ -26,7 +26,7 @@ log = logging.getLogger("shopchain.rpc")
 def add_http_api(app: web.Application, methods: MethodTable, hub: SubscriptionHub, body_bytes_max: int,
                  gate: RpcGate, ws_send_timeout_s: float = 10.0) -> None:
     app.middlewares.append(gate.middleware)
-    app.router.add_post("/rpc", _rpc_handler(methods, body_bytes_max))
+    app.router.add_post("/rpc", _rpc_handler(methods, body_bytes_max, gate))
     app.router.add_get("/ws", _ws_handler(hub, body_bytes_max, gate, ws_send_timeout_s))
 
 
@@ -43,14 +43,22 @@ def _json_response(payload: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
 
 
-def _rpc_handler(methods: MethodTable, body_bytes_max: int):
+def _rpc_handler(methods: MethodTable, body_bytes_max: int, gate: RpcGate):
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > body_bytes_max:
             return _too_large(body_bytes_max)
         body = await _read_body(request, body_bytes_max)
         if body is None:
             return _too_large(body_bytes_max)
-        answer = await methods.dispatch(body)
+        try:
+            payload = load_json(body)
+        except RpcError as error:
+            return _json_response(methods.refuse(None, error))
+        if isinstance(payload, list) and len(payload) > 1:
+            refusal = gate.take_calls(request, len(payload) - 1)
+            if refusal is not None:
+                return gate.rate_limited(refusal)
+        answer = await methods.dispatch_payload(payload)
         return web.Response(status=204) if answer is None else _json_response(answer)
 
     return handle
@@ -89,12 +97,12 @@ def _ws_handler(hub: SubscriptionHub, message_bytes_max: int, gate: RpcGate, sen
             async for message in websocket:
                 if message.type != WSMsgType.TEXT:
                     break
-                if gate.take(request):
+                refusal = gate.take(request)
+                if refusal is None:
                     answer = _subscription_call(hub, subscriber, message.data)
                 else:
-                    gate.note_refusal("rpc.rate_limited")
-                    limited = coded("rpc.rate_limited", gate.refusal_message("rpc.rate_limited"))
-                    answer = {"jsonrpc": "2.0", "id": None, "error": limited.to_json()}
+                    gate.note_refusal(refusal)
+                    answer = {"jsonrpc": "2.0", "id": None, "error": coded(refusal, gate.refusal_message(refusal)).to_json()}
                 if not await client.send(answer):
                     break
         finally:

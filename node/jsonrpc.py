@@ -113,40 +113,45 @@ class MethodTable:
         try:
             payload = load_json(body)
         except RpcError as error:
-            return self._refuse(None, error)
+            return self.refuse(None, error)
+        return await self.dispatch_payload(payload)
+
+    async def dispatch_payload(self, payload: Any) -> Any | None:
+        """``dispatch`` of a body already parsed with ``load_json``."""
         if isinstance(payload, list):
             return await self._dispatch_batch(payload)
         return await self._dispatch_one(payload)
 
     async def _dispatch_batch(self, batch: list[Any]) -> Any | None:
         if not batch:
-            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: an empty batch"))
+            return self.refuse(None, RpcError(INVALID_REQUEST, "invalid request: an empty batch"))
         if len(batch) > self._batch_max:
             error = coded("rpc.batch_too_large", f"a batch holds at most {self._batch_max} calls; split it", INVALID_REQUEST)
-            return self._refuse(None, error)
+            return self.refuse(None, error)
         responses = [await self._dispatch_one(item) for item in batch]
         answered = [response for response in responses if response is not None]
         return answered or None
 
     async def _dispatch_one(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
-            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"))
+            return self.refuse(None, RpcError(INVALID_REQUEST, "invalid request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"))
         request_id = request.get("id")
         is_notification = "id" not in request
         if not is_notification and not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
-            return self._refuse(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
+            return self.refuse(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
         try:
             result = await self._call(request["method"], request.get("params", {}))
         except RpcError as error:
-            return None if is_notification else self._refuse(request_id, error)
+            return None if is_notification else self.refuse(request_id, error)
         except CodedError as error:
-            return None if is_notification else self._refuse(request_id, coded(error.code, error.message))
+            return None if is_notification else self.refuse(request_id, coded(error.code, error.message))
         except Exception:  # a bug of ours: log it, answer -32603, keep serving
             log.exception("method %s failed", request["method"])
-            return None if is_notification else self._refuse(request_id, RpcError(INTERNAL_ERROR, "internal error"))
+            return None if is_notification else self.refuse(request_id, RpcError(INTERNAL_ERROR, "internal error"))
         return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
-    def _refuse(self, request_id: Any, error: RpcError) -> dict[str, Any]:
+    def refuse(self, request_id: Any, error: RpcError) -> dict[str, Any]:
+        """The error response to a request, counted as a rejection by its code."""
         if error.data is not None and isinstance(error.data.get("code"), str):
             self._on_rejection(error.data["code"])
         return _error_response(request_id, error)

@@ -2,15 +2,16 @@
 
 Every client of ``/rpc``, ``/ws``, ``/health``, ``/metrics`` and the explorer
 is one TCP connection. The gate caps open connections in all and per client
-address, and gives each connection a budget of requests per second (a token
-bucket; a websocket's messages draw on it too). On loopback every local
-client shares one address, so the per-address cap is a share of the total
-(an outside address cannot take every slot), never a rate: the explorer, the
-load generator and other local tools each run at their connections' own
-rates (docs/configuration.md, "What a client is").
+address, gives each connection a budget of requests per second (a token
+bucket; a websocket's messages draw on it too), and each address a budget
+of calls per second, every call of a JSON-RPC batch counted, so one address
+cannot take the node's whole time from the others by opening connections.
+On loopback every local client shares one address: the address budget's
+default is far above what the explorer and the load generator ask for
+(docs/configuration.md, "What a client is").
 
 A refused connection is answered ``503`` with a JSON-RPC error and closed; a
-request over its connection's budget is answered ``429``.
+request over a budget is answered ``429``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ Clock = Callable[[], float]
 
 
 class TokenBucket:
-    """``rate_per_s`` tokens a second, up to ``burst`` saved; each request takes one."""
+    """``rate_per_s`` tokens a second, up to ``burst`` saved; a request takes ``cost``."""
 
     def __init__(self, rate_per_s: float, burst: int, now_s: float) -> None:
         self._rate_per_s = rate_per_s
@@ -35,12 +36,12 @@ class TokenBucket:
         self._tokens = float(burst)
         self._at_s = now_s
 
-    def take(self, now_s: float) -> bool:
+    def take(self, now_s: float, cost: int = 1) -> bool:
         self._tokens = min(self._burst, self._tokens + (now_s - self._at_s) * self._rate_per_s)
         self._at_s = now_s
-        if self._tokens < 1:
+        if self._tokens < cost:
             return False
-        self._tokens -= 1
+        self._tokens -= cost
         return True
 
 
@@ -52,13 +53,17 @@ def error_body(code: str, message: str) -> bytes:
 class RpcGate:
     def __init__(self, connections_max: int, connections_per_address_max: int, requests_per_s: float,
                  requests_burst: int, clock: Clock = time.monotonic,
-                 on_refusal: Callable[[str], None] = lambda code: None) -> None:
+                 on_refusal: Callable[[str], None] = lambda code: None,
+                 address_calls_per_s: float = 5000.0, address_calls_burst: int = 10_000) -> None:
         self.connections_max = connections_max
         self.connections_per_address_max = connections_per_address_max
         self.requests_per_s = requests_per_s
         self.requests_burst = requests_burst
+        self.address_calls_per_s = address_calls_per_s
+        self.address_calls_burst = address_calls_burst
         self.clock = clock
         self.open_by_address: dict[str, int] = {}
+        self._calls_by_address: dict[str, TokenBucket] = {}    # of addresses with a connection open
         self.refused: dict[str, int] = {}     # code -> count
         self._on_refusal = on_refusal
 
@@ -77,6 +82,8 @@ class RpcGate:
         if self.open_by_address.get(address, 0) >= self.connections_per_address_max:
             return "rpc.too_many_connections_from_address"
         self.open_by_address[address] = self.open_by_address.get(address, 0) + 1
+        if address not in self._calls_by_address:
+            self._calls_by_address[address] = TokenBucket(self.address_calls_per_s, self.address_calls_burst, self.clock())
         return None
 
     def release(self, address: str) -> None:
@@ -85,6 +92,7 @@ class RpcGate:
             self.open_by_address[address] = left
         else:
             del self.open_by_address[address]
+            del self._calls_by_address[address]
 
     def note_refusal(self, code: str) -> None:
         self.refused[code] = self.refused.get(code, 0) + 1
@@ -96,22 +104,49 @@ class RpcGate:
         if code == "rpc.too_many_connections_from_address":
             return (f"this address holds {self.connections_per_address_max} connections, its most; "
                     "reuse a connection (keep-alive) or close some")
+        if code == "rpc.rate_limited_address":
+            return (f"this address made more than {self.address_calls_per_s:g} calls a second (each call of a batch "
+                    "counted); slow down")
         return f"at most {self.requests_per_s:g} requests per second per connection; slow down or spread over connections"
 
-    def take(self, request: web.Request) -> bool:
-        """Draw one request (or websocket message) from its connection's budget."""
-        transport = request.transport
-        gated = transport.get_protocol() if transport is not None else None
-        return not isinstance(gated, _GatedConnection) or gated.bucket.take(self.clock())
+    def take(self, request: web.Request) -> str | None:
+        """Draw one request (or websocket message) from the budgets of its
+        connection and its address; the refusal's code when one is spent."""
+        gated = _gated(request)
+        if gated is None:
+            return None
+        now = self.clock()
+        if not gated.bucket.take(now):
+            return "rpc.rate_limited"
+        return None if self._calls_by_address[gated.address].take(now) else "rpc.rate_limited_address"
+
+    def take_calls(self, request: web.Request, calls: int) -> str | None:
+        """Draw the further calls of a batch from its address's budget."""
+        gated = _gated(request)
+        if gated is None or self._calls_by_address[gated.address].take(self.clock(), calls):
+            return None
+        return "rpc.rate_limited_address"
+
+    def rate_limited(self, code: str) -> web.Response:
+        """The answer to a request over a budget."""
+        self.note_refusal(code)
+        return web.Response(body=error_body(code, self.refusal_message(code)), status=429,
+                            content_type="application/json", headers={"Retry-After": "1"})
 
     @web.middleware
     async def middleware(self, request: web.Request,
                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        if self.take(request):
+        refusal = self.take(request)
+        if refusal is None:
             return await handler(request)
-        self.note_refusal("rpc.rate_limited")
-        return web.Response(body=error_body("rpc.rate_limited", self.refusal_message("rpc.rate_limited")), status=429,
-                            content_type="application/json", headers={"Retry-After": "1"})
+        return self.rate_limited(refusal)
+
+
+def _gated(request: web.Request) -> "_GatedConnection | None":
+    """The gate's record of the request's connection (None when it came some other way)."""
+    transport = request.transport
+    gated = transport.get_protocol() if transport is not None else None
+    return gated if isinstance(gated, _GatedConnection) and gated.address is not None else None
 
 
 class _GatedConnection(asyncio.Protocol):
@@ -122,7 +157,7 @@ class _GatedConnection(asyncio.Protocol):
     def __init__(self, gate: RpcGate, inner: Any) -> None:
         self._gate = gate
         self._inner = inner
-        self._address: str | None = None
+        self.address: str | None = None
         self.bucket = TokenBucket(gate.requests_per_s, gate.requests_burst, gate.clock())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -136,29 +171,29 @@ class _GatedConnection(asyncio.Protocol):
                             b"Connection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             transport.close()
             return
-        self._address = address
+        self.address = address
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._address is None:
+        if self.address is None:
             return
-        self._gate.release(self._address)
-        self._address = None
+        self._gate.release(self.address)
+        self.address = None
         self._inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._address is not None:
+        if self.address is not None:
             self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self._inner.eof_received() if self._address is not None else None
+        return self._inner.eof_received() if self.address is not None else None
 
     def pause_writing(self) -> None:
-        if self._address is not None:
+        if self.address is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self._address is not None:
+        if self.address is not None:
             self._inner.resume_writing()
 
 

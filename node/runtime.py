@@ -93,7 +93,8 @@ class NodeRuntime:
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max, self.config.rpc.ws_queue_max)
         rpc = self.config.rpc
         self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst,
-                            on_refusal=self.metrics.reject)
+                            on_refusal=self.metrics.reject, address_calls_per_s=rpc.address_calls_per_s,
+                            address_calls_burst=rpc.address_calls_burst)
         listen = f"{self.config.p2p.listen_host}:{self.config.p2p.listen_port}"
         network_config = NetworkConfig(self.chain_id, listen, self.config.p2p, frozenset(self.genesis.validators.keys))
         self.network = PeerNetwork(self.key, network_config, self, random.Random())

@@ -234,6 +234,31 @@ def test_requests_over_a_connections_budget_get_429_until_it_refills():
     serve(scenario, gate=gate)
 
 
+def test_an_address_budget_counts_every_call_over_all_its_connections():
+    clock = FakeClock()
+    gate = RpcGate(connections_max=10, connections_per_address_max=10, requests_per_s=1000.0, requests_burst=1000,
+                   clock=clock, address_calls_per_s=2.0, address_calls_burst=5)
+
+    async def scenario(hub, url, gate):
+        async with aiohttp.ClientSession() as first, aiohttp.ClientSession() as second:
+            status, answers = await post(first, url, json.dumps([call("a", 1), call("b", 2), call("c", 3)]))
+            assert status == 200 and len(answers) == 3
+            status, _ = await post(second, url, json.dumps(call("d")))              # another connection, same address
+            assert status == 200
+            status, answer = await post(second, url, json.dumps([call("e", 1), call("f", 2)]))
+            assert status == 429 and answer["error"]["data"]["code"] == "rpc.rate_limited_address"
+            clock.now_s += 1.0                                                      # two calls' worth
+            status, answers = await post(first, url, json.dumps([call("g", 1), call("h", 2)]))
+            assert status == 200 and len(answers) == 2
+        loop = asyncio.get_running_loop()
+        port = int(url.split(":")[2].split("/")[0])
+        status, _, sock = await loop.run_in_executor(None, raw_status_line, port, "127.0.0.2")
+        assert status == b"HTTP/1.1 404 Not Found"                                  # its own budget
+        sock.close()
+        assert gate.refused == {"rpc.rate_limited_address": 1}
+    serve(scenario, gate=gate)
+
+
 def test_websocket_messages_draw_on_the_connections_budget():
     clock = FakeClock()
     gate = RpcGate(connections_max=10, connections_per_address_max=10, requests_per_s=1.0, requests_burst=3, clock=clock)
