@@ -65,8 +65,8 @@ class RpcSection:
     requests_per_s: float = 500.0
     requests_burst: int = 1000
     # Calls per second from one address, every call of a batch counted, and the burst it may save up.
-    address_calls_per_s: float = 5000.0
-    address_calls_burst: int = 10_000
+    address_calls_per_s: float = 2000.0
+    address_calls_burst: int = 2000
     # Notifications queued for one websocket, and how long one send may wait on a client that does not read.
     ws_queue_max: int = 1024
     ws_send_timeout_s: float = 10.0
