@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -179,13 +180,30 @@ def load_json(text: bytes | str, depth_max: int = JSON_DEPTH_MAX) -> Any:
     recursion limit is caught too) or holds a string that is not Unicode text (a lone
     surrogate escape such as ``"\\ud800"``, which no handler could encode)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
+    except _NotFinite:
+        raise RpcError(INVALID_REQUEST, "invalid request: a number is out of range (Infinity, NaN or beyond 1e308)") from None
     except (ValueError, UnicodeDecodeError):
         raise RpcError(PARSE_ERROR, "parse error: the body is not JSON") from None
     except RecursionError:
         raise _too_deep(depth_max) from None
     _check_json(value, depth_max)
     return value
+
+
+class _NotFinite(Exception):
+    """A number JSON cannot carry back: the answer, which may echo it, would not be JSON."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise _NotFinite(text)
 
 
 def _too_deep(depth_max: int) -> RpcError:

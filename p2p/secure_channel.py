@@ -40,6 +40,7 @@ KDF_PERSON = b"shopchain-p2p-v1"
 # 96-bit IETF nonce: four zero bytes, then a 64-bit little-endian frame counter.
 _NONCE_PREFIX = bytes(4)
 _COUNTER_LIMIT = 2**64
+_TAG_BYTES = nacl.bindings.crypto_aead_chacha20poly1305_ietf_ABYTES
 # An auth message holds a chain id (<= 64 B), a key, an address and a signature.
 AUTH_BYTES_MAX = 1024
 LISTEN_ADDRESS_BYTES_MAX = 256
@@ -65,6 +66,8 @@ class FrameCipher:
         return nacl.bindings.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, None, self._next_nonce(), self._key)
 
     def open(self, ciphertext: bytes) -> bytes:
+        if len(ciphertext) < _TAG_BYTES:     # libsodium's binding would fail on a negative length, untyped
+            raise PeerError("p2p.bad_frame", f"a frame is at least its {_TAG_BYTES}-byte tag; the peer is dropped")
         try:
             return nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, None, self._next_nonce(), self._key)
         except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, nacl.exceptions.TypeError):

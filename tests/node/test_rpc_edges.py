@@ -98,6 +98,27 @@ def test_lone_surrogate_is_an_invalid_request_not_an_internal_error(escape):
     serve(scenario)
 
 
+def strict_json(text):
+    """JSON as RFC 8259 has it: Infinity and NaN are not JSON."""
+    def refuse(constant):
+        raise AssertionError(f"the answer holds {constant}, which is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity"])
+def test_numbers_json_cannot_carry_back_are_an_invalid_request(number):
+    async def scenario(hub, url, gate):
+        async with aiohttp.ClientSession() as session:
+            body = '{"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"text": "a", "x": ' + number + "}}"
+            status, answer = await post(session, url, body)
+            assert answer["error"]["data"]["code"] == "rpc.invalid_request" and "out of range" in answer["error"]["message"]
+            async with session.ws_connect(url.replace("/rpc", "/ws")) as websocket:
+                await websocket.send_str('{"jsonrpc": "2.0", "id": ' + number + ', "method": "subscribe", "params": {"topic": "blocks"}}')
+                answer = strict_json((await websocket.receive()).data)
+                assert answer["error"]["data"]["code"] == "rpc.invalid_request" and answer["id"] is None
+    serve(scenario)
+
+
 def test_websocket_survives_deep_and_broken_json():
     async def scenario(hub, url, gate):
         async with aiohttp.ClientSession() as session:

@@ -150,3 +150,17 @@ def test_garbage_auth_message_is_refused():
     with pytest.raises(PeerError) as refused:
         left.on_auth(fresh_sender(right, left).seal(b"\xc1garbage"))
     assert refused.value.code == "p2p.bad_auth"
+
+
+@pytest.mark.parametrize("length", [0, 1, 15])
+def test_a_frame_shorter_than_its_tag_is_a_bad_frame_after_and_during_the_handshake(length):
+    left, right = pair()
+    session, _ = connect(left, right)
+    with pytest.raises(PeerError) as refused:
+        session.receiver.open(b"\x00" * length)
+    assert refused.value.code == "p2p.bad_frame"
+    left, right = pair()
+    left.on_hello(right.hello())
+    with pytest.raises(PeerError) as refused:
+        left.on_auth(b"\x00" * length)
+    assert refused.value.code in ("p2p.bad_frame", "p2p.bad_auth")
