@@ -32,6 +32,8 @@ class NodeSection:
     name: str = "node"
     # Python logging level name.
     log_level: str = "INFO"
+    # Append every vote this validator signs to votes.log in its home (node/vote_log.py), for audits.
+    vote_log: bool = False
 
 
 @dataclass(frozen=True, slots=True)

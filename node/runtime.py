@@ -41,6 +41,7 @@ from node.rpc_gate import RpcGate, listen
 from node.rpc_methods import build_method_table
 from node.sign_state_file import SignStateFile
 from node.subscriptions import SubscriptionHub
+from node.vote_log import VOTE_LOG_FILE, VoteLog
 from p2p.network import NetworkConfig, PeerAddress, PeerNetwork
 from storage.blockstore import BlockStore, open_block_store
 
@@ -89,6 +90,7 @@ class NodeRuntime:
                                lambda tx, registration_pending: check_admission(tx, self.store.state(), registration_pending))
         self.app = ChainApplication(self.store, self.genesis, self.verifier, decoder)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
+        self.vote_log = VoteLog(home.path / VOTE_LOG_FILE) if self.config.node.vote_log else None
         self.metrics = NodeMetrics()
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max, self.config.rpc.ws_queue_max)
         rpc = self.config.rpc
@@ -212,7 +214,9 @@ class NodeRuntime:
         self.network.broadcast(kind, payload, exclude=exclude)
 
     def write_sign_state(self, state: bytes) -> None:
-        self.sign_state_file.write(state)
+        written = self.sign_state_file.write(state)
+        if self.vote_log is not None:
+            self.vote_log.record(written)
 
     def halt(self, reason: str) -> None:
         """A fault that makes this node's state untrustworthy: stop loudly."""

@@ -34,8 +34,9 @@ class SignStateFile:
         self._last = state
         return state
 
-    def write(self, raw: bytes) -> None:
-        """Make ``raw`` durable, refusing a state that moves the floor back."""
+    def write(self, raw: bytes) -> SignState:
+        """Make ``raw`` durable, refusing a state that moves the floor back;
+        the state written."""
         new = SignState.decode(raw)
         new.check_owner(self.chain_id, self.validator)
         current = self._last if self._last is not None else self.read()
@@ -43,6 +44,7 @@ class SignStateFile:
             current.check_successor(new)
         _write_atomically(self.path, raw)
         self._last = new
+        return new
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
