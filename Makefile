@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean fuzz soak
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --inputs 1000000
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.cluster.soak --kills 1000 --flood-s 60
 
 clean:
 	rm -rf $(VENV) build *.egg-info
