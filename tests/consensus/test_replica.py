@@ -1,6 +1,6 @@
 """Replica behaviour beyond the transcripts: restart safety, rejection paths, evidence, sync."""
 from chain.votes import CommitCertificate, Vote, sign_vote
-from consensus.actions import Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync
+from consensus.actions import Broadcast, BuildProposal, Execute, PersistSignState, RequestSync
 from consensus.messages import Evidence, ViewChange, decode_message, encode_message, sign_proposal
 from consensus.sign_state import SignState
 from tests.consensus.harness import CHAIN, ZERO, Network, stub_block
