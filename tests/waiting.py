@@ -1,7 +1,9 @@
 """Waiting on a condition with a deadline: the suite's one way to wait."""
 import asyncio
 import time
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
+
+T = TypeVar("T")
 
 POLL_S = 0.01
 
@@ -23,3 +25,17 @@ def eventually_sync(condition: Callable[[], bool], deadline_s: float = 10.0, wha
         if time.monotonic() >= end:
             raise AssertionError(f"{what} not reached within {deadline_s} s")
         time.sleep(POLL_S)
+
+
+async def eventually_value(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], deadline_s: float = 10.0,
+                           what: str = "condition") -> T:
+    """Call ``probe`` until ``accept`` takes its value, and return that value; fail after ``deadline_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if loop.time() >= end:
+            raise AssertionError(f"{what} not reached within {deadline_s} s; last seen {value!r}")
+        await asyncio.sleep(POLL_S)

@@ -42,6 +42,7 @@ from node.testnet import Testnet, init_testnet
 from node.vote_log import VOTE_LOG_FILE, conflicting_votes, read_votes
 from storage.blockstore import open_block_store
 from tests.cluster.clusterutil import FAST_PARAMS, free_port_base
+from tests.waiting import eventually_value
 
 CLIENTS = 8
 FUNDING = 10**9
@@ -146,8 +147,8 @@ class Soak:
         nonce = 1
         while not stop.is_set():
             tx = build_transaction(key, self.testnet.chain_id, nonce, "funds.transfer", {"to": target, "amount": 1})
-            while not await self._acknowledged(tx):
-                await asyncio.sleep(0.05)
+            while not await self._acknowledged(tx):     # each try is a round trip to a live node
+                continue
             self.acknowledged.append(tx.id)
             nonce += 1
 
@@ -213,12 +214,8 @@ class Soak:
     # -- checks ---------------------------------------------------------------------------
 
     async def _check_chains(self) -> None:
-        deadline = time.monotonic() + 120
-        while True:
-            heights = await self._heights()
-            if len(set(heights.values())) == 1 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        heights = await eventually_value(self._heights, lambda seen: len(set(seen.values())) == 1, 120,
+                                         what="every node at one height")
         top = min(heights.values())
         self.report.height = top
         clients = {name: ShopchainClient(url, timeout_s=10) for name, url in self.urls.items()}

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.clusterutil import rpc_url, run, running_testnet, wait_height
+from tests.waiting import eventually_value
 
 pytestmark = pytest.mark.slow
 ALL = ["node0", "node1", "node2", "node3"]
@@ -22,15 +23,9 @@ async def health(cluster, name):
 
 
 async def wait_health(cluster, name, status, deadline_s=60.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while True:
-        answer = await health(cluster, name)
-        if answer[0] == status:
-            return answer[1]
-        if loop.time() > end:
-            raise AssertionError(f"{name} /health stayed {answer} for {deadline_s} s, expected {status}")
-        await asyncio.sleep(0.1)
+    answer = await eventually_value(lambda: health(cluster, name), lambda answer: answer[0] == status, deadline_s,
+                                    what=f"{name} /health {status}")
+    return answer[1]
 
 
 def test_two_of_four_stopped_makes_the_others_unhealthy_until_they_resume(tmp_path):

@@ -32,12 +32,8 @@ def test_init_up_tx_query_and_ctrl_c(tmp_path):
     written = json.loads((directory / "testnet.json").read_text())
     assert shown["chain_id"] == written["chain_id"] and len(shown["nodes"]) == 4
     assert [node["rpc"] for node in shown["nodes"]] == [f"http://127.0.0.1:{base + 2 * i + 1}/rpc" for i in range(4)]
-    up = subprocess.Popen([SHOPCHAIN, "testnet", "up", str(directory)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=read_lines, args=(up.stdout, lines), daemon=True).start()
+    up, lines = start_up(directory)
     try:
-        wait_for_line(lines, "testnet up; Ctrl-C stops every node", UP_DEADLINE_S)
         assert len(processes_mentioning(str(directory))) == 5       # `up` and its four nodes
         rpc = shown["nodes"][3]["rpc"]
         alice = shopchain("keys", "new", "--out", str(tmp_path / "alice.json"))["address"]
@@ -49,14 +45,7 @@ def test_init_up_tx_query_and_ctrl_c(tmp_path):
         wait_for_line(lines, "testnet stopped", 5)
         assert processes_mentioning(str(directory)) == []
     finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                up.kill()
-        for pid in processes_mentioning(str(directory)):
-            os.kill(pid, signal.SIGKILL)
+        stop_up(up, directory)
 
 
 def start_up(directory: Path, *flags: str) -> tuple[subprocess.Popen, queue.Queue]:
