@@ -6,7 +6,7 @@ pending until an admin approves them. Genesis admins hold ``admin``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
@@ -91,13 +91,19 @@ def process_account_register(state: Overlay, tx: SignedTransaction, ctx: Context
     ctx.emit("account.registered", account=target)
 
 
+def requestable_role(body: Mapping[str, Any], name: str) -> str:
+    """A role an account may request; ``account.bad_role`` otherwise."""
+    role = body[name]
+    if role not in REQUESTABLE_ROLES:
+        raise TxRejected("account.bad_role", f"role must be one of {', '.join(REQUESTABLE_ROLES)}")
+    return role
+
+
 def process_account_request_role(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
     account = require_registered(state, ctx.sender)
-    role = body["role"]
-    # Verify the role may be requested and is not held yet
-    if role not in REQUESTABLE_ROLES:
-        raise TxRejected("account.bad_role", f"role must be one of {', '.join(REQUESTABLE_ROLES)}")
+    role = requestable_role(body, "role")
+    # Verify the role is not held yet
     if role in account["roles"]:
         raise TxRejected("account.has_role", f"the account already holds {role}; nothing to request")
     account["pending"][role] = hash_field(body, "profile_hash")

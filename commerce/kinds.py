@@ -10,8 +10,9 @@ with no state at hand: the names, then every present field's check.
 A field check is pure: it raises ``body.invalid`` exactly as the handler's
 own check of that field does, by calling the same function. What needs state
 stays with the handler and keeps its own code: that an account, order, asset
-or batch exists, the sender's role, and the list cap (the chain parameter
-``list_length_max``).
+or batch exists, the sender's role. The one chain parameter a shape reads,
+the list cap ``list_length_max``, is passed in by a caller that has state
+(admission does; the executor's name check does not need it).
 """
 from __future__ import annotations
 
@@ -22,15 +23,29 @@ from typing import Any, Callable, Mapping
 
 from commerce.body import (address_field, amount_field, bps_field, check_fields, hash_field, id_field, identifier_field,
                            list_field, text_field)
+from commerce.accounts import requestable_role
 from commerce.contracts import party_entry
 from commerce.coupons import discount_field, parse_coupon_name, sku_entry
 from commerce.errors import TxRejected
 from commerce.orders import order_item, rating_field
+from commerce.params import param_name
 from commerce.products import attrs_field, require_change
-from commerce.trace import subject_field
+from commerce.trace import stage_field, subject_field
 
 FieldCheck = Callable[[Mapping[str, Any], str], object]
 BodyCheck = Callable[[Mapping[str, Any]], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Capped:
+    """A field check of a list or map whose length cap is the chain parameter
+    ``list_length_max``: called with the cap when it is known, without it
+    (only the rest checked) when it is not."""
+
+    check: Callable[[Mapping[str, Any], str, int | None], object]
+
+    def __call__(self, body: Mapping[str, Any], name: str, length_max: int | None = None) -> object:
+        return self.check(body, name, length_max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +65,16 @@ class BodyShape:
         """``body.missing_field`` or ``body.unknown_field``; values are not looked at."""
         check_fields(body, tuple(self.required), tuple(self.optional))
 
-    def check(self, body: Mapping[str, Any]) -> None:
-        """The names, then every present field's check, then ``across``."""
+    def check(self, body: Mapping[str, Any], list_length_max: int | None = None) -> None:
+        """The names, then every present field's check (lists and maps
+        within ``list_length_max`` when it is given), then ``across``."""
         self.check_names(body)
         for name, check in (*self.required.items(), *self.optional.items()):
-            if name in body:
+            if name not in body:
+                continue
+            if isinstance(check, Capped):
+                check(body, name, list_length_max)
+            else:
                 check(body, name)
         if self.across is not None:
             self.across(body)
@@ -66,12 +86,11 @@ def _present(body: Mapping[str, Any], name: str) -> object:
     return body[name]
 
 
-def _list_of(entry: Callable[[Any], object]) -> FieldCheck:
-    """A non-empty list whose every entry passes ``entry``. The list cap is
-    the chain parameter ``list_length_max``: state, so the handler checks it."""
-    def check(body: Mapping[str, Any], name: str) -> object:
-        return [entry(value) for value in list_field(body, name)]
-    return check
+def _list_of(entry: Callable[[Any], object]) -> Capped:
+    """A non-empty list whose every entry passes ``entry``."""
+    def check(body: Mapping[str, Any], name: str, length_max: int | None) -> object:
+        return [entry(value) for value in list_field(body, name, length_max)]
+    return Capped(check)
 
 
 def _coupon_name(body: Mapping[str, Any], name: str) -> object:
@@ -80,14 +99,14 @@ def _coupon_name(body: Mapping[str, Any], name: str) -> object:
 
 
 _FROM_ZERO = partial(amount_field, minimum=0)
+_ATTRS = Capped(attrs_field)
 _PRODUCT_FIELDS: dict[str, FieldCheck] = {
     "title": text_field, "price": amount_field, "stock": _FROM_ZERO, "category": identifier_field,
 }
 
 BODY_SHAPES: dict[str, BodyShape] = {
     "account.register": BodyShape({"name": text_field}, {"referrer": address_field, "account": address_field}),
-    # role: the handler refuses a role that cannot be requested with account.bad_role, not body.invalid.
-    "account.request_role": BodyShape({"role": _present, "profile_hash": hash_field}),
+    "account.request_role": BodyShape({"role": requestable_role, "profile_hash": hash_field}),
     # role: account.no_request unless the account requested it, which needs state.
     "account.approve": BodyShape({"account": address_field, "role": _present}),
     "account.suspend": BodyShape({"account": address_field, "reason": text_field}),
@@ -98,9 +117,8 @@ BODY_SHAPES: dict[str, BodyShape] = {
     "funds.burn": BodyShape({"amount": amount_field}, {"asset": identifier_field}),
     "funds.transfer": BodyShape({"to": address_field, "amount": amount_field}, {"asset": identifier_field}),
     "asset.issue": BodyShape({"symbol": identifier_field, "name": text_field, "supply": amount_field}),
-    # attrs: its entry cap is the chain parameter list_length_max (state), checked by the handler only.
-    "product.list": BodyShape({"sku": identifier_field, **_PRODUCT_FIELDS}, {"attrs": attrs_field}),
-    "product.update": BodyShape({"sku": identifier_field}, {**_PRODUCT_FIELDS, "attrs": attrs_field}, across=require_change),
+    "product.list": BodyShape({"sku": identifier_field, **_PRODUCT_FIELDS}, {"attrs": _ATTRS}),
+    "product.update": BodyShape({"sku": identifier_field}, {**_PRODUCT_FIELDS, "attrs": _ATTRS}, across=require_change),
     "order.create": BodyShape({"merchant": address_field, "items": _list_of(order_item), "shipping_hash": hash_field},
                               {"coupon": _coupon_name}),
     "order.cancel": BodyShape({"order": id_field}),
@@ -118,8 +136,7 @@ BODY_SHAPES: dict[str, BodyShape] = {
     "coupon.record_sale": BodyShape({"batch": id_field, "buyer": address_field, "evidence_hash": hash_field}),
     "coupon.transfer": BodyShape({"coupon": _coupon_name, "to": address_field}),
     "coupon.redeem": BodyShape({"coupon": _coupon_name}),
-    # stage: the handler refuses an unknown stage with trace.bad_stage, not body.invalid.
-    "trace.record": BodyShape({"subject": subject_field, "stage": _present, "location": text_field, "handler": text_field,
+    "trace.record": BodyShape({"subject": subject_field, "stage": stage_field, "location": text_field, "handler": text_field,
                                "data_hash": hash_field}),
     # subject: the handler refuses any value that names no trace, text or not, with trace.unknown_event.
     "trace.correct": BodyShape({"subject": _present, "event": _FROM_ZERO, "reason": text_field, "data_hash": hash_field}),
@@ -127,9 +144,8 @@ BODY_SHAPES: dict[str, BodyShape] = {
                                   "settle_at": _FROM_ZERO, "expires_at": _FROM_ZERO, "document_hash": hash_field}),
     "contract.sign": BodyShape({"contract": id_field}),
     "contract.cancel": BodyShape({"contract": id_field}),
-    # name and value: the handler refuses them with params.unknown and params.invalid, not body.invalid; the
-    # value is judged together with the current parameter set, which needs state.
-    "params.update": BodyShape({"name": _present, "value": _present}),
+    # value: judged together with the current parameter set (params.invalid), which needs state.
+    "params.update": BodyShape({"name": param_name, "value": _present}),
 }
 
 
@@ -141,6 +157,7 @@ def shape_of(kind: str) -> BodyShape:
     return shape
 
 
-def check_body_shape(kind: str, body: Mapping[str, Any]) -> None:
-    """Raise TxRejected unless the kind is known and its body is well formed, as far as that is known without state."""
-    shape_of(kind).check(body)
+def check_body_shape(kind: str, body: Mapping[str, Any], list_length_max: int | None = None) -> None:
+    """Raise TxRejected unless the kind is known and its body is well formed,
+    as far as that is known from the body and the list cap."""
+    shape_of(kind).check(body, list_length_max)

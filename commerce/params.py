@@ -1,6 +1,8 @@
 """``params.update``: an admin changes one parameter; the whole set must stay valid."""
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 
 from chain.errors import GenesisError
 from chain.genesis import DEFAULT_PARAMS, validate_params
@@ -13,13 +15,18 @@ from commerce.overlay import Overlay
 from commerce.records import get_params, put_record
 
 
+def param_name(body: Mapping[str, Any], name: str) -> str:
+    """The name of a chain parameter; ``params.unknown`` otherwise."""
+    value = body[name]
+    if not isinstance(value, str) or value not in DEFAULT_PARAMS:
+        raise TxRejected("params.unknown", f"no parameter {value!r}; known: {', '.join(DEFAULT_PARAMS)}")
+    return value
+
+
 def process_params_update(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
     require_admin(state, ctx.sender)
-    name, value = body["name"], body["value"]
-    # Verify the parameter exists
-    if not isinstance(name, str) or name not in DEFAULT_PARAMS:
-        raise TxRejected("params.unknown", f"no parameter {name!r}; known: {', '.join(DEFAULT_PARAMS)}")
+    name, value = param_name(body, "name"), body["value"]
     # Verify the whole parameter set stays valid
     try:
         validate_params({**get_params(state), name: value})

@@ -60,15 +60,21 @@ def _require_writer(state: KeyValueReader, subject: str, sender: str) -> None:
         raise TxRejected("trace.bad_subject", "the subject is neither an order nor a lot of a product you list")
 
 
+def stage_field(body: Mapping[str, Any], name: str) -> str:
+    """A stage of the trace; ``trace.bad_stage`` otherwise."""
+    stage = body[name]
+    if stage not in STAGES:
+        raise TxRejected("trace.bad_stage", f"stage must be one of {', '.join(STAGES)}")
+    return stage
+
+
 def process_trace_record(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     body = tx.body
     subject = subject_field(body, "subject")
     _require_writer(state, subject, ctx.sender)
     location, handler, data_hash = text_field(body, "location"), text_field(body, "handler"), hash_field(body, "data_hash")
-    stage = body["stage"]
-    # Verify the stage is known and not behind the subject's current stage
-    if stage not in STAGES:
-        raise TxRejected("trace.bad_stage", f"stage must be one of {', '.join(STAGES)}")
+    stage = stage_field(body, "stage")
+    # Verify the stage is not behind the subject's current stage
     trace = get_trace(state, subject) or {"stage": STAGES[0], "count": 0}
     if STAGES.index(stage) < STAGES.index(trace["stage"]):
         raise TxRejected("trace.stage_backwards", f"the subject is at {trace['stage']}; stages only move forward")

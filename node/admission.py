@@ -2,7 +2,8 @@
 
 A transaction whose envelope verifies may still be one no block could use:
 a kind that does not exist, a body without the kind's fields or with fields
-of the wrong type, a sender with no account or a suspended one. Each would
+of the wrong type (a list over the chain's ``list_length_max`` among them),
+a sender with no account or a suspended one. Each would
 be included as a failed result, for free, by anyone who knows the chain id.
 So the node refuses them when they are submitted or gossiped, with the code
 the block would give. The block check does not change: a Byzantine proposer
@@ -38,7 +39,7 @@ def check_admission(tx: SignedTransaction, state: KeyValueReader, registration_p
     """Raise RequestRejected unless a block could use ``tx`` as far as the
     committed ``state`` and the pending registrations tell."""
     try:
-        check_body_shape(tx.kind, tx.body)
+        check_body_shape(tx.kind, tx.body, get_param(state, "list_length_max"))
     except TxRejected as error:
         raise RequestRejected(error.code, error.message) from None
     account = get_account(state, tx.sender_address)

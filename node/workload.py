@@ -71,9 +71,8 @@ def make_world(validators: int, shoppers: int, merchants: int = MERCHANTS) -> Wo
     and ``merchants`` merchants, the shoppers, merchants and admin funded at
     genesis (default parameters)."""
     keys = tuple(derive_key(f"validator-{index}") for index in range(validators))
-    buyers = tuple(derive_key(f"shopper-{index}") for index in range(shoppers))
-    sellers = tuple(derive_key(f"merchant-{index}") for index in range(merchants))
-    carrier, admin = derive_key("carrier"), derive_key("admin")
+    buyers, sellers, carrier = _participants("", shoppers, merchants)
+    admin = derive_key("admin")
     genesis = genesis_from_document({
         "chain_id": CHAIN_ID, "genesis_time_ms": GENESIS_TIME_MS,
         "validators": [key.address for key in keys], "admins": [admin.address],
@@ -81,6 +80,20 @@ def make_world(validators: int, shoppers: int, merchants: int = MERCHANTS) -> Wo
         "allocations": [{"address": key.address, "amount": SENDER_BALANCE} for key in (admin, *buyers, *sellers)],
     })
     return World(keys, buyers, sellers, carrier, admin, genesis)
+
+
+def world_on(genesis: Genesis, admin: KeyPair, label: str, shoppers: int, merchants: int = MERCHANTS) -> World:
+    """A marketplace on a chain that exists (a running testnet, say): its
+    participants' keys derived under ``label``, none funded at genesis (see
+    ``Workload.fund``); the validators' keys are not known here."""
+    buyers, sellers, carrier = _participants(f"{label}/", shoppers, merchants)
+    return World((), buyers, sellers, carrier, admin, genesis)
+
+
+def _participants(prefix: str, shoppers: int, merchants: int) -> tuple[tuple[KeyPair, ...], tuple[KeyPair, ...], KeyPair]:
+    buyers = tuple(derive_key(f"{prefix}shopper-{index}") for index in range(shoppers))
+    sellers = tuple(derive_key(f"{prefix}merchant-{index}") for index in range(merchants))
+    return buyers, sellers, derive_key(f"{prefix}carrier")
 
 
 @dataclass
@@ -100,6 +113,12 @@ class Workload:
         nonce = self.nonces.get(key.public_key, 0) + 1
         self.nonces[key.public_key] = nonce
         return build_transaction(key, self.world.genesis.chain_id, nonce, kind, body)
+
+    def fund(self, amount: int = SENDER_BALANCE) -> None:
+        """A history block of the admin's mints to the shoppers and merchants,
+        for a world whose genesis did not fund them (``world_on``)."""
+        self._add_block([self.tx(self.world.admin, "funds.mint", {"to": key.address, "amount": amount})
+                         for key in (*self.world.shoppers, *self.world.merchants)])
 
     def set_up(self, orders_to_confirm: int) -> None:
         """The history's blocks: a marketplace with ``orders_to_confirm`` delivered orders."""

@@ -1,19 +1,36 @@
-"""Real local testnets for cluster tests: processes on 127.0.0.1, stopped by the test."""
+"""The one harness of every cluster test, crash test and soak: real local
+testnets of processes on 127.0.0.1, stopped by the test, and the checks a
+crash must pass.
+
+Every testnet it makes logs each vote its validators sign
+(``node.vote_log``), and ``running_testnet`` audits every home when the test
+leaves it: every store opens and no validator signed two different blocks at
+one (height, phase, view). ``converged`` checks the running chains: one
+height and identical blocks (so identical results: the header commits to
+them) everywhere.
+"""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import queue
 import random
+import shutil
 import socket
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from chain.keys import load_key_file
 from node.client import ShopchainClient
 from node.cluster import Cluster
-from node.testnet import init_testnet
+from node.config import load_config, render_config
+from node.testnet import Testnet, init_testnet
+from node.vote_log import VOTE_LOG_FILE, conflicting_votes, read_votes
+from storage.blockstore import open_block_store
+from tests.waiting import eventually_value
 
 # Ports for test clusters start here (below the ephemeral range; see free_port_base).
 TEST_PORT_FLOOR = 20000
@@ -54,17 +71,105 @@ def _is_free(port: int) -> bool:
     return True
 
 
+def make_testnet(directory: Path, validators: int = 4, params: dict[str, Any] | None = None,
+                 chain_id: str = "shopchain-cluster") -> Testnet:
+    """A testnet on free loopback ports with fast clocks, every validator logging its votes."""
+    testnet = init_testnet(directory, validators, free_port_base(2 * validators), chain_id,
+                           params={**FAST_PARAMS, **(params or {})})
+    for node in testnet.nodes:
+        config = load_config(node.home)
+        config = dataclasses.replace(config, node=dataclasses.replace(config.node, vote_log=True))
+        (node.home / "config.toml").write_text(render_config(config))
+    return testnet
+
+
 @contextmanager
-def running_testnet(directory: Path, validators: int = 4, params: dict[str, Any] | None = None) -> Iterator[Cluster]:
-    testnet = init_testnet(directory, validators, free_port_base(2 * validators), "shopchain-cluster", params={**FAST_PARAMS, **(params or {})})
+def running_testnet(directory: Path, validators: int = 4, params: dict[str, Any] | None = None,
+                    start: list[str] | None = None, chain_id: str = "shopchain-cluster",
+                    audited: bool = True) -> Iterator[Cluster]:
+    """A testnet with the named nodes (all by default) started and ready;
+    every process stopped on the way out and, when the test passed, every
+    home audited (see ``audit``; ``audited=False`` leaves that to the caller)."""
+    testnet = make_testnet(directory, validators, params, chain_id)
     cluster = Cluster(testnet)
     try:
-        cluster.start_all()
-        for node in testnet.nodes:
-            cluster.wait_ready(node.name)
+        names = start if start is not None else [node.name for node in testnet.nodes]
+        for name in names:
+            cluster.start(name)
+        for name in names:
+            cluster.wait_ready(name)
         yield cluster
     finally:
         cluster.stop_all()
+    if audited:
+        findings = audit(testnet)
+        assert findings.ok, findings
+
+
+def home_of(cluster: Cluster, name: str) -> Path:
+    return next(node.home for node in cluster.testnet.nodes if node.name == name)
+
+
+def lose_data(cluster: Cluster, name: str) -> None:
+    """Delete the stopped node ``name``'s ``data/``, as a lost disk would (its ``sign_state`` stays)."""
+    assert name not in cluster.nodes or not cluster.nodes[name].alive(), f"{name} is running: stop it before its data goes"
+    shutil.rmtree(home_of(cluster, name) / "data")
+
+
+@dataclass
+class Audit:
+    """What a stopped testnet's homes show."""
+
+    stores_opened: int = 0
+    stores: int = 0
+    double_signs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.stores_opened == self.stores and not self.double_signs
+
+
+def audit(testnet: Testnet) -> Audit:
+    """Open every node's store and read every vote log, with every process stopped."""
+    findings = Audit(stores=len(testnet.nodes))
+    for node in testnet.nodes:
+        if (node.home / "data").exists():
+            store = open_block_store(node.home / "data")
+            try:
+                store.last_height()
+                findings.stores_opened += 1
+            finally:
+                store.close()
+        else:
+            findings.stores -= 1     # never started, or wiped and not started again
+        for first, second in conflicting_votes(read_votes(node.home / VOTE_LOG_FILE)):
+            findings.double_signs.append(f"{node.name}: {first} / {second}")
+    return findings
+
+
+@dataclass
+class Convergence:
+    height: int
+    diverging_heights: list[int]
+
+
+async def converged(cluster: Cluster, names: list[str] | None = None, deadline_s: float = 120.0) -> Convergence:
+    """Wait until the named nodes (all by default) stand at one height, then
+    compare their blocks at every height up to it."""
+    names = names or [node.name for node in cluster.testnet.nodes]
+    reached = await eventually_value(lambda: heights(cluster, names), lambda seen: len(set(seen.values())) == 1,
+                                     deadline_s, what=f"{names} at one height")
+    top = min(reached.values())
+    clients = [ShopchainClient(rpc_url(cluster, name), timeout_s=10) for name in names]
+    for client in clients:
+        await client.__aenter__()
+    try:
+        diverging = [height for height in range(1, top + 1)
+                     if len({(await client.block_get(height))["hash"] for client in clients}) != 1]
+    finally:
+        for client in clients:
+            await client.__aexit__(None, None, None)
+    return Convergence(top, diverging)
 
 
 def rpc_url(cluster: Cluster, name: str) -> str:

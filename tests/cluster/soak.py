@@ -1,12 +1,16 @@
 """The crash and flood soak: a 4-validator cluster of real processes under
-load, its validators SIGKILLed one at a time, then checked.
+a commerce load, its validators SIGKILLed one at a time, then checked.
 
-While clients submit transfers with ``wait: commit`` (an answer is an
-acknowledgement: the node says the transaction committed) to nodes at
-random, a killer SIGKILLs a random validator every ``kill_interval_s``,
-keeps it down for a while and starts it again (at most f = 1 down at a
-time), ``kills`` times; a flood phase floods node0's RPC from 127.0.0.2.
-Then, with every node up and caught up:
+Each client runs the commerce mix of node/workload.py (40 % transfers, 20 %
+coupon purchases, 20 % orders, 10 % trace events, 10 % confirmations of
+delivered orders) on a marketplace of its own, set up through the chain
+first; it submits one transaction at a time with ``wait: commit`` to a node
+at random and retries it, on any live node, until a node acknowledges its
+commit (an acknowledgement: the node says the transaction committed). A
+killer SIGKILLs a random validator every ``kill_interval_s``, keeps it down
+for a while and starts it again (at most f = 1 down at a time), ``kills``
+times; a flood phase then floods node0's RPC from 127.0.0.2. With every
+node up, the checks of the one cluster harness (tests/cluster/clusterutil.py):
 
 - no acknowledged transaction is lost: each is in every node's chain;
 - every node holds identical blocks (so identical results: the header
@@ -33,25 +37,28 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chain.keys import KeyPair, load_key_file
-from chain.transaction import build_transaction
+from chain.keys import load_key_file
+from chain.transaction import SignedTransaction
 from node.client import RpcCallError, ShopchainClient
-from node.cluster import Cluster
-from node.config import load_config, render_config
-from node.testnet import Testnet, init_testnet
-from node.vote_log import VOTE_LOG_FILE, conflicting_votes, read_votes
-from storage.blockstore import open_block_store
-from tests.cluster.clusterutil import FAST_PARAMS, free_port_base
-from tests.waiting import eventually_value
+from node.home import open_home
+from node.workload import Workload, world_on
+from tests.cluster.clusterutil import audit, converged, running_testnet
 
 CLIENTS = 8
-FUNDING = 10**9
+SHOPPERS_PER_CLIENT = 3
+# Delivered orders stay unconfirmed for the mix to confirm (the testnet's 15 s would confirm them first).
+SOAK_PARAMS = {"auto_confirm_ms": 10**10}
+# At most this many of a history block's transactions in flight at once.
+SETUP_IN_FLIGHT = 32
 
 
 @dataclass(frozen=True)
 class SoakConfig:
     kills: int = 20
     kill_interval_s: float = 2.0
+    # Delivered orders each client sets up for the mix's confirmations; when
+    # they run out its confirmations become transfers.
+    orders_per_client: int = 20
     down_s: tuple[float, float] = (0.2, 1.5)
     flood_s: float = 20.0
     seed: int = 1
@@ -61,6 +68,9 @@ class SoakConfig:
 class SoakReport:
     kills: int = 0
     acknowledged: int = 0
+    # Acknowledged transactions that failed in their block, by error code:
+    # the mix is built to succeed, so any here is worth a look.
+    failed: dict[str, int] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     height: int = 0
     diverging_heights: list[int] = field(default_factory=list)
@@ -79,21 +89,11 @@ class SoakReport:
         return json.dumps(dataclasses.asdict(self) | {"ok": self.ok}, sort_keys=True)
 
 
-def _enable_vote_logs(testnet: Testnet) -> None:
-    for node in testnet.nodes:
-        config = load_config(node.home)
-        config = dataclasses.replace(config, node=dataclasses.replace(config.node, vote_log=True))
-        (node.home / "config.toml").write_text(render_config(config))
-
-
 class Soak:
     def __init__(self, directory: Path, config: SoakConfig) -> None:
+        self.directory = directory
         self.config = config
         self.rng = random.Random(config.seed)
-        self.testnet = init_testnet(directory, 4, free_port_base(8), "shopchain-soak", params=FAST_PARAMS)
-        _enable_vote_logs(self.testnet)
-        self.cluster = Cluster(self.testnet)
-        self.urls = {node.name: node.rpc_url for node in self.testnet.nodes}
         self.down: set[str] = set()
         self.acknowledged: list[str] = []
         self.report = SoakReport()
@@ -102,61 +102,66 @@ class Soak:
 
     def run(self) -> SoakReport:
         started = time.monotonic()
-        self.cluster.start_all()
-        try:
-            for name in self.urls:
-                self.cluster.wait_ready(name)
+        with running_testnet(self.directory, params=SOAK_PARAMS, chain_id="shopchain-soak", audited=False) as cluster:
+            self.cluster = cluster
+            self.urls = {node.name: node.rpc_url for node in cluster.testnet.nodes}
             asyncio.run(self._load_and_kill())
             asyncio.run(self._check_chains())
-        finally:
-            self.cluster.stop_all()
-        self._check_stores()
-        self._check_votes()
+        findings = audit(cluster.testnet)
+        self.report.stores_opened, self.report.double_signs = findings.stores_opened, findings.double_signs
         self.report.acknowledged = len(self.acknowledged)
         self.report.wall_s = round(time.monotonic() - started, 1)
         return self.report
 
     async def _load_and_kill(self) -> None:
-        keys = await self._funded_accounts()
+        workloads = [await self._set_up(index) for index in range(CLIENTS)]
         stop = asyncio.Event()
-        clients = [asyncio.ensure_future(self._client(key, stop)) for key in keys]
+        clients = [asyncio.ensure_future(self._client(workload, stop)) for workload in workloads]
         await self._killer()
         await self._flood()
         stop.set()
         await asyncio.gather(*clients)
 
-    async def _funded_accounts(self) -> list[KeyPair]:
-        admin = load_key_file(self.testnet.admin_key_path)
-        keys = [KeyPair.generate() for _ in range(CLIENTS)]
-        async with ShopchainClient(self.urls["node0"]) as client:
-            nonce = await client.next_nonce(admin.address)
-            for key in keys:
-                for kind, body in (("account.register", {"name": "soak", "account": key.address}),
-                                   ("funds.mint", {"to": key.address, "amount": FUNDING})):
-                    tx = build_transaction(admin, self.testnet.chain_id, nonce, kind, body)
-                    result = await client.call("tx_submit", tx=tx.raw.hex(), wait="commit")
-                    assert result["ok"], result
-                    nonce += 1
-        return keys
+    async def _set_up(self, index: int) -> Workload:
+        """A client's marketplace, set up through node0 one history block at a time."""
+        home = open_home(self.cluster.testnet.nodes[0].home)
+        admin = load_key_file(self.cluster.testnet.admin_key_path)
+        workload = Workload(world_on(home.genesis, admin, f"soak-{index}", SHOPPERS_PER_CLIENT, merchants=1),
+                            random.Random(self.config.seed * 1_000 + index))
+        async with ShopchainClient(self.urls["node0"], timeout_s=30) as client:
+            workload.nonces[admin.public_key] = await client.next_nonce(admin.address) - 1
+            workload.fund()
+            workload.set_up(orders_to_confirm=self.config.orders_per_client)
+            in_flight = asyncio.Semaphore(SETUP_IN_FLIGHT)
 
-    async def _client(self, key: KeyPair, stop: asyncio.Event) -> None:
-        """Transfers one after another; each is retried, on any node, until a
-        node acknowledges its commit (or says it is a duplicate of one that
-        did): only then does the next nonce go out."""
-        target = KeyPair.generate().address
-        nonce = 1
+            async def commit(tx: SignedTransaction) -> None:
+                async with in_flight:
+                    result = await client.call("tx_submit", tx=tx.raw.hex(), wait="commit")
+                assert result["ok"], (tx.kind, result)
+                self.acknowledged.append(tx.id)
+
+            for block in workload.history:
+                await asyncio.gather(*(commit(tx) for tx in block))
+        workload.history.clear()
+        return workload
+
+    async def _client(self, workload: Workload, stop: asyncio.Event) -> None:
+        """The mix, one transaction after another; each is retried, on any
+        node, until a node acknowledges its commit (or says it is a duplicate
+        of one that did): only then does the next go out."""
         while not stop.is_set():
-            tx = build_transaction(key, self.testnet.chain_id, nonce, "funds.transfer", {"to": target, "amount": 1})
+            [tx] = workload.mix(1)
             while not await self._acknowledged(tx):     # each try is a round trip to a live node
                 continue
             self.acknowledged.append(tx.id)
-            nonce += 1
 
     async def _acknowledged(self, tx) -> bool:
         name = self.rng.choice([name for name in self.urls if name not in self.down])
         try:
             async with ShopchainClient(self.urls[name], timeout_s=10) as client:
                 result = await client.call("tx_submit", tx=tx.raw.hex(), wait="commit")
+                if result.get("height") and not result["ok"]:
+                    self.report.failed[result["code"]] = self.report.failed.get(result["code"], 0) + 1
                 return bool(result.get("height"))
         except RpcCallError as error:
             if error.code in ("tx.duplicate", "tx.bad_nonce", "tx.timeout"):
@@ -214,42 +219,22 @@ class Soak:
     # -- checks ---------------------------------------------------------------------------
 
     async def _check_chains(self) -> None:
-        heights = await eventually_value(self._heights, lambda seen: len(set(seen.values())) == 1, 120,
-                                         what="every node at one height")
-        top = min(heights.values())
-        self.report.height = top
-        clients = {name: ShopchainClient(url, timeout_s=10) for name, url in self.urls.items()}
-        for client in clients.values():
+        convergence = await converged(self.cluster)
+        self.report.height, self.report.diverging_heights = convergence.height, convergence.diverging_heights
+        clients = [ShopchainClient(url, timeout_s=10) for url in self.urls.values()]
+        for client in clients:
             await client.__aenter__()
         try:
-            for height in range(1, top + 1):
-                hashes = {(await client.block_get(height))["hash"] for client in clients.values()}
-                if len(hashes) != 1:
-                    self.report.diverging_heights.append(height)
             for tx_id in self.acknowledged:
-                for client in clients.values():
+                for client in clients:
                     try:
                         await client.call("tx_get", id=tx_id)
                     except RpcCallError:
                         self.report.lost.append(tx_id)
                         break
         finally:
-            for client in clients.values():
+            for client in clients:
                 await client.__aexit__(None, None, None)
-
-    def _check_stores(self) -> None:
-        for node in self.testnet.nodes:
-            store = open_block_store(node.home / "data")
-            try:
-                store.last_height()
-                self.report.stores_opened += 1
-            finally:
-                store.close()
-
-    def _check_votes(self) -> None:
-        for node in self.testnet.nodes:
-            for first, second in conflicting_votes(read_votes(node.home / VOTE_LOG_FILE)):
-                self.report.double_signs.append(f"{node.name}: {first} / {second}")
 
 
 def main(argv: list[str]) -> int:
@@ -257,9 +242,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--kill-interval-s", type=float, default=2.0)
     parser.add_argument("--flood-s", type=float, default=60.0)
+    parser.add_argument("--orders-per-client", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    config = SoakConfig(kills=args.kills, kill_interval_s=args.kill_interval_s, flood_s=args.flood_s, seed=args.seed)
+    config = SoakConfig(kills=args.kills, kill_interval_s=args.kill_interval_s, flood_s=args.flood_s,
+                        orders_per_client=args.orders_per_client, seed=args.seed)
     with tempfile.TemporaryDirectory() as scratch:
         report = Soak(Path(scratch) / "net", config).run()
     print(report.to_json())

@@ -21,7 +21,6 @@ signature checked) and, as the view-0 primary of height H, equivocates:
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ from node.application import ChainApplication
 from node.cluster import Cluster
 from node.core import decode_status, encode_status
 from node.home import open_home
-from node.testnet import init_testnet
 from p2p.network import NetworkConfig, PeerNetwork
 from p2p.sync import (
     CertifiedBlock, decode_sync_request, decode_sync_response, encode_sync_request, encode_sync_response,
@@ -49,7 +47,7 @@ from p2p.sync import (
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
-from tests.cluster.clusterutil import FAST_PARAMS, block_hash, free_port_base, run, wait_height
+from tests.cluster.clusterutil import block_hash, lose_data, run, running_testnet, wait_height
 
 pytestmark = pytest.mark.slow
 
@@ -222,14 +220,10 @@ def summary(message: Any) -> str:
 
 
 def test_wiped_validator_does_not_vote_for_a_second_block_at_the_height_and_view_it_voted_in(tmp_path):
-    testnet = init_testnet(tmp_path / "net", 4, free_port_base(8), "shopchain-byzantine",
-                           params={**FAST_PARAMS, "view_timeout_ms": VIEW_TIMEOUT_MS})
-    homes = {node.name: node.home for node in testnet.nodes}
-    cluster = Cluster(testnet)
-    try:
-        run(_scenario(cluster, homes))
-    finally:
-        cluster.stop_all()
+    # node3's key is the Byzantine peer's: the harness starts no node here, the scenario starts the honest ones.
+    with running_testnet(tmp_path / "net", params={"view_timeout_ms": VIEW_TIMEOUT_MS}, start=[],
+                         chain_id="shopchain-byzantine") as cluster:
+        run(_scenario(cluster, {node.name: node.home for node in cluster.testnet.nodes}))
 
 
 async def _scenario(cluster: Cluster, homes: dict[str, Path]) -> None:
@@ -263,7 +257,7 @@ async def _scenario(cluster: Cluster, homes: dict[str, Path]) -> None:
         cluster.kill("node0")
         wiped_at = len(peer.log)
         await peer.until(lambda: victim not in peer.network.peers(), "node0's link closing after the kill")
-        shutil.rmtree(homes["node0"] / "data")
+        lose_data(cluster, "node0")
         kept = SignState.decode((homes["node0"] / "sign_state").read_bytes())
         assert kept.latest is not None and (kept.latest.height, kept.latest.prepare) == (H, (0, a_hash))
         cluster.start("node0")
