@@ -48,6 +48,7 @@ CLIENTS = 8
 SHOPPERS_PER_CLIENT = 3
 # Delivered orders stay unconfirmed for the mix to confirm (the testnet's 15 s would confirm them first).
 SOAK_PARAMS = {"auto_confirm_ms": 10**10}
+PROGRESS_EVERY_KILLS = 50
 # At most this many of a history block's transactions in flight at once.
 SETUP_IN_FLIGHT = 32
 
@@ -194,6 +195,8 @@ class Soak:
             await loop.run_in_executor(None, self.cluster.wait_ready, victim)
             self.down.discard(victim)
             self.report.kills += 1
+            if self.report.kills % PROGRESS_EVERY_KILLS == 0:
+                print(f"{self.report.kills} kills, {len(self.acknowledged)} acknowledged", file=sys.stderr, flush=True)
 
     async def _flood(self) -> None:
         if self.config.flood_s <= 0:
