@@ -53,13 +53,13 @@ from consensus.replica import Config as ReplicaConfig
 from consensus.replica import Replica
 from consensus.sign_state import SignState
 from node.application import ChainApplication, CommittedBlock, StateDivergence
-from node.config import P2PSection
+from node.config import ConfigError, P2PSection
 from node.errors import RequestRejected
 from node.mempool import Mempool
 from p2p.errors import PeerError
 from p2p.sync import (
-    BlockSyncer, CertifiedBlock, decode_sync_request, decode_sync_response, encode_sync_request, encode_sync_response,
-    verify_certified_block,
+    BlockSyncer, CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
+    encode_sync_response, verify_certified_block,
 )
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE, KIND_TX
 from storage.blockstore import BlockStore
@@ -140,6 +140,11 @@ class NodeCore:
                  worker: Worker) -> None:
         """``sign_state`` is the validator's file as read (None: missing; see
         consensus/sign_state.Recovery); ``key`` None runs an observer."""
+        needed = certified_block_bytes_max(app.param("block_bytes_max"), len(genesis.validators))
+        if settings.max_message_bytes < needed:
+            raise ConfigError("config.frame_too_small",
+                              f"p2p.frame_bytes_max is {settings.max_message_bytes}, but one block of this chain with its "
+                              f"certificate can take {needed} bytes; set it to at least {needed}")
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.key = key
@@ -414,9 +419,9 @@ class NodeCore:
     def _serve_sync(self, peer: bytes, payload: bytes) -> None:
         from_height, count = decode_sync_request(payload, self.settings.sync_batch_blocks)
         last = min(self.committed_height, from_height + count - 1)
-        blocks = [CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h))
-                  for h in range(from_height, last + 1)]
-        self.host.send(peer, KIND_SYNC_RESPONSE, encode_sync_response(blocks))
+        blocks = (CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h))
+                  for h in range(from_height, last + 1))
+        self.host.send(peer, KIND_SYNC_RESPONSE, encode_sync_response(blocks, self.settings.max_message_bytes))
 
     def _take_sync_response(self, peer: bytes, payload: bytes) -> None:
         try:

@@ -41,7 +41,7 @@ class PeerLimits:
     """The operator-tunable limits and timings of the peer network; the
     node's config.toml [p2p] section extends this with addresses."""
 
-    # The largest message is a sync response of blocks (block_bytes_max each).
+    # The largest message is a sync response: as many blocks as fit one frame, at least one of block_bytes_max.
     frame_bytes_max: int = 16 * 1024 * 1024
     send_queue_max: int = 4096
     seen_cache_max: int = 200_000

@@ -15,6 +15,7 @@ failures and the time, and it answers with the requests to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from chain.block import Block, decode_block
 from chain.encoding import pack, unpack
@@ -52,8 +53,34 @@ def decode_sync_request(payload: bytes, count_max: int) -> tuple[int, int]:
     return from_height, count
 
 
-def encode_sync_response(blocks: list[CertifiedBlock]) -> bytes:
-    return pack({"blocks": [[item.block.encode(), item.certificate.encode()] for item in blocks]})
+# Bounds on what msgpack adds around a response's pairs and its frame: the
+# map, the list headers, the message kind.
+_RESPONSE_OVERHEAD_BYTES = 4096
+_PAIR_OVERHEAD_BYTES = 16
+# A commit certificate takes about 101 bytes a validator (a vote's signature
+# and signer, encoded); this bounds it from above.
+_CERTIFICATE_BYTES_PER_VALIDATOR = 128
+
+
+def certified_block_bytes_max(block_bytes_max: int, validators: int) -> int:
+    """The largest frame one certified block can need: a node whose frame cap
+    is smaller could neither serve nor take such a block by sync."""
+    return block_bytes_max + validators * _CERTIFICATE_BYTES_PER_VALIDATOR + _RESPONSE_OVERHEAD_BYTES
+
+
+def encode_sync_response(blocks: Iterable[CertifiedBlock], frame_bytes_max: int) -> bytes:
+    """The longest run of ``blocks`` from the first whose response fits one
+    frame of ``frame_bytes_max`` (the first always does, when the frame cap
+    holds a certified block of the chain's ``block_bytes_max``); the asker
+    asks again from where the run ends."""
+    pairs, size = [], _RESPONSE_OVERHEAD_BYTES
+    for item in blocks:
+        pair = [item.block.encode(), item.certificate.encode()]
+        size += len(pair[0]) + len(pair[1]) + _PAIR_OVERHEAD_BYTES
+        if pairs and size > frame_bytes_max:
+            break
+        pairs.append(pair)
+    return pack({"blocks": pairs})
 
 
 def decode_sync_response(payload: bytes, frame_bytes_max: int, count_max: int) -> list[tuple[bytes, bytes]]:
@@ -212,13 +239,15 @@ class BlockSyncer:
                 delivered = max(delivered, item.height)
         self.on_certified_height(delivered)             # each kept block came with its verified certificate
         claimed = self.peer_heights.get(peer, 0)
-        if delivered < min(claimed, asked[-1]):          # it claimed heights it did not serve
-            self.peer_heights[peer] = delivered
-            self.strikes[peer] = self.strikes.get(peer, 0) + 1
-        elif delivered >= request.from_height:
-            self.peer_heights[peer] = max(claimed, delivered)
-            self.strikes.pop(peer, None)
-        return delivered >= request.from_height
+        if delivered < request.from_height:
+            if claimed >= request.from_height:            # it claimed heights it did not serve
+                self.peer_heights[peer] = delivered
+                self.strikes[peer] = self.strikes.get(peer, 0) + 1
+            return False
+        # A run shorter than asked is what fits one frame: the rest is asked next.
+        self.peer_heights[peer] = max(claimed, delivered)
+        self.strikes.pop(peer, None)
+        return True
 
     def on_peer_failed(self, peer: bytes) -> None:
         """The peer served a bad block: forget it; its range is re-asked."""

@@ -245,12 +245,12 @@ class ForgeSync(Strategy):
 
     def _forge(self, raw: bytes) -> bytes:
         forged = []
-        for block_bytes, certificate_bytes in decode_sync_response(raw, 1 << 30, 1 << 16):
+        for block_bytes, certificate_bytes in decode_sync_response(raw, self.sim.message_bytes_max, 1 << 16):
             block = decode_block(block_bytes, 1 << 30)
             header = dataclasses.replace(block.header, time_ms=block.header.time_ms + 1)
             forged.append(CertifiedBlock(Block(header, block.txs, block.evidence),
                                          decode_certificate(certificate_bytes, len(self.sim.validators))))
-        return encode_sync_response(forged)
+        return encode_sync_response(forged, self.sim.message_bytes_max)
 
 
 _BY_NAME = {cls.name: cls for cls in (Silent, Equivocate, ConflictingVotes, Amnesia, Garbage, Replay, Twins, ForgeSync)}

@@ -293,6 +293,8 @@ class _InlineWorker:
 
 
 class Simulation:
+    message_bytes_max = MESSAGE_BYTES_MAX
+
     def __init__(self, config: SimConfig) -> None:
         self.cfg = config
         self.rng = random.Random(config.seed)

@@ -58,6 +58,8 @@ HONEST = ["node0", "node1", "node2"]
 VIEW_TIMEOUT_MS = 8_000
 STEP_DEADLINE_S = 30.0
 
+FRAME_BYTES_MAX = 16 * 1024 * 1024   # p2p.frame_bytes_max's default
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -124,7 +126,7 @@ class ByzantinePeer:
             from_height, count = decode_sync_request(payload, self.limits.sync_batch_blocks)
             last = min(self.store.last_height(), from_height + count - 1)
             blocks = [CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h)) for h in range(from_height, last + 1)]
-            self.network.send(peer_key, KIND_SYNC_RESPONSE, encode_sync_response(blocks))
+            self.network.send(peer_key, KIND_SYNC_RESPONSE, encode_sync_response(blocks, FRAME_BYTES_MAX))
         elif kind == KIND_SYNC_RESPONSE:
             self._take_blocks(payload)
         self._changed.set()

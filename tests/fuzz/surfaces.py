@@ -204,8 +204,7 @@ def sync_surface() -> Surface:
     keys = validator_keys(4)
     validators = ValidatorSet.of(key.public_key for key in keys)
     chain = [CertifiedBlock(block, certificate) for block, certificate in certified_chain(3, keys)]
-    seeds = [encode_sync_response(chain), encode_sync_response(chain[:1]), encode_sync_response(chain[2:]),
-             encode_sync_response([])]
+    seeds = [encode_sync_response(blocks, FRAME_BYTES_MAX) for blocks in (chain, chain[:1], chain[2:], [])]
 
     def run(data: bytes) -> str:
         try:
@@ -220,7 +219,7 @@ def sync_surface() -> Surface:
                 first_error = first_error or coded(error)
         if first_error is not None:
             return first_error
-        assert encode_sync_response(verified) == data, "an accepted response does not encode back to its bytes"
+        assert encode_sync_response(verified, FRAME_BYTES_MAX) == data, "an accepted response does not encode back to its bytes"
         return ACCEPTED
 
     return Surface("sync", "p2p.errors.PeerError", seeds, run)

@@ -2,8 +2,11 @@
 releases job by job: the sync/commit race, forks, and signing after a wipe."""
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Callable
+
+import pytest
 
 from chain.constants import PHASE_COMMIT, PHASE_PREPARE
 from chain.genesis import genesis_from_document
@@ -13,9 +16,10 @@ from commerce.executor import get_nonce
 from consensus.messages import decode_message, encode_message, sign_proposal
 from consensus.sign_state import SignState
 from node.application import ChainApplication
+from node.config import ConfigError
 from node.core import CoreSettings, NodeCore, encode_status
 from node.mempool import Mempool, MempoolLimits
-from p2p.sync import CertifiedBlock, decode_sync_request, encode_sync_response
+from p2p.sync import CertifiedBlock, certified_block_bytes_max, decode_sync_request, encode_sync_response
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
@@ -28,9 +32,10 @@ GENESIS = genesis_from_document({
     "treasury": seeded_key("treasury").address, "allocations": [],
 })
 T0 = GENESIS.genesis_time_ms
+FRAME_BYTES_MAX = 16 * 1024 * 1024   # p2p.frame_bytes_max's default
 VALIDATORS = GENESIS.validators
 SETTINGS = CoreSettings(view_timeout_ms=4000, empty_block_interval_ms=1000, max_clock_drift_ms=2000,
-                        max_message_bytes=1 << 22, resend_ms=0)
+                        max_message_bytes=FRAME_BYTES_MAX, resend_ms=0)
 PEER = KEYS[1].public_key
 
 
@@ -88,7 +93,7 @@ class HeldWorker:
 
 
 def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | None = None,
-             host: Host | None = None) -> tuple[NodeCore, Host, HeldWorker]:
+             host: Host | None = None, settings: CoreSettings = SETTINGS) -> tuple[NodeCore, Host, HeldWorker]:
     store = store or BlockStore(MemoryStore())
     mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
                       TransactionDecoder(GENESIS.chain_id))
@@ -97,7 +102,7 @@ def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | N
         sign_state = SignState(GENESIS.chain_id, KEYS[me].public_key).encode()
     worker = HeldWorker()
     core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool,
-                    SignState.decode(sign_state), SETTINGS, host, worker)
+                    SignState.decode(sign_state), settings, host, worker)
     core.start()
     worker.drain()
     return core, host, worker
@@ -121,7 +126,7 @@ def serve_sync(core: NodeCore, host: Host, worker: HeldWorker, blocks: list[Cert
     core.on_message(PEER, KIND_STATUS, encode_status(blocks[-1].height))
     request = [payload for peer, kind, payload in host.sent if kind == KIND_SYNC_REQUEST][-1]
     from_height, count = decode_sync_request(request, SETTINGS.sync_batch_blocks)
-    core.on_message(PEER, KIND_SYNC_RESPONSE, encode_sync_response(blocks[from_height - 1:from_height - 1 + count]))
+    core.on_message(PEER, KIND_SYNC_RESPONSE, encode_sync_response(blocks[from_height - 1:from_height - 1 + count], FRAME_BYTES_MAX))
 
 
 def vote(key_index: int, phase: str, height: int, block_hash: bytes, view: int = 0) -> bytes:
@@ -232,3 +237,12 @@ def test_a_validator_without_its_sign_state_abstains_until_a_newer_block_commits
     assert host.votes(PHASE_PREPARE, 5) == set()
     assert store.last_height() == 5 and core.replica.height == 6
     assert core.replica.may_sign()                 # block 5 was proposed after the start: it votes from 6 on
+
+
+def test_a_frame_cap_below_one_certified_block_is_refused_at_start():
+    small = dataclasses.replace(SETTINGS, max_message_bytes=GENESIS.params["block_bytes_max"])
+    with pytest.raises(ConfigError) as refused:
+        new_core(settings=small)
+    assert refused.value.code == "config.frame_too_small"
+    assert f"at least {certified_block_bytes_max(GENESIS.params['block_bytes_max'], 4)}" in refused.value.message
+    new_core(settings=dataclasses.replace(SETTINGS, max_message_bytes=certified_block_bytes_max(GENESIS.params["block_bytes_max"], 4)))

@@ -7,7 +7,7 @@ from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate
 from p2p.errors import PeerError
 from p2p.sync import (
-    BlockSyncer, CertifiedBlock, decode_sync_request, decode_sync_response, encode_sync_request,
+    BlockSyncer, CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
     encode_sync_response, verify_certified_block,
 )
 from tests.factories import CHAIN_ID, certified_chain, certify, make_block, validator_keys
@@ -17,6 +17,8 @@ VALIDATORS = ValidatorSet.of(key.public_key for key in KEYS)
 CHAIN = certified_chain(6, KEYS)
 BLOCK_MAX = 1 << 20
 PEER_A, PEER_B, PEER_C = b"a" * 32, b"b" * 32, b"c" * 32
+
+FRAME_BYTES_MAX = 16 * 1024 * 1024   # p2p.frame_bytes_max's default
 
 
 def verify(block, certificate, validators=VALIDATORS, chain_id=CHAIN_ID):
@@ -33,14 +35,39 @@ def test_request_round_trip_and_refusals():
 
 def test_response_round_trip_verifies_every_block():
     blocks = [CertifiedBlock(block, cert) for block, cert in CHAIN[:3]]
-    pairs = decode_sync_response(encode_sync_response(blocks), 1 << 22, 16)
+    pairs = decode_sync_response(encode_sync_response(blocks, FRAME_BYTES_MAX), 1 << 22, 16)
     assert [verify_certified_block(b, c, VALIDATORS, CHAIN_ID, BLOCK_MAX) for b, c in pairs] == blocks
+
+
+def test_a_response_stops_at_the_blocks_that_fit_one_frame_but_always_holds_one():
+    """16 blocks of the genesis default 4 MiB would not fit one 16 MiB frame."""
+    blocks = [CertifiedBlock(block, cert) for block, cert in CHAIN]
+    whole = encode_sync_response(blocks, FRAME_BYTES_MAX)
+    pair_bytes = [len(item.block.encode()) + len(item.certificate.encode()) for item in blocks]
+    for kept in range(1, len(blocks) + 1):
+        frame = certified_block_bytes_max(0, 0) + sum(pair_bytes[:kept]) + 16 * kept
+        payload = encode_sync_response(blocks, frame)
+        assert len(payload) <= frame
+        assert [verify_certified_block(b, c, VALIDATORS, CHAIN_ID, BLOCK_MAX) for b, c in
+                decode_sync_response(payload, frame, 16)] == blocks[:kept]
+    assert encode_sync_response(blocks, 1) == encode_sync_response(blocks[:1], FRAME_BYTES_MAX)
+    assert len(decode_sync_response(whole, FRAME_BYTES_MAX, 16)) == len(blocks)
+
+
+def test_a_run_shorter_than_asked_is_progress_not_a_strike_and_the_rest_is_asked_next():
+    plan = syncer(batch=4)
+    plan.on_peer_height(PEER_A, 6)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 4)]
+    assert plan.on_response(PEER_A, [CertifiedBlock(b, c) for b, c in CHAIN[:2]])    # what fit one frame
+    assert plan.strikes == {} and plan.peer_heights[PEER_A] == 6
+    assert [item.height for item in plan.take_ready(0)] == [1, 2]
+    assert plan.next_requests(2, 1) == [(PEER_A, 3, 4)]
 
 
 def test_response_with_too_many_blocks_is_refused():
     blocks = [CertifiedBlock(block, cert) for block, cert in CHAIN]
     with pytest.raises(PeerError) as error:
-        decode_sync_response(encode_sync_response(blocks), 1 << 22, 5)
+        decode_sync_response(encode_sync_response(blocks, FRAME_BYTES_MAX), 1 << 22, 5)
     assert error.value.code == "sync.bad_response"
 
 
