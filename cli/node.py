@@ -1,4 +1,6 @@
-"""`shopchain node start --home H`: run one node until interrupted."""
+"""`shopchain node start --home H`: run one node until interrupted.
+`shopchain node declare-sign-state`: the operator's word for a validator
+that lost its sign_state file, when recovery alone cannot go on."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +12,9 @@ import sys
 import click
 
 from cli.output import reports_user_errors
+from consensus.sign_state import SignStateError
 from node.home import open_home
+from node.sign_state_file import SignStateFile
 
 HALTED_EXIT = 2
 
@@ -33,6 +37,30 @@ def node_start(home_path: str) -> None:
     if runtime_error is not None:
         click.echo(f"node.halted: {runtime_error}; the node stopped to protect its state (see its log)", err=True)
         sys.exit(HALTED_EXIT)
+
+
+@node_group.command("declare-sign-state")
+@click.option("--home", "home_path", required=True, type=click.Path(file_okay=False), help="The validator's home.")
+@click.option("--signed-nothing-from", "from_height", required=True, type=click.IntRange(min=1),
+              help="The height from which on this validator signed nothing.")
+@click.option("--confirm", is_flag=True, help="You checked that it signed nothing at that height or above.")
+@reports_user_errors
+def declare_sign_state(home_path: str, from_height: int, confirm: bool) -> None:
+    """Write a lost sign_state file from your word that this validator signed
+    nothing at --signed-nothing-from or above: it then signs from that height
+    on. Only when more than f validators lost their files at once, so the
+    chain cannot reach the block their recovery waits for (docs/operations.md,
+    "Lost sign_state files"). A wrong word can make it sign twice."""
+    home = open_home(home_path)
+    if not confirm:
+        raise SignStateError(
+            "sign_state.unconfirmed",
+            f"this tells {home.sign_state_path} that the validator signed nothing at height {from_height} or above; "
+            "if it did, it may now sign twice. Check first (docs/operations.md, \"Lost sign_state files\"), then "
+            "run again with --confirm")
+    state = SignStateFile(home.sign_state_path, home.genesis.chain_id, home.key.public_key).declare(from_height)
+    click.echo(json.dumps({"sign_state": str(home.sign_state_path), "signs_from_height": from_height,
+                           "floor": state.floor}))
 
 
 async def _run(home) -> BaseException | None:

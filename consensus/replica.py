@@ -126,6 +126,7 @@ class Replica:
         self.last_certificate: CommitCertificate | None = None
         self.helped: set[bytes] = set()
         self.recovery: Recovery | None = None
+        self.stale_sign_state_at: int | None = None   # the height whose certificate showed the file was an older copy
         if key is not None and sign_state is None:
             self.recovery = Recovery(key.public_key, 2 * config.max_clock_drift_ms)
         self.sign_state = sign_state if sign_state is not None else SignState(config.chain_id, self.me or b"")
@@ -276,6 +277,12 @@ class Replica:
         return BuildProposal(self.height, self.view, self.prev_hash, max(now_ms, self.last_time_ms + 1), evidence)
 
     def _advance(self, block: Block, certificate: CommitCertificate, now_ms: int) -> list[Action]:
+        if self.recovery is None and self.me is not None and self.sign_state.contradicted_by(certificate):
+            # An older copy of the file (put back, or a twin's): what this key
+            # signed above its floor is unknown, so recover as without a file.
+            self.recovery = Recovery(self.me, 2 * self.config.max_clock_drift_ms)
+            self.recovery.start(max(now_ms, self.last_time_ms))
+            self.stale_sign_state_at = certificate.height
         if self.recovery is not None:
             self.recovery.learn(certificate, block.header.time_ms)
         self.committed_height = self.height

@@ -100,6 +100,21 @@ class SignState:
         kept = self.latest if self.latest is not None and self.latest.height == signs.height - 1 else None
         return replace(self, latest=signs, before=kept)
 
+    @classmethod
+    def declared(cls, chain_id: str, validator: bytes, from_height: int) -> "SignState":
+        """The state an operator declares for a validator that lost its file:
+        it signed nothing at ``from_height`` or above. Its floor is
+        ``from_height + 1`` with no record, so it signs at ``from_height`` and
+        above and nothing below."""
+        if from_height < 1:
+            raise ValueError("from_height is at least 1")
+        return cls(chain_id, validator, HeightSigns(from_height + 1))
+
+    def contradicted_by(self, certificate: CommitCertificate) -> bool:
+        """A certificate above the floor holding this validator's COMMIT shows
+        the state is an older copy: it signed there and the state does not say so."""
+        return certificate.height > self.floor and any(signer == self.validator for signer, _ in certificate.signatures)
+
     def check_owner(self, chain_id: str, validator: bytes) -> None:
         if self.chain_id != chain_id or self.validator != validator:
             raise SignStateError(

@@ -179,7 +179,7 @@ class NodeCore:
             return sign_state
         for height in (self.committed_height, self.committed_height - 1):
             certificate = self.store.certificate(height) if height > sign_state.floor else None
-            if certificate is not None and any(signer == self.key.public_key for signer, _ in certificate.signatures):
+            if certificate is not None and sign_state.contradicted_by(certificate):
                 log.warning("the sign_state file's floor (height %d) is below this validator's COMMIT certified at "
                             "height %d: it is an older copy; signing nothing until the chain has passed",
                             sign_state.floor, height)
@@ -362,7 +362,12 @@ class NodeCore:
             listener(committed)
         self.host.broadcast(KIND_STATUS, encode_status(block.height))
         if synced:
+            stale_before = self.replica.stale_sign_state_at
             self._queue.extend(self.replica.on_synced_block(block, certificate, self.host.now_ms()))
+            if stale_before is None and self.replica.stale_sign_state_at is not None:
+                log.warning("this validator's COMMIT is certified at height %d, above its sign_state file's floor: "
+                            "the file is an older copy; signing nothing until the chain has passed",
+                            self.replica.stale_sign_state_at)
         self._take_synced()
 
     def _fork(self, height: int, theirs: CommitCertificate) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consensus.sign_state import SignState
+from consensus.sign_state import SignState, SignStateError
 
 
 class SignStateFile:
@@ -21,6 +21,18 @@ class SignStateFile:
     def create(self) -> None:
         """A new validator's empty state (what ``testnet init`` writes)."""
         self.write(SignState(self.chain_id, self.validator).encode())
+
+    def declare(self, from_height: int) -> SignState:
+        """Write the operator's declaration that this validator signed nothing
+        at ``from_height`` or above (``SignState.declared``); refused when a
+        file exists, since replacing one could move the floor back."""
+        if self.path.exists():
+            raise SignStateError("sign_state.exists",
+                                 f"{self.path} exists: a declaration only replaces a lost file; keep this one")
+        state = SignState.declared(self.chain_id, self.validator, from_height)
+        _write_atomically(self.path, state.encode())
+        self._last = state
+        return state
 
     def read(self) -> SignState | None:
         """The state on disk, checked to be this validator's; None when the

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import aiohttp
+
 from chain.keys import load_key_file
 from node.client import ShopchainClient
 from node.cluster import Cluster
@@ -206,6 +208,21 @@ async def wait_height(cluster: Cluster, names: list[str], height: int, deadline_
         if loop.time() > end:
             raise AssertionError(f"height {height} not reached within {deadline_s} s: {reached}")
         await asyncio.sleep(0.1)
+
+
+async def health(cluster: Cluster, name: str) -> tuple[int, dict]:
+    """The HTTP status and body of the node's ``/health``."""
+    base = rpc_url(cluster, name)[: -len("/rpc")]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base + "/health") as response:
+            return response.status, await response.json()
+
+
+async def wait_health(cluster: Cluster, name: str, status: int, deadline_s: float = 60.0) -> dict:
+    """The body of the node's ``/health`` once it answers ``status``."""
+    answer = await eventually_value(lambda: health(cluster, name), lambda answer: answer[0] == status, deadline_s,
+                                    what=f"{name} /health {status}")
+    return answer[1]
 
 
 async def block_hash(cluster: Cluster, name: str, height: int) -> str:

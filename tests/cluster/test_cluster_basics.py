@@ -1,11 +1,15 @@
 """Four validators as separate processes on loopback: commits, crashes,
-restarts, wiped data, a stopped primary, a late observer."""
+restarts, wiped data, lost sign_state files, a stopped primary."""
+import subprocess
+import sys
+
 import pytest
 
 from chain.keys import KeyPair
 from node.client import ShopchainClient
+from node.vote_log import VOTE_LOG_FILE, read_votes
 from tests.cluster.clusterutil import (admin_key, block_hash, converged, heights, home_of, lose_data, rpc_url, run,
-                                       running_testnet, wait_height)
+                                       running_testnet, wait_health, wait_height)
 
 pytestmark = pytest.mark.slow
 ALL = ["node0", "node1", "node2", "node3"]
@@ -63,6 +67,42 @@ def test_wiped_validator_resyncs_from_genesis_and_votes_again(tmp_path):
             now = max((await heights(cluster, ["node0", "node1", "node2"])).values())
             await wait_height(cluster, ["node0", "node1", "node2"], now + 3)
             assert (await converged(cluster, ["node0", "node1", "node2"])).diverging_heights == []
+        run(scenario())
+
+
+def test_two_validators_without_sign_state_stall_the_chain_until_their_operators_declare_it(tmp_path):
+    """More than f validators lost their files: recovery waits for a block
+    that needs their votes, so nothing commits. Each operator then declares,
+    from the validator's vote log, the height from which it signed nothing;
+    the chain goes on, with no double-sign (the harness audits the logs)."""
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario():
+            await wait_height(cluster, ALL, 2)
+            cluster.kill("node3")
+            start = max((await heights(cluster, ALL[:3])).values())
+            await wait_height(cluster, ALL[:3], start + 2)
+            cluster.kill("node2")
+            lost = ["node2", "node3"]
+            for name in lost:
+                (home_of(cluster, name) / "sign_state").unlink()
+                cluster.start(name)
+            for name in lost:
+                cluster.wait_ready(name)
+            body = await wait_health(cluster, "node0", 503)
+            assert "no_commit" in body["reasons"]
+            stuck = (await heights(cluster, ["node0"]))["node0"]
+            for name in lost:
+                cluster.stop(name)
+                signed_to = max(vote["height"] for vote in read_votes(home_of(cluster, name) / VOTE_LOG_FILE))
+                declared = subprocess.run(
+                    [sys.executable, "-m", "cli", "node", "declare-sign-state", "--home", str(home_of(cluster, name)),
+                     "--signed-nothing-from", str(signed_to + 1), "--confirm"], capture_output=True, text=True, timeout=60)
+                assert declared.returncode == 0, declared.stderr
+            assert (await heights(cluster, ["node0", "node1"])) == {"node0": stuck, "node1": stuck}
+            for name in lost:
+                cluster.start(name)
+            await wait_height(cluster, ALL, stuck + 3, deadline_s=120)
+            assert (await converged(cluster)).diverging_heights == []
         run(scenario())
 
 

@@ -1,6 +1,5 @@
 """/health and the metrics of real validator processes: stopping two of four
 (SIGSTOP) leaves the other two without commits, and they say so."""
-import asyncio
 import os
 import signal
 
@@ -8,24 +7,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cluster.clusterutil import rpc_url, run, running_testnet, wait_height
-from tests.waiting import eventually_value
+from tests.cluster.clusterutil import rpc_url, run, running_testnet, wait_health, wait_height
 
 pytestmark = pytest.mark.slow
 ALL = ["node0", "node1", "node2", "node3"]
-
-
-async def health(cluster, name):
-    base = rpc_url(cluster, name)[: -len("/rpc")]
-    async with aiohttp.ClientSession() as session:
-        async with session.get(base + "/health") as response:
-            return response.status, await response.json()
-
-
-async def wait_health(cluster, name, status, deadline_s=60.0):
-    answer = await eventually_value(lambda: health(cluster, name), lambda answer: answer[0] == status, deadline_s,
-                                    what=f"{name} /health {status}")
-    return answer[1]
 
 
 def test_two_of_four_stopped_makes_the_others_unhealthy_until_they_resume(tmp_path):

@@ -14,7 +14,7 @@ from chain.transaction import TransactionDecoder
 from chain.votes import Vote, sign_vote
 from commerce.executor import get_nonce
 from consensus.messages import decode_message, encode_message, sign_proposal
-from consensus.sign_state import SignState
+from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication
 from node.config import ConfigError
 from node.core import CoreSettings, NodeCore, encode_status
@@ -237,6 +237,37 @@ def test_a_validator_without_its_sign_state_abstains_until_a_newer_block_commits
     assert host.votes(PHASE_PREPARE, 5) == set()
     assert store.last_height() == 5 and core.replica.height == 6
     assert core.replica.may_sign()                 # block 5 was proposed after the start: it votes from 6 on
+
+
+def test_an_older_copy_of_sign_state_shown_up_by_sync_stops_signing_until_the_chain_has_passed():
+    """The file says the validator signed up to height 1; the synced
+    certificates of 2 and 3 hold its COMMIT: the file is an older copy put
+    back, so what it signed at 4 is unknown too."""
+    history = chain(3)
+    me = 2                                        # a signer of the certificates chain() makes
+    assert any(signer == KEYS[me].public_key for signer, _ in history[1].certificate.signatures)
+    older = SignState(GENESIS.chain_id, KEYS[me].public_key).with_record(HeightSigns(1, prepare=(0, history[0].block.hash())))
+    core, host, worker = new_core(me=me, sign_state=older.encode())
+    assert core.replica.may_sign()
+    serve_sync(core, host, worker, history)
+    worker.drain()
+    assert core.store.last_height() == 3 and core.replica.stale_sign_state_at == 2
+    app = ChainApplication(core.store, GENESIS)
+    block = app.build_block(4, core.store.last_block_hash(), host.now + 1, VALIDATORS.primary(4, 0), (), ())
+    core.on_message(PEER, KIND_CONSENSUS, propose(block))
+    for signer in (0, 1, 3):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_PREPARE, 4, block.hash()))
+    worker.drain()
+    assert host.votes(PHASE_PREPARE, 4) == set() and host.votes(PHASE_COMMIT, 4) == set()
+    assert not core.replica.may_sign()
+
+
+def test_a_declared_sign_state_signs_from_its_height_and_never_below():
+    declared = SignState.declared(GENESIS.chain_id, KEYS[0].public_key, 7)
+    assert [height for height in range(1, 10) if declared.may_sign_at(height)] == [7, 8, 9]
+    assert declared.record(7) is None and SignState.decode(declared.encode()) == declared
+    with pytest.raises(ValueError):
+        SignState.declared(GENESIS.chain_id, KEYS[0].public_key, 0)
 
 
 def test_a_frame_cap_below_one_certified_block_is_refused_at_start():
