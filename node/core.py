@@ -170,6 +170,7 @@ class NodeCore:
         self._timer_args: dict[str, tuple[int, int]] = {}
         self._early_pending = False
         self._sync_armed = False
+        self._persisting = 0          # the height being persisted on the worker, if any
         self._position = (self.replica.height, self.replica.view)
 
     def _unless_stale(self, sign_state: SignState | None) -> SignState | None:
@@ -350,12 +351,14 @@ class NodeCore:
             return
         known = self.mempool.pending
         started_ms = self.host.monotonic_ms()
+        self._persisting = height
         self._slow(lambda: self.app.persist_block(block, certificate, known),
                    lambda committed: self._committed(committed, certificate, synced, started_ms))
 
     def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool, started_ms: int) -> None:
         block = committed.block
         self.committed_height = block.height
+        self._persisting = 0
         self.last_commit_duration_ms = self.host.monotonic_ms() - started_ms
         self.mempool.on_commit(committed.txs)
         for listener in self.on_committed:
@@ -444,19 +447,25 @@ class NodeCore:
 
     def _take_synced(self) -> None:
         """Queue verified blocks that extend what is committed or queued, in height order."""
-        queued = [action.item.height for action in self._queue if isinstance(action, _SyncedCommit)]
-        ready = self.syncer.take_ready(max(queued, default=self.committed_height))
+        ready = self.syncer.take_ready(self._held_height())
         if ready:
             self._queue.extend(_SyncedCommit(item) for item in ready)
             self._pump()
+
+    def _held_height(self) -> int:
+        """The height through which blocks are committed or queued for commit:
+        sync asks only above it, so a backlog is not fetched twice."""
+        queued = [action.item.height for action in self._queue if isinstance(action, _SyncedCommit)]
+        return max(queued, default=max(self.committed_height, self._persisting))
 
     def _request_blocks(self) -> None:
         """Ask peers for the blocks we lack; keep a tick going while sync has work."""
         if self.stopped:
             return
-        for peer, from_height, count in self.syncer.next_requests(self.committed_height, self.host.monotonic_ms()):
+        held = self._held_height()
+        for peer, from_height, count in self.syncer.next_requests(held, self.host.monotonic_ms()):
             self.host.send(peer, KIND_SYNC_REQUEST, encode_sync_request(from_height, count))
-        if not self._sync_armed and self.syncer.has_work(self.committed_height):
+        if not self._sync_armed and self.syncer.has_work(held):
             self._sync_armed = True
             self.host.set_timer(TIMER_SYNC, self.settings.sync_tick_ms)
 

@@ -17,7 +17,7 @@ from consensus.messages import decode_message, encode_message, sign_proposal
 from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication
 from node.config import ConfigError
-from node.core import CoreSettings, NodeCore, encode_status
+from node.core import TIMER_SYNC, CoreSettings, NodeCore, encode_status
 from node.mempool import Mempool, MempoolLimits
 from p2p.sync import CertifiedBlock, certified_block_bytes_max, decode_sync_request, encode_sync_response
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
@@ -260,6 +260,20 @@ def test_an_older_copy_of_sign_state_shown_up_by_sync_stops_signing_until_the_ch
     worker.drain()
     assert host.votes(PHASE_PREPARE, 4) == set() and host.votes(PHASE_COMMIT, 4) == set()
     assert not core.replica.may_sign()
+
+
+def test_blocks_queued_behind_a_slow_commit_are_not_fetched_again():
+    history = chain(6)
+    core, host, worker = new_core(me=3)
+    serve_sync(core, host, worker, history)       # 1..6 verified and queued; the worker holds the first persist
+    assert core.store.last_height() == 0 and worker.jobs
+    host.sent.clear()
+    host.now += 10 * SETTINGS.sync_request_timeout_ms
+    core.on_timer(TIMER_SYNC)
+    assert [decode_sync_request(payload, SETTINGS.sync_batch_blocks) for _, kind, payload in host.sent
+            if kind == KIND_SYNC_REQUEST] == []
+    worker.drain()
+    assert core.store.last_height() == 6
 
 
 def test_a_declared_sign_state_signs_from_its_height_and_never_below():
