@@ -58,12 +58,14 @@ class Versions:
     """Applies batches as successive versions, keeping every node and each
     version's root, and the reference map of each version."""
 
-    def __init__(self, radix_bits: int) -> None:
+    def __init__(self, radix_bits: int, batch_list: list[dict[int, int | None]] = ()) -> None:
         self.store = DictNodes()
         self.tree = StateTree(self.store, radix_bits)
         self.roots: list[bytes | None] = [None]
         self.maps: list[dict[bytes, bytes]] = [{}]
         self.stale: list[tuple[int, bytes]] = []
+        for batch in batch_list:
+            self.apply(batch)
 
     def apply(self, batch: dict[int, int | None]) -> None:
         version = len(self.roots)
@@ -86,9 +88,7 @@ class Versions:
 @given(batch_list=batches)
 @settings(max_examples=150)
 def test_every_version_matches_the_reference_and_proves_every_key(radix_bits, batch_list):
-    versions = Versions(radix_bits)
-    for batch in batch_list:
-        versions.apply(batch)
+    versions = Versions(radix_bits, batch_list)
     for root, expected in zip(versions.roots, versions.maps):
         root_hash = ref_hash(root)
         assert root_hash == reference_root(expected, radix_bits)
@@ -103,9 +103,7 @@ def test_every_version_matches_the_reference_and_proves_every_key(radix_bits, ba
 @given(batch_list=batches)
 @settings(max_examples=100)
 def test_pruning_what_updates_mark_stale_keeps_exactly_the_latest_version(radix_bits, batch_list):
-    versions = Versions(radix_bits)
-    for batch in batch_list:
-        versions.apply(batch)
+    versions = Versions(radix_bits, batch_list)
     for _, key in versions.stale:
         versions.store.nodes.pop(key)
     latest = versions.roots[-1]
