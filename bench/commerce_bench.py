@@ -5,8 +5,10 @@ The mixed workload of node/workload.py: 40 % funds.transfer, 20 % coupon.buy,
 from 100,000 registered, funded shoppers, with 10 merchants, against a
 LevelDB-backed state. Transactions are signed before timing starts
 (signatures excluded); each timed run executes one block of BLOCK_TXS
-transactions with ``execute_block`` and the block's write-set is then
-committed untimed, so every run reads the state the previous ones wrote. The
+transactions with ``execute_block`` and computes its state root (the state
+tree's update, reading the tree's nodes from the same LevelDB); the
+block's write-set and tree nodes are then committed untimed, so every run
+reads the state the previous ones wrote. The
 store is the node's (storage.leveldb.LevelDBStore, read cache included); a
 third figure turns that cache off.
 """
@@ -21,10 +23,12 @@ from typing import Mapping
 from bench.timing import Measurement
 from chain.genesis import Genesis
 from chain.kv import KeyValueStore
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, state_changes
 from chain.transaction import SignedTransaction
 from commerce.executor import execute_block
-from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
 from node.workload import Workload, make_world
+from storage.keys import TREE_NODE
 from storage.leveldb import READ_CACHE_ENTRIES, LevelDBStore
 
 BLOCK_TXS = 2_000
@@ -46,19 +50,35 @@ class BenchChain:
 
     def __init__(self, directory: Path, genesis: Genesis, read_cache_entries: int = READ_CACHE_ENTRIES) -> None:
         self.store = LevelDBStore(directory, read_cache_entries)
-        apply_write_set(self.store, compute_genesis_write_set(genesis))
-        self.root = compute_genesis_state_root(genesis)
+        self.tree = StateTree(self, STATE_TREE_RADIX_BITS)
+        genesis_tree = compute_genesis_tree(genesis)
+        self._commit(compute_genesis_write_set(genesis), genesis_tree)
+        self.root = genesis_tree.root
         self.time_ms = genesis.genesis_time_ms
+        self.version = 0
+
+    def get_node(self, key: bytes) -> bytes | None:
+        """State tree nodes live beside the state, as in the node's store."""
+        return self.store.get(TREE_NODE + key)
 
     def execute(self, txs: list[SignedTransaction]) -> tuple[float, list[str]]:
-        """Execute one block (timed) and commit it (untimed); (seconds, failed codes)."""
+        """Execute one block and compute its state root (timed), then commit
+        the write-set and the tree's nodes (untimed); (seconds, failed codes)."""
         self.time_ms += 1000
+        self.version += 1
         start = time.perf_counter()
-        execution = execute_block(self.store, self.time_ms, txs, self.root)
+        execution = execute_block(self.store, self.time_ms, txs)
+        update = self.tree.update(self.root, state_changes(execution.write_set), self.version)
         elapsed = time.perf_counter() - start
-        apply_write_set(self.store, execution.write_set)
-        self.root = execution.state_root
+        self._commit(execution.write_set, update)
+        self.root = update.root
         return elapsed, [result.code for result in execution.results if not result.ok]
+
+    def _commit(self, write_set: dict[bytes, bytes | None], update: TreeUpdate) -> None:
+        apply_write_set(self.store, write_set)
+        with self.store.write_batch() as batch:
+            for key, raw in update.nodes.items():
+                batch.put(TREE_NODE + key, raw)
 
 
 class Setting:

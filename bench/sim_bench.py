@@ -17,9 +17,10 @@ from pathlib import Path
 
 from bench.commerce_bench import apply_write_set
 from bench.timing import Measurement
+from chain.state_tree import MemoryStateTree
 from chain.transaction import verify_transaction
 from commerce.executor import execute_block
-from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from commerce.genesis_state import compute_genesis_write_set
 from node.sim import FAULTS, PARTITIONS, STRATEGIES, SimConfig
 from node.sim import run as run_simulation
 from node.sim.plot import write_svg
@@ -49,22 +50,25 @@ def wall_time(validators: int, heights: int) -> dict:
 
 
 def executor_rate(workload: Workload, txs: list, block_size: int) -> float:
-    """The executor's own in-memory rate: execute_block over a MemoryStore, the
+    """The executor's own in-memory rate, the state root included:
+    execute_block over a MemoryStore and the state tree's update, the
     history's blocks untimed, then ``txs`` in blocks of ``block_size``, each
     block's write set committed untimed."""
     genesis = workload.world.genesis
-    store = MemoryStore()
-    apply_write_set(store, compute_genesis_write_set(genesis))
-    root, time_ms, executing_s = compute_genesis_state_root(genesis), genesis.genesis_time_ms, 0.0
+    store, tree = MemoryStore(), MemoryStateTree()
+    genesis_writes = compute_genesis_write_set(genesis)
+    apply_write_set(store, genesis_writes)
+    tree.commit(genesis_writes)
+    time_ms, executing_s = genesis.genesis_time_ms, 0.0
     blocks = workload.history + [txs[start:start + block_size] for start in range(0, len(txs), block_size)]
     for index, block in enumerate(blocks):
         time_ms += 100
         began = time.perf_counter()
-        execution = execute_block(store, time_ms, block, root)
+        execution = execute_block(store, time_ms, block)
+        tree.commit(execution.write_set)
         if index >= len(workload.history):
             executing_s += time.perf_counter() - began
         apply_write_set(store, execution.write_set)
-        root = execution.state_root
     return len(txs) / executing_s
 
 

@@ -19,6 +19,7 @@ from chain.encoding import pack
 from chain.errors import GenesisError
 from chain.hashing import sha256
 from chain.keys import is_address
+from chain.state_tree import STATE_SCHEME
 from chain.validators import ValidatorSet
 
 CHAIN_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -55,7 +56,7 @@ DEFAULT_PARAMS: dict[str, int | bool] = {
 }
 
 _REQUIRED_FIELDS = ("chain_id", "genesis_time_ms", "validators", "admins", "treasury", "allocations")
-_OPTIONAL_FIELDS = ("params",)
+_OPTIONAL_FIELDS = ("params", "state_scheme")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,10 @@ def genesis_from_document(document: Any) -> Genesis:
         raise GenesisError("genesis.invalid", "treasury must be a lowercase hex public key")
     allocations = _allocations(document["allocations"])
     params = validate_params(document.get("params", {}))
+    if document.get("state_scheme", STATE_SCHEME) != STATE_SCHEME:
+        raise GenesisError("genesis.unknown_state_scheme",
+                           f"state_scheme {document['state_scheme']!r} is not this node's ({STATE_SCHEME!r}); "
+                           "run a node of the chain's protocol version")
     try:
         packed = pack(document)
     except (TypeError, ValueError) as error:

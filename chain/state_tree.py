@@ -44,6 +44,10 @@ from chain.errors import CodedError, DecodeError
 
 EMPTY_ROOT = bytes(32)
 PATH_BYTES = 32
+# The chain's tree: 16 children a node (docs/protocol.md section 7 says why).
+STATE_TREE_RADIX_BITS = 4
+# What genesis and the database name the scheme behind state_root by.
+STATE_SCHEME = "sparse-merkle-16/sha256"
 _LEAF = b"\x02"
 _INTERNAL = b"\x03"
 
@@ -406,3 +410,37 @@ def verify_proof(root_hash: bytes, path: bytes, hashed_value: bytes | None, proo
         current = internal_hash(radix_bits, sorted(hashes.items()))
     if (current or EMPTY_ROOT) != root_hash:
         raise StateProofError("proof.mismatch", "the proof does not lead to the state root")
+
+
+def state_changes(write_set: Mapping[bytes, bytes | None]) -> dict[bytes, bytes | None]:
+    """A block's write-set as tree changes: each state key's path and its
+    value's hash (None: the key is deleted)."""
+    return {key_path(key): None if value is None else value_hash(value) for key, value in write_set.items()}
+
+
+class MemoryNodes:
+    """Tree nodes in a dict: for tests, benches and the simulator's twins."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, bytes] = {}
+
+    def get_node(self, key: bytes) -> bytes | None:
+        return self.nodes.get(key)
+
+
+@dataclass
+class MemoryStateTree:
+    """The chain's tree over ``MemoryNodes``, one version after another."""
+
+    nodes: MemoryNodes = field(default_factory=MemoryNodes)
+    root: bytes | None = None
+    version: int = -1
+
+    def commit(self, write_set: Mapping[bytes, bytes | None]) -> bytes:
+        """Apply a block's (or genesis's) write-set as the next version; its root hash."""
+        self.version += 1
+        update = StateTree(self.nodes, STATE_TREE_RADIX_BITS).update(self.root, state_changes(write_set), self.version)
+        self.nodes.nodes.update(update.nodes)
+        self.root = update.root
+        return update.root_hash
+

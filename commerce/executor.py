@@ -18,7 +18,6 @@ from typing import Any, Sequence
 
 from chain.kv import KeyValueReader
 from chain.results import TxResult, results_root
-from chain.state_root import next_state_root
 from chain.transaction import SignedTransaction
 from commerce.accounts import is_suspended
 from commerce.context import Context
@@ -39,7 +38,6 @@ class BlockExecution:
     step_events: tuple[dict[str, Any], ...]
     write_set: dict[bytes, bytes | None]
     results_root: bytes
-    state_root: bytes
 
 
 def get_nonce(state: KeyValueReader, sender: bytes) -> int:
@@ -116,17 +114,16 @@ def _dispatch(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     HANDLERS[tx.kind](state, tx, ctx)
 
 
-def execute_block(state: KeyValueReader, block_time_ms: int, txs: Sequence[SignedTransaction],
-                  previous_state_root: bytes) -> BlockExecution:
-    """Execute a block on an overlay of ``state``; raises BlockInvalid."""
+def execute_block(state: KeyValueReader, block_time_ms: int, txs: Sequence[SignedTransaction]) -> BlockExecution:
+    """Execute a block on an overlay of ``state``; raises BlockInvalid. The
+    state root over the write-set is the caller's (chain/state_tree.py)."""
     overlay = Overlay(state, cache_reads=True)
     check_block_envelope(txs, _envelope_params(overlay))
     step_events = process_timed_steps(overlay, block_time_ms)
     results = tuple(process_transaction(overlay, tx, block_time_ms) for tx in txs)
     put_record(overlay, meta_key("time_ms"), block_time_ms)
     write_set = dict(overlay.writes)
-    return BlockExecution(results, tuple(step_events), write_set, results_root(results),
-                          next_state_root(previous_state_root, write_set))
+    return BlockExecution(results, tuple(step_events), write_set, results_root(results))
 
 
 def _envelope_params(state: KeyValueReader) -> dict[str, Any]:

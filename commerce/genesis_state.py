@@ -1,10 +1,10 @@
-"""The state a genesis document starts the chain with, and its root."""
+"""The state a genesis document starts the chain with: version 0 of the state tree."""
 from __future__ import annotations
 
 from chain.constants import NATIVE_ASSET
 from chain.encoding import pack
 from chain.genesis import Genesis
-from chain.state_root import GENESIS_PREDECESSOR, next_state_root
+from chain.state_tree import STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, TreeUpdate, state_changes
 from commerce.accounts import new_account
 from commerce.keys import account_key, asset_key, balance_key, meta_key, param_key
 
@@ -31,5 +31,11 @@ def compute_genesis_write_set(genesis: Genesis) -> dict[bytes, bytes | None]:
     return writes
 
 
+def compute_genesis_tree(genesis: Genesis) -> TreeUpdate:
+    """Version 0 of the state tree: the genesis state."""
+    changes = state_changes(compute_genesis_write_set(genesis))
+    return StateTree(MemoryNodes(), STATE_TREE_RADIX_BITS).update(None, changes, 0)
+
+
 def compute_genesis_state_root(genesis: Genesis) -> bytes:
-    return next_state_root(GENESIS_PREDECESSOR, compute_genesis_write_set(genesis))
+    return compute_genesis_tree(genesis).root_hash

@@ -19,12 +19,13 @@ from chain.constants import EVIDENCE_MAX_AGE, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, state_changes
 from chain.keys import Verify, verify_signature
 from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
 from chain.votes import CommitCertificate
 from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
-from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
 from commerce.records import get_param
 from consensus.messages import decode_evidence, verify_evidence
 from storage.blockstore import BlockStore
@@ -47,6 +48,7 @@ class _Prepared:
     block: Block
     txs: tuple[SignedTransaction, ...]
     execution: BlockExecution
+    tree: TreeUpdate                 # the state tree's version at this height: state_root, computed once
 
 
 # What the caller already holds parsed and verified, by transaction id (a
@@ -72,7 +74,7 @@ class ChainApplication:
             self.decoder = TransactionDecoder(self.genesis.chain_id, self.verifier)
         if self.store.genesis_hash() is None:
             self.store.commit_genesis(self.genesis.hash, compute_genesis_write_set(self.genesis),
-                                      compute_genesis_state_root(self.genesis))
+                                      compute_genesis_tree(self.genesis))
         elif self.store.genesis_hash() != self.genesis.hash:
             raise StateDivergence("the database was made from another genesis; point the node at its own home")
 
@@ -91,10 +93,11 @@ class ChainApplication:
         sender's nonces in order from the committed one, so the execution
         cannot find the block invalid."""
         candidates = list(txs)
-        execution = self._execute(time_ms, candidates)
-        header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution)
+        execution, tree = self._execute(height, time_ms, candidates)
+        header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution,
+                              tree)
         block = Block(header, tuple(tx.raw for tx in candidates), tuple(evidence))
-        self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution)
+        self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution, tree)
         return block
 
     def validate_block(self, block: Block, known: KnownTransactions = _none_known) -> bool:
@@ -114,7 +117,7 @@ class ChainApplication:
                 prepared = self._check_and_execute(block, known)
             except CodedError as error:
                 raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
-        self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set)
+        self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set, prepared.tree)
         self._prepared.clear()
         return CommittedBlock(block, prepared.txs, prepared.execution)
 
@@ -126,12 +129,12 @@ class ChainApplication:
         self._check_evidence(block.evidence, header.height)
         tx_bytes_max = self.param("tx_bytes_max")
         txs = [self._transaction(raw, tx_bytes_max, known) for raw in block.txs]
-        execution = self._execute(header.time_ms, txs)
+        execution, tree = self._execute(header.height, header.time_ms, txs)
         if execution.results_root != header.results_root:
             raise BlockInvalid("block.bad_results_root", "executing the block gives another results_root")
-        if execution.state_root != header.state_root:
+        if tree.root_hash != header.state_root:
             raise BlockInvalid("block.bad_state_root", "executing the block gives another state_root")
-        return _Prepared(block, tuple(txs), execution)
+        return _Prepared(block, tuple(txs), execution, tree)
 
     def _transaction(self, raw: bytes, tx_bytes_max: int, known: KnownTransactions) -> SignedTransaction:
         """A block's transaction: the caller's parsed copy when it holds the
@@ -156,15 +159,19 @@ class ChainApplication:
             verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE,
                             verify=self.verifier)
 
-    def _execute(self, time_ms: int, txs: Sequence[SignedTransaction]) -> BlockExecution:
-        return execute_block(self.store.state(), time_ms, txs, self.store.last_state_root())
+    def _execute(self, height: int, time_ms: int, txs: Sequence[SignedTransaction]) -> tuple[BlockExecution, TreeUpdate]:
+        """The block's execution and the state tree's version ``height`` after it."""
+        execution = execute_block(self.store.state(), time_ms, txs)
+        tree = StateTree(self.store, STATE_TREE_RADIX_BITS).update(
+            self.store.tree_root(height - 1), state_changes(execution.write_set), height)
+        return execution, tree
 
     def _header(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, txs: list[bytes],
-                evidence: tuple[bytes, ...], execution: BlockExecution) -> Header:
+                evidence: tuple[bytes, ...], execution: BlockExecution, tree: TreeUpdate) -> Header:
         validators_hash = self.genesis.validators.hash()
         return Header(
             version=HEADER_VERSION, chain_id=self.chain_id, height=height, prev_hash=prev_hash, time_ms=time_ms,
             proposer=proposer, tx_count=len(txs), tx_root=merkle_root(txs), results_root=execution.results_root,
-            evidence_root=merkle_root(list(evidence)), state_root=execution.state_root,
+            evidence_root=merkle_root(list(evidence)), state_root=tree.root_hash,
             validators_hash=validators_hash, next_validators_hash=validators_hash,
         )

@@ -18,6 +18,7 @@ import tomli_w
 from chain.errors import CodedError
 from node.mempool import MempoolLimits
 from p2p.network import PeerLimits
+from storage.blockstore import PROOF_WINDOW_BLOCKS
 
 CONFIG_FILE = "config.toml"
 
@@ -78,11 +79,18 @@ class RpcSection:
 
 
 @dataclass(frozen=True, slots=True)
+class StateSection:
+    # Heights whose state the node keeps provable (older state tree nodes are deleted).
+    proof_window_blocks: int = PROOF_WINDOW_BLOCKS
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     node: NodeSection = field(default_factory=NodeSection)
     p2p: P2PSection = field(default_factory=P2PSection)
     rpc: RpcSection = field(default_factory=RpcSection)
     mempool: MempoolLimits = field(default_factory=MempoolLimits)
+    state: StateSection = field(default_factory=StateSection)
 
 
 # Section name -> its dataclass, in file order.
@@ -98,6 +106,8 @@ def parse_config(text: str, where: str = CONFIG_FILE) -> NodeConfig:
     if unknown:
         raise ConfigError("config.unknown_key", f"{where}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTION_TYPES)}")
     sections = {name: _parse_section(name, SECTION_TYPES[name], document.get(name, {}), where) for name in SECTION_TYPES}
+    if sections["state"].proof_window_blocks < 1:
+        raise ConfigError("config.invalid", f"{where}: state.proof_window_blocks must be at least 1 (the height just committed)")
     return NodeConfig(**sections)
 
 

@@ -83,7 +83,7 @@ class NodeRuntime:
         self.chain_id = home.genesis.chain_id
         self.key = home.key
         self.is_validator = home.key.public_key in home.genesis.validators
-        self.store: BlockStore = open_block_store(home.data_dir)
+        self.store: BlockStore = open_block_store(home.data_dir, self.config.state.proof_window_blocks)
         self.verifier = SignatureVerifier(self.config.mempool.verified_cache_max)   # the node's one signature cache
         decoder = TransactionDecoder(self.chain_id, self.verifier)
         self.mempool = Mempool(self.config.mempool, self._committed_nonce, home.genesis.params["tx_bytes_max"], decoder,

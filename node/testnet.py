@@ -17,6 +17,7 @@ from typing import Any
 from chain.errors import CodedError, GenesisError
 from chain.genesis import genesis_from_document
 from chain.keys import KeyPair, save_key_file
+from chain.state_tree import STATE_SCHEME
 from node.config import NodeConfig, render_config
 from node.home import GENESIS_FILE, NODE_KEY_FILE, SIGN_STATE_FILE
 from node.sign_state_file import SignStateFile
@@ -95,6 +96,7 @@ def _genesis_document(chain_id: str, time_ms: int, keys: list[KeyPair], admin: K
         "treasury": treasury.address,
         "allocations": [{"address": admin.address, "amount": ADMIN_ALLOCATION}],
         "params": {**TESTNET_PARAMS, **params},
+        "state_scheme": STATE_SCHEME,
     }
 
 

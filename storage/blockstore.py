@@ -1,10 +1,16 @@
-"""The block store: committed blocks, certificates, results, indexes and state.
+"""The block store: committed blocks, certificates, results, indexes, state
+and the state tree.
 
 ``commit`` writes a block, its certificate, its results, the transaction
-index, the block's state write-set and the new metadata in ONE write batch
-with ``sync=True``: a crash leaves the store at the old height or the new
-one, never between, and there is no log to replay (docs/architecture.md,
-storage/). Only the node's commit path writes; everything else reads.
+index, the block's state write-set, the state tree's new nodes and root and
+the new metadata in ONE write batch with ``sync=True``: a crash leaves the
+store at the old height or the new one, never between, and there is no log
+to replay (docs/architecture.md, storage/). Only the node's commit path
+writes; everything else reads.
+
+The state tree keeps the versions of the last ``proof_window_blocks``
+heights: each commit deletes the nodes no kept version reads any more and
+the root of the height that left the window.
 """
 from __future__ import annotations
 
@@ -16,10 +22,16 @@ from typing import Iterator, Mapping, Sequence
 from chain.block import Block, decode_block
 from chain.encoding import pack, unpack
 from chain.kv import KeyValueStore, WriteBatch
+from chain.errors import CodedError
 from chain.results import TxResult
+from chain.state_tree import STATE_SCHEME, TreeUpdate
 from chain.votes import CommitCertificate, decode_certificate
 from storage import keys
+from storage.errors import StorageError
 from storage.leveldb import LevelDBStore
+
+# Heights whose state a node can prove, unless configured (docs/configuration.md).
+PROOF_WINDOW_BLOCKS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +60,17 @@ class StateView:
 
 
 class BlockStore:
-    def __init__(self, kv: KeyValueStore) -> None:
+    def __init__(self, kv: KeyValueStore, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> None:
+        if proof_window_blocks < 1:
+            raise ValueError("a store keeps at least the state of the height it just committed")
         self.kv = kv
+        self.proof_window_blocks = proof_window_blocks
+        scheme = kv.get(keys.META_STATE_SCHEME)
+        if kv.get(keys.META_GENESIS_HASH) is not None and scheme != STATE_SCHEME.encode():
+            raise StorageError(
+                "storage.old_state_scheme",
+                f"this data/ keeps its state under {'the chained write-set root of protocol v1' if scheme is None else scheme.decode(errors='replace')!r}, "
+                f"not {STATE_SCHEME!r}; move data/ aside and start the node: it resyncs from its peers")
 
     # -- metadata -------------------------------------------------------------
 
@@ -66,26 +87,45 @@ class BlockStore:
     def genesis_hash(self) -> bytes | None:
         return self.kv.get(keys.META_GENESIS_HASH)
 
+    # -- the state tree ---------------------------------------------------------
+
+    def get_node(self, node_key: bytes) -> bytes | None:
+        """A state tree node (chain.state_tree.NodeReader)."""
+        return self.kv.get(keys.tree_node_key(node_key))
+
+    def tree_root(self, height: int) -> bytes | None:
+        """The state tree's root reference at ``height`` (None: the empty
+        tree); ``state.pruned`` when the height is not kept."""
+        raw = self.kv.get(keys.tree_root_key(height))
+        if raw is None:
+            raise CodedError("state.pruned", f"the state at height {height} is not kept here (this node keeps the last "
+                                             f"{self.proof_window_blocks} heights); ask for a recent height")
+        return raw or None
+
     # -- writes -----------------------------------------------------------------
 
-    def commit_genesis(self, genesis_hash: bytes, write_set: Mapping[bytes, bytes | None], state_root: bytes) -> None:
-        """Write the genesis state at height 0, once."""
+    def commit_genesis(self, genesis_hash: bytes, write_set: Mapping[bytes, bytes | None], tree: TreeUpdate) -> None:
+        """Write the genesis state at height 0 (version 0 of the tree), once."""
         if self.genesis_hash() is not None:
             raise RuntimeError("genesis is already committed to this store")
         with self.kv.write_batch(sync=True) as batch:
             _write_state(batch, write_set)
+            self._write_tree(batch, 0, tree)
+            batch.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())
             batch.put(keys.META_GENESIS_HASH, genesis_hash)
             batch.put(keys.META_LAST_BLOCK_HASH, genesis_hash)
-            batch.put(keys.META_LAST_STATE_ROOT, state_root)
+            batch.put(keys.META_LAST_STATE_ROOT, tree.root_hash)
             batch.put(keys.META_LAST_HEIGHT, keys.encode_height(0))
 
     def commit(self, block: Block, certificate: CommitCertificate, results: Sequence[TxResult],
-               write_set: Mapping[bytes, bytes | None]) -> None:
+               write_set: Mapping[bytes, bytes | None], tree: TreeUpdate | None = None) -> None:
         """Persist a committed block and everything it produced, atomically and durably.
 
         The block must extend the stored chain. Block 1 on a store without a
         genesis commit is taken with whatever ``prev_hash`` it carries (the
-        genesis hash), which is stored as the genesis hash.
+        genesis hash), which is stored as the genesis hash. ``tree`` is the
+        state tree's update to this height (None: a store that keeps blocks
+        only, as some tests build).
         """
         header = block.header
         if header.height != self.last_height() + 1:
@@ -100,6 +140,7 @@ class BlockStore:
         with self.kv.write_batch(sync=True) as batch:
             if first_without_genesis:
                 batch.put(keys.META_GENESIS_HASH, header.prev_hash)
+                batch.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())
             batch.put(keys.block_key(header.height), block.encode())
             batch.put(keys.block_hash_key(block_hash), height_bytes)
             batch.put(keys.certificate_key(header.height), certificate.encode())
@@ -109,9 +150,28 @@ class BlockStore:
             for record in block.evidence:
                 batch.put(keys.evidence_key(hashlib.sha256(record).digest()), pack([header.height, record]))
             _write_state(batch, write_set)
+            if tree is not None:
+                self._write_tree(batch, header.height, tree)
             batch.put(keys.META_LAST_BLOCK_HASH, block_hash)
             batch.put(keys.META_LAST_STATE_ROOT, header.state_root)
             batch.put(keys.META_LAST_HEIGHT, height_bytes)
+
+    def _write_tree(self, batch: WriteBatch, height: int, tree: TreeUpdate) -> None:
+        """The tree's version ``height``, and what leaves the proof window with it."""
+        for node_key, raw in tree.nodes.items():
+            batch.put(keys.tree_node_key(node_key), raw)
+        for node_key in tree.stale:
+            batch.put(keys.tree_stale_key(height, node_key), b"")
+        batch.put(keys.tree_root_key(height), tree.root or b"")
+        # Versions height - window + 1 .. height stay; a node replaced at or
+        # below the oldest of them is read by none of them.
+        oldest = height - self.proof_window_blocks + 1
+        if oldest >= 1:
+            prefix = keys.tree_stale_key(oldest, b"")
+            for stale_key, _ in self.kv.iterate_prefix(prefix):
+                batch.delete(keys.tree_node_key(stale_key[len(prefix):]))
+                batch.delete(stale_key)
+            batch.delete(keys.tree_root_key(oldest - 1))
 
     # -- reads ------------------------------------------------------------------
 
@@ -176,6 +236,6 @@ def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> 
             batch.put(keys.state_key(key), value)
 
 
-def open_block_store(data_dir: str | Path) -> BlockStore:
+def open_block_store(data_dir: str | Path, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> BlockStore:
     """Open (creating if needed) the LevelDB store of a node home's ``data/``."""
-    return BlockStore(LevelDBStore(data_dir))
+    return BlockStore(LevelDBStore(data_dir), proof_window_blocks)

@@ -18,12 +18,16 @@ TX_LOCATION = b"\x04"  # + transaction id (32 bytes) -> height + index
 RESULTS = b"\x05"  # + height -> packed list of the block's results
 STATE = b"\x06"  # + state key (variable length, so nothing follows it) -> state value
 EVIDENCE = b"\x07"  # + evidence id (32 bytes) -> packed [height, record]
+TREE_NODE = b"\x08"  # + state tree node key (version, depth, prefix) -> stored node
+TREE_ROOT = b"\x09"  # + height -> the state tree's root reference at that height (empty: the empty tree)
+TREE_STALE = b"\x0a"  # + height + node key -> empty: the node is replaced from that height on
 
 # Metadata names: a fixed set, none a prefix of another.
 META_LAST_HEIGHT = META + b"last_height"
 META_LAST_BLOCK_HASH = META + b"last_block_hash"
 META_LAST_STATE_ROOT = META + b"last_state_root"
 META_GENESIS_HASH = META + b"genesis_hash"
+META_STATE_SCHEME = META + b"state_scheme"
 
 # Big-endian, so bytewise key order is height order; 8 bytes hold any height
 # a chain will reach (2**64 blocks).
@@ -74,3 +78,16 @@ def state_key(key: bytes) -> bytes:
 
 def evidence_key(evidence_id: bytes) -> bytes:
     return EVIDENCE + evidence_id
+
+
+def tree_node_key(node_key: bytes) -> bytes:
+    return TREE_NODE + node_key
+
+
+def tree_root_key(height: int) -> bytes:
+    return TREE_ROOT + encode_height(height)
+
+
+def tree_stale_key(height: int, node_key: bytes) -> bytes:
+    return TREE_STALE + encode_height(height) + node_key
+

@@ -43,12 +43,10 @@ class MemoryStore:
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         start = bisect.bisect_left(self._sorted_keys, prefix)
-        matches = []
-        for key in self._sorted_keys[start:]:
-            if not key.startswith(prefix):
-                break
-            matches.append((key, self._values[key]))
-        return iter(matches)
+        end = start
+        while end < len(self._sorted_keys) and self._sorted_keys[end].startswith(prefix):
+            end += 1
+        return iter([(key, self._values[key]) for key in self._sorted_keys[start:end]])
 
     @contextmanager
     def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:

@@ -8,6 +8,7 @@ from chain.constants import HEADER_VERSION
 from chain.keys import KeyPair
 from chain.merkle import merkle_root
 from chain.results import TxResult, results_root
+from chain.state_tree import STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, TreeUpdate, state_changes
 from chain.transaction import build_transaction
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, sign_vote
@@ -58,3 +59,9 @@ def certified_chain(length: int, keys: list[KeyPair], txs_per_block: int = 2, ch
         chain.append((block, certify(block, keys, validators, chain_id)))
         prev_hash = block.hash()
     return chain
+
+
+def genesis_tree(write_set: dict[bytes, bytes | None]) -> TreeUpdate:
+    """Version 0 of the state tree over a genesis write-set, for stores built by hand."""
+    return StateTree(MemoryNodes(), STATE_TREE_RADIX_BITS).update(None, state_changes(write_set), 0)
+

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.state_tree import (
-    EMPTY_ROOT, StateProof, StateProofError, StateTree, _with_digit, decode_internal, digit, internal_hash, key_path,
-    leaf_hash, node_key, ref_hash, ref_is_leaf, ref_version, value_hash, verify_proof,
+    EMPTY_ROOT, StateProof, StateProofError, StateTree, _with_digit, decode_internal, key_path, node_key, ref_hash,
+    ref_is_leaf, ref_version, value_hash, verify_proof,
 )
+from tests.chain.state_tree_reference import reference_root
 
 RADIXES = [1, 2, 4, 8]
 
@@ -26,20 +27,6 @@ class DictNodes:
 
     def get_node(self, key: bytes) -> bytes | None:
         return self.nodes.get(key)
-
-
-def reference_root(items: dict[bytes, bytes], radix_bits: int, depth: int = 0) -> bytes:
-    """The root by the definition, nothing cached: empty, one leaf, or an
-    internal node over the subtrees of each digit."""
-    if not items:
-        return EMPTY_ROOT
-    if len(items) == 1:
-        [(path, hashed)] = items.items()
-        return leaf_hash(path, hashed)
-    groups: dict[int, dict[bytes, bytes]] = {}
-    for path, hashed in sorted(items.items()):
-        groups.setdefault(digit(path, depth, radix_bits), {})[path] = hashed
-    return internal_hash(radix_bits, [(d, reference_root(group, radix_bits, depth + 1)) for d, group in sorted(groups.items())])
 
 
 def path_of(n: int) -> bytes:

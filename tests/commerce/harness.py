@@ -8,7 +8,8 @@ from chain.genesis import genesis_from_document
 from chain.keys import KeyPair
 from chain.transaction import SignedTransaction, build_transaction
 from commerce.executor import BlockExecution, execute_block, get_nonce
-from commerce.genesis_state import compute_genesis_state_root, compute_genesis_write_set
+from chain.state_tree import MemoryStateTree
+from commerce.genesis_state import compute_genesis_write_set
 from storage.memory import MemoryStore
 
 CHAIN_ID = "shopchain-test"
@@ -36,8 +37,10 @@ class Chain:
         }
         self.genesis = genesis_from_document(document)
         self.store = store if store is not None else MemoryStore()
-        self._apply(compute_genesis_write_set(self.genesis))
-        self.root = compute_genesis_state_root(self.genesis)
+        genesis_writes = compute_genesis_write_set(self.genesis)
+        self._apply(genesis_writes)
+        self.tree = MemoryStateTree()
+        self.root = self.tree.commit(genesis_writes)
         self.time_ms = GENESIS_TIME_MS
         self.log: list[tuple[list[SignedTransaction], int]] = []
 
@@ -62,9 +65,9 @@ class Chain:
         """Execute and apply a block at ``time_ms``, logging it so a twin can replay the same."""
         self.time_ms = time_ms
         self.log.append((txs, time_ms))
-        execution = execute_block(self.store, time_ms, txs, self.root)
+        execution = execute_block(self.store, time_ms, txs)
         self._apply(execution.write_set)
-        self.root = execution.state_root
+        self.root = self.tree.commit(execution.write_set)
         return execution
 
     def run(self, key: KeyPair, kind: str, body: dict[str, Any], advance_ms: int = 1000):

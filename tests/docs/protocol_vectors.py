@@ -17,7 +17,7 @@ from chain.hashing import sha256
 from chain.keys import KeyPair
 from chain.merkle import inclusion_proof, merkle_root
 from chain.results import TxResult, results_root
-from chain.state_root import GENESIS_PREDECESSOR, next_state_root
+from chain.state_tree import STATE_TREE_RADIX_BITS, MemoryStateTree, StateTree, key_path, value_hash
 from chain.transaction import build_transaction
 from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate, sign_vote
@@ -54,8 +54,11 @@ def compute_vectors() -> dict[str, dict[str, Any]]:
     result = TxResult(True, "", (
         {"type": "funds.transferred", "from": account.address, "to": validators[1].address, "amount": 2**53 + 1, "asset": "SHC"},
     ))
-    write_set = {b"balance/a": pack(5), b"balance/b": None}
-    state_root = next_state_root(GENESIS_PREDECESSOR, write_set)
+    state = {b"balance/a": pack(5), b"balance/b": pack(7), b"nonce/a": pack(1)}
+    tree = MemoryStateTree()
+    state_root = tree.commit(state)
+    reader = StateTree(tree.nodes, STATE_TREE_RADIX_BITS)
+    proofs = {key: reader.prove(tree.root, key_path(key)) for key in (b"balance/a", b"balance/c")}
     header = Header(
         version=HEADER_VERSION, chain_id=CHAIN_ID, height=1, prev_hash=genesis.hash, time_ms=1767225601000,
         proposer=validator_set.primary(1, 0), tx_count=1, tx_root=merkle_root([tx.raw]),
@@ -72,10 +75,14 @@ def compute_vectors() -> dict[str, dict[str, Any]]:
             "signature": tx.signature.hex(), "tx": tx.raw.hex(), "id": tx.id,
         },
         "genesis": {"document": genesis.document, "hash": genesis.hash.hex()},
-        "state_root": {
-            "predecessor": GENESIS_PREDECESSOR.hex(),
-            "write_set": [[b"balance/a".hex(), pack(5).hex()], [b"balance/b".hex(), ""]],
+        "state_tree": {
+            "state": [[key.hex(), value.hex()] for key, value in sorted(state.items())],
+            "paths": {key.hex(): key_path(key).hex() for key in sorted(state)},
+            "value_hashes": {key.hex(): value_hash(value).hex() for key, value in sorted(state.items())},
             "state_root": state_root.hex(),
+            "proofs": [{"key": key.hex(), "value_hash": None if found is None else found.hex(),
+                        "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()}
+                       for key, (found, proof) in proofs.items()],
         },
         "result": {"leaf": result.leaf_bytes().hex(), "results_root": header.results_root.hex()},
         "header": {"fields": _hex(header.to_map()), "bytes": header.encode().hex(), "hash": header.hash().hex()},

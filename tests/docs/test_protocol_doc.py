@@ -1,4 +1,5 @@
 """docs/protocol.md and the code agree: every vector, every parameter."""
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from chain.genesis import DEFAULT_PARAMS, genesis_from_document
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateProof, StateProofError, key_path, verify_proof
 from chain.transaction import decode_transaction
 from chain.validators import ValidatorSet
 from chain.votes import decode_certificate, verify_certificate
@@ -47,3 +49,15 @@ def test_documented_genesis_hash():
 @pytest.mark.parametrize("name", sorted(DEFAULT_PARAMS))
 def test_every_genesis_parameter_is_documented(name):
     assert f"| `{name}` |" in DOC
+
+
+def test_documented_state_proofs_check_against_the_documented_root():
+    vector = DOC_VECTORS["state_tree"]
+    root = bytes.fromhex(vector["state_root"])
+    for item in vector["proofs"]:
+        path = key_path(bytes.fromhex(item["key"]))
+        claimed = None if item["value_hash"] is None else bytes.fromhex(item["value_hash"])
+        proof = StateProof.decode(bytes.fromhex(item["proof"]), STATE_TREE_RADIX_BITS)
+        verify_proof(root, path, claimed, proof, STATE_TREE_RADIX_BITS)
+        with pytest.raises(StateProofError):
+            verify_proof(root, path, hashlib.sha256(b"another value").digest(), proof, STATE_TREE_RADIX_BITS)

@@ -15,7 +15,7 @@ from chain.results import TxResult
 from chain.transaction import build_transaction
 from chain.validators import ValidatorSet
 from storage.blockstore import open_block_store
-from tests.factories import CHAIN_ID, certify, make_block, seeded_key, validator_keys
+from tests.factories import CHAIN_ID, certify, genesis_tree, make_block, seeded_key, validator_keys
 
 TXS_PER_BLOCK = 40
 KEYS = validator_keys(4)
@@ -43,7 +43,7 @@ def block_at(height: int, prev_hash: bytes):
 def main(data_dir: str) -> None:
     store = open_block_store(data_dir)
     if store.genesis_hash() is None:
-        store.commit_genesis(GENESIS_HASH, {b"genesis": b"1"}, bytes(32))
+        store.commit_genesis(GENESIS_HASH, {b"genesis": b"1"}, genesis_tree({b"genesis": b"1"}))
     while True:
         height = store.last_height() + 1
         block = block_at(height, store.last_block_hash())

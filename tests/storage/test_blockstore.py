@@ -5,13 +5,19 @@ import hashlib
 import pytest
 
 from chain.block import Block
+from chain.errors import CodedError
 from chain.merkle import merkle_root
 from chain.results import TxResult
+from chain.state_tree import (
+    STATE_TREE_RADIX_BITS, StateTree, _with_digit, decode_internal, key_path, node_key, ref_hash, state_changes, value_hash,
+    verify_proof,
+)
 from chain.validators import ValidatorSet
 from chain.votes import verify_certificate
 from storage.blockstore import BlockStore, open_block_store
 from storage.memory import MemoryStore
-from tests.factories import CHAIN_ID, certified_chain, certify, make_block, validator_keys
+from tests.chain.state_tree_reference import state_root_of
+from tests.factories import CHAIN_ID, certified_chain, certify, genesis_tree, make_block, validator_keys
 
 KEYS = validator_keys(4)
 VALIDATORS = ValidatorSet.of(key.public_key for key in KEYS)
@@ -25,7 +31,8 @@ def results_for(block):
 
 
 def filled(store: BlockStore, blocks=CHAIN) -> BlockStore:
-    store.commit_genesis(GENESIS, {b"acct/a": b"100", b"acct/b": b"5"}, hashlib.sha256(b"root0").digest())
+    genesis_writes = {b"acct/a": b"100", b"acct/b": b"5"}
+    store.commit_genesis(GENESIS, genesis_writes, genesis_tree(genesis_writes))
     for height, (block, certificate) in enumerate(blocks, start=1):
         store.commit(block, certificate, results_for(block), {b"acct/a": b"%d" % (100 - height), b"acct/b": None if height == 2 else b"5"})
     return store
@@ -81,7 +88,7 @@ def test_refuses_a_block_that_does_not_extend_the_chain(store):
 def test_genesis_is_written_once(store):
     filled(store, [])
     with pytest.raises(RuntimeError):
-        store.commit_genesis(GENESIS, {}, bytes(32))
+        store.commit_genesis(GENESIS, {}, genesis_tree({}))
 
 
 def test_reopened_leveldb_home_resumes_at_its_height(tmp_path):
@@ -95,7 +102,7 @@ def test_reopened_leveldb_home_resumes_at_its_height(tmp_path):
 
 
 def test_evidence_in_blocks_is_indexed(store):
-    store.commit_genesis(GENESIS, {}, bytes(32))
+    store.commit_genesis(GENESIS, {}, genesis_tree({}))
     empty = make_block(1, GENESIS, VALIDATORS, [])
     block = Block(dataclasses.replace(empty.header, evidence_root=merkle_root([b"record"])), (), (b"record",))
     store.commit(block, certify(block, KEYS, VALIDATORS), [], {})
@@ -108,3 +115,56 @@ def test_first_block_without_a_genesis_commit_stores_its_prev_hash_as_genesis(st
     assert store.genesis_hash() == GENESIS == block.header.prev_hash
     assert store.last_height() == 1 and store.last_block_hash() == block.hash()
     assert store.state().get(b"acct/a") == b"1"
+
+
+def test_the_state_tree_proves_every_kept_height_and_prunes_what_none_of_them_reads(store):
+    """Four heights kept: each proves its own state; older ones answer
+    state.pruned, and the store holds exactly the nodes the kept versions read."""
+    store.proof_window_blocks = 4
+    states = [{b"acct/a": b"100", b"acct/b": b"5"}]
+    store.commit_genesis(GENESIS, states[0], genesis_tree(states[0]))
+    chain = certified_chain(10, KEYS, txs_per_block=1, genesis_hash=GENESIS)
+    for height, (block, certificate) in enumerate(chain, start=1):
+        writes = {b"acct/a": b"%d" % height, b"acct/%d" % height: b"x", b"acct/b": None if height % 3 == 0 else b"%d" % height}
+        update = StateTree(store, STATE_TREE_RADIX_BITS).update(store.tree_root(height - 1), state_changes(writes), height)
+        store.commit(block, certificate, results_for(block), writes, update)
+        state = {key: value for key, value in {**states[-1], **writes}.items() if value is not None}
+        states.append(state)
+    for height in range(7, 11):
+        root = store.tree_root(height)
+        assert ref_hash(root) == state_root_of(states[height].items())
+        for key in (b"acct/a", b"acct/b", b"acct/3", b"acct/zz"):
+            found, proof = StateTree(store, STATE_TREE_RADIX_BITS).prove(root, key_path(key))
+            expected = states[height].get(key)
+            assert found == (None if expected is None else value_hash(expected))
+            verify_proof(ref_hash(root), key_path(key), found, proof, STATE_TREE_RADIX_BITS)
+    with pytest.raises(CodedError) as pruned:
+        store.tree_root(6)
+    assert pruned.value.code == "state.pruned"
+    kept = set().union(*(_reachable(store, store.tree_root(height)) for height in range(7, 11)))
+    assert {key[1:] for key, _ in store.kv.iterate_prefix(b"\x08")} == kept
+
+
+def _reachable(store, root):
+    seen = set()
+
+    def walk(ref, depth, path):
+        key = ref[32:40] + node_key(0, depth, path, STATE_TREE_RADIX_BITS)[8:]
+        seen.add(key)
+        if ref[40] == 0:
+            for digit_value, child in decode_internal(store.get_node(key), STATE_TREE_RADIX_BITS).items():
+                walk(child, depth + 1, _with_digit(path, depth, digit_value, STATE_TREE_RADIX_BITS))
+
+    if root is not None:
+        walk(root, 0, bytes(32))
+    return seen
+
+
+def test_a_data_folder_of_the_old_state_scheme_refuses_to_open(tmp_path):
+    store = open_block_store(tmp_path / "data")
+    store.commit_genesis(GENESIS, {}, genesis_tree({}))
+    store.kv.delete(b"\x00state_scheme")
+    store.close()
+    with pytest.raises(CodedError) as refused:
+        open_block_store(tmp_path / "data")
+    assert refused.value.code == "storage.old_state_scheme" and "resync" in refused.value.message

@@ -80,7 +80,7 @@ def build_vector(name: str) -> dict[str, Any]:
     chain, tx = SCENARIOS[name]()
     pre = [[key.hex(), value.hex()] for key, value in chain.store.iterate_prefix(b"")]
     time_ms = chain.time_ms + 1000
-    execution = execute_block(chain.store, time_ms, [tx], chain.root)
+    execution = execute_block(chain.store, time_ms, [tx])
     result = execution.results[0]
     return {"name": name, "pre": pre, "block_time_ms": time_ms, "tx": tx.raw.hex(), "ok": result.ok, "code": result.code,
             "result_leaf": result.leaf_bytes().hex(),

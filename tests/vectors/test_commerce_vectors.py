@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from chain.hashing import ZERO_HASH
 from chain.transaction import parse_transaction
 from commerce.executor import execute_block
 from storage.memory import MemoryStore
@@ -17,7 +16,7 @@ def test_vector_replays(vector):
     store = MemoryStore()
     for key, value in vector["pre"]:
         store.put(bytes.fromhex(key), bytes.fromhex(value))
-    execution = execute_block(store, vector["block_time_ms"], [parse_transaction(bytes.fromhex(vector["tx"]))], ZERO_HASH)
+    execution = execute_block(store, vector["block_time_ms"], [parse_transaction(bytes.fromhex(vector["tx"]))])
     result = execution.results[0]
     assert (result.ok, result.code, result.leaf_bytes().hex()) == (vector["ok"], vector["code"], vector["result_leaf"])
     assert [[key.hex(), (execution.write_set[key] or b"").hex()] for key in sorted(execution.write_set)] == vector["write_set"]
