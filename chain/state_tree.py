@@ -149,20 +149,18 @@ def _pruned(ref: bytes) -> CodedError:
                                       "ask for a recent height")
 
 
-# Stored nodes: a leaf is 0x00 || path || value hash; an internal node is
-# 0x01 || bitmap || the references of its children in digit order.
+# Stored nodes: a leaf is 0x00 || path || value hash || value (so a kept
+# version can answer with its values, not only prove them); an internal node
+# is 0x01 || bitmap || the references of its children in digit order.
 _STORED_LEAF = 0
 _STORED_INTERNAL = 1
 
 
-def encode_leaf(leaf: Leaf) -> bytes:
-    return b"\x00" + leaf.path + leaf.hashed_value
-
-
-def decode_leaf(raw: bytes) -> Leaf:
-    if len(raw) != 65 or raw[0] != _STORED_LEAF:
-        raise _corrupt("a leaf is 65 bytes")
-    return Leaf(raw[1:33], raw[33:65])
+def decode_leaf(raw: bytes) -> tuple[Leaf, bytes]:
+    """A stored leaf and the value it holds."""
+    if len(raw) < 65 or raw[0] != _STORED_LEAF:
+        raise _corrupt("a leaf is 0x00, path, value hash, value")
+    return Leaf(raw[1:33], raw[33:65]), raw[65:]
 
 
 def decode_internal(raw: bytes, radix_bits: int) -> dict[int, bytes]:
@@ -253,12 +251,12 @@ class StateTree:
         return raw
 
     def get(self, root: bytes | None, path: bytes) -> bytes | None:
-        """The value hash at ``path`` in the version whose root is ``root``."""
+        """The value at ``path`` in the version whose root is ``root``."""
         found, _ = self._walk(root, path, prove=False)
         return found
 
     def prove(self, root: bytes | None, path: bytes) -> tuple[bytes | None, StateProof]:
-        """The value hash at ``path`` (None: absent) and its proof."""
+        """The value at ``path`` (None: absent) and its proof."""
         return self._walk(root, path, prove=True)
 
     def _walk(self, root: bytes | None, path: bytes, prove: bool) -> tuple[bytes | None, StateProof]:
@@ -267,8 +265,8 @@ class StateTree:
         while ref is not None:
             raw = self._read(ref, depth, path)
             if ref_is_leaf(ref):
-                leaf = decode_leaf(raw)
-                return (leaf.hashed_value if leaf.path == path else None), StateProof(tuple(levels), leaf)
+                leaf, value = decode_leaf(raw)
+                return (value if leaf.path == path else None), StateProof(tuple(levels), leaf)
             children = decode_internal(raw, self.radix_bits)
             here = digit(path, depth, self.radix_bits)
             if prove:
@@ -282,7 +280,7 @@ class StateTree:
 
     def update(self, root: bytes | None, changes: Mapping[bytes, bytes | None], version: int) -> TreeUpdate:
         """Version ``version`` from the one whose root is ``root``: each path
-        in ``changes`` set to its value hash, or removed for None."""
+        in ``changes`` set to its value, or removed for None."""
         out = TreeUpdate(root)
         items = sorted(changes.items())
         if items:
@@ -305,11 +303,11 @@ class StateTree:
         out.stale.append(old_key)
         if ref[40] == 1:                                   # a leaf
             if len(items) == 1 and raw[1:33] == path:      # the same key: changed or removed
-                hashed = items[0][1]
-                return None if hashed is None else self._leaf_at(place, path, hashed, version, out)
-            leaf = decode_leaf(raw)
+                value = items[0][1]
+                return None if value is None else self._leaf_at(place, path, value, version, out)
+            leaf, value = decode_leaf(raw)
             merged = dict(items)
-            merged.setdefault(leaf.path, leaf.hashed_value)
+            merged.setdefault(leaf.path, value)
             return self._build(depth, sorted((p, h) for p, h in merged.items() if h is not None), version, out)
         children = decode_internal(raw, self.radix_bits)
         for here, group in self._groups(depth, items):
@@ -321,7 +319,7 @@ class StateTree:
         return self._internal(depth, path, place, children, version, out)
 
     def _build(self, depth: int, items: list[tuple[bytes, bytes]], version: bytes, out: TreeUpdate) -> bytes | None:
-        """A new subtree holding exactly ``items`` (path, value hash), sorted."""
+        """A new subtree holding exactly ``items`` (path, value), sorted."""
         if not items:
             return None
         path = items[0][0]
@@ -346,8 +344,8 @@ class StateTree:
                     if raw is None:
                         raise _pruned(only)
                     out.stale.append(where)
-                leaf = decode_leaf(raw)
-                return self._leaf_at(place, leaf.path, leaf.hashed_value, version, out)
+                leaf, value = decode_leaf(raw)
+                return self._leaf_at(place, leaf.path, value, version, out)
         digits = sorted(children)
         bitmap = 0
         for here in digits:
@@ -357,8 +355,9 @@ class StateTree:
         out.nodes[version + place] = b"\x01" + bitmap_bytes + b"".join(refs)
         return hashlib.sha256(_INTERNAL + bitmap_bytes + b"".join([ref[:32] for ref in refs])).digest() + version + b"\x00"
 
-    def _leaf_at(self, place: bytes, path: bytes, hashed: bytes, version: bytes, out: TreeUpdate) -> bytes:
-        out.nodes[version + place] = b"\x00" + path + hashed
+    def _leaf_at(self, place: bytes, path: bytes, value: bytes, version: bytes, out: TreeUpdate) -> bytes:
+        hashed = hashlib.sha256(value).digest()
+        out.nodes[version + place] = b"\x00" + path + hashed + value
         return hashlib.sha256(_LEAF + path + hashed).digest() + version + b"\x01"
 
     def _groups(self, depth: int, items: list) -> list[tuple[int, list]]:
@@ -379,9 +378,10 @@ class StateTree:
         return groups
 
 
-def verify_proof(root_hash: bytes, path: bytes, hashed_value: bytes | None, proof: StateProof, radix_bits: int) -> None:
+def verify_proof(root_hash: bytes, path: bytes, value: bytes | None, proof: StateProof, radix_bits: int) -> None:
     """Raise StateProofError unless ``proof`` shows that ``path`` holds
-    ``hashed_value`` (None: that it holds nothing) under ``root_hash``."""
+    ``value`` (None: that it holds nothing) under ``root_hash``."""
+    hashed_value = None if value is None else value_hash(value)
     depth = len(proof.levels)
     if depth > 256 // radix_bits:
         raise StateProofError("proof.malformed", "the state proof is deeper than the tree can be")
@@ -414,8 +414,8 @@ def verify_proof(root_hash: bytes, path: bytes, hashed_value: bytes | None, proo
 
 def state_changes(write_set: Mapping[bytes, bytes | None]) -> dict[bytes, bytes | None]:
     """A block's write-set as tree changes: each state key's path and its
-    value's hash (None: the key is deleted)."""
-    return {key_path(key): None if value is None else value_hash(value) for key, value in write_set.items()}
+    value (None: the key is deleted)."""
+    return {key_path(key): value for key, value in write_set.items()}
 
 
 class MemoryNodes:

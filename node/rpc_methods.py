@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import inclusion_proof
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
 from commerce import queries
 from commerce.executor import get_nonce
@@ -125,6 +126,9 @@ _BOOL = {"type": "boolean"}
 _OBJ = {"type": "object"}
 _ARR = {"type": "array"}
 _HEX = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
+_HEX_TEXT = re.compile("([0-9a-f]{2}){1,1024}")
+# Keys one state_proof call may ask for (docs/protocol.md section 12).
+STATE_PROOF_KEYS_MAX = 64
 
 _TX_RESULT_FIELDS = ("id", "height", "index", "ok", "code", "message", "events")
 _TX_RESULT = _object(*_TX_RESULT_FIELDS, "block_hash", "sender", "nonce", "kind", "body",
@@ -246,6 +250,20 @@ class _Api:
                 _hex_id("holder", "only coupons this account holds", required=False),
                 *paging,
             ), _PAGE, self.coupons_list),
+            ("state_proof", f"Proofs of state keys at one height (default: the last committed; a node keeps the last "
+                            f"state.proof_window_blocks, older ones answer state.pruned): each key's value or absence "
+                            f"with its proof to the header's state_root, and that height's header and commit "
+                            f"certificate, all read from one version (docs/protocol.md section 7). At most "
+                            f"{STATE_PROOF_KEYS_MAX} keys a call.", (
+                _param("keys", {"type": "array", "items": _HEX}, f"the state keys as hex, 1 to {STATE_PROOF_KEYS_MAX}"),
+                _param("height", {"type": "integer", "minimum": 1}, "the height (default: the last committed)",
+                       required=False),
+            ), _object("height", "block_hash", "header", "header_bytes", "certificate", "certificate_bytes", "proofs",
+                       height=_INT, block_hash=_HEX, header=_OBJ, header_bytes=_HEX, certificate=_CERTIFICATE,
+                       certificate_bytes=_HEX,
+                       proofs={"type": "array", "items": _object("key", "value", "proof", key=_HEX,
+                                                                 value={"type": ["string", "null"]}, proof=_HEX)}),
+             self.state_proof),
             ("proof_tx", "A committed transaction's header, certificate and the Merkle paths of the transaction "
                          "(to tx_root) and of its result (to results_root).", (
                 _hex_id("id", "the transaction id"),
@@ -313,6 +331,30 @@ class _Api:
             "result_proof": {"index": stored.index, "tx_count": tx_count, "root": header.results_root.hex(),
                              "path": [node.hex() for node in inclusion_proof(result_leaves, stored.index)]},
         }
+
+    async def state_proof(self, keys: list[str], height: int | None = None) -> dict[str, Any]:
+        if not 1 <= len(keys) <= STATE_PROOF_KEYS_MAX or not all(isinstance(key, str) and _HEX_TEXT.fullmatch(key)
+                                                                   for key in keys):
+            raise RpcError(INVALID_PARAMS, f"invalid params: keys must be 1 to {STATE_PROOF_KEYS_MAX} hex strings")
+        store = self.node.store
+        top = store.last_height()
+        height = top if height is None else height
+        if not 1 <= height <= top:
+            raise RpcCodedError("state.unknown_height", f"height {height} is not committed here (the last is {top})")
+        try:
+            root = store.tree_root(height)
+            block, _, certificate = self._block_parts(height)
+            tree = StateTree(store, STATE_TREE_RADIX_BITS)
+            proofs = []
+            for key in keys:
+                value, proof = tree.prove(root, key_path(bytes.fromhex(key)))
+                proofs.append({"key": key, "value": None if value is None else value.hex(),
+                               "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})
+        except CodedError as error:          # state.pruned: the height left the window while it was read
+            raise RpcCodedError(error.code, error.message) from None
+        return {"height": height, "block_hash": block.hash().hex(), "header": queries.to_json(block.header.to_map()),
+                "header_bytes": block.header.encode().hex(), "certificate": queries.to_json(certificate.to_map()),
+                "certificate_bytes": certificate.encode().hex(), "proofs": proofs}
 
     # -- blocks and the chain -----------------------------------------------------------
 

@@ -9,19 +9,19 @@ from chain.state_tree import EMPTY_ROOT, STATE_TREE_RADIX_BITS, digit, internal_
 
 
 def reference_root(items: dict[bytes, bytes], radix_bits: int, depth: int = 0) -> bytes:
-    """The root by the definition, nothing cached: empty, one leaf, or an
-    internal node over the subtrees of each digit."""
+    """The root over ``items`` (path -> value) by the definition, nothing
+    cached: empty, one leaf, or an internal node over the subtrees of each digit."""
     if not items:
         return EMPTY_ROOT
     if len(items) == 1:
-        [(path, hashed)] = items.items()
-        return leaf_hash(path, hashed)
+        [(path, value)] = items.items()
+        return leaf_hash(path, value_hash(value))
     groups: dict[int, dict[bytes, bytes]] = {}
-    for path, hashed in sorted(items.items()):
-        groups.setdefault(digit(path, depth, radix_bits), {})[path] = hashed
+    for path, value in sorted(items.items()):
+        groups.setdefault(digit(path, depth, radix_bits), {})[path] = value
     return internal_hash(radix_bits, [(d, reference_root(group, radix_bits, depth + 1)) for d, group in sorted(groups.items())])
 
 
 def state_root_of(state: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The chain's state_root over a whole state of (key, value) pairs."""
-    return reference_root({key_path(key): value_hash(value) for key, value in state}, STATE_TREE_RADIX_BITS)
+    return reference_root({key_path(key): value for key, value in state}, STATE_TREE_RADIX_BITS)

@@ -5,8 +5,12 @@ import sys
 
 import pytest
 
+from chain.encoding import pack
 from chain.keys import KeyPair
+from chain.light import Trust, verify_state
+from commerce.keys import balance_key
 from node.client import ShopchainClient
+from node.home import open_home
 from node.vote_log import VOTE_LOG_FILE, read_votes
 from tests.cluster.clusterutil import (admin_key, block_hash, converged, heights, home_of, lose_data, rpc_url, run,
                                        running_testnet, wait_health, wait_height)
@@ -31,6 +35,13 @@ def test_transaction_submitted_to_one_node_reads_back_identically_from_another(t
             assert account["balances"]["SHC"] == 777
             hashes = {await block_hash(cluster, name, submitted.height) for name in ALL}
             assert len(hashes) == 1
+            # The balance proven from node3's answer, against the genesis alone.
+            key = balance_key(receiver.address, "SHC")
+            async with ShopchainClient(rpc_url(cluster, "node3")) as client:
+                answer = await client.call("state_proof", keys=[key.hex()])
+            trust = Trust.from_genesis(open_home(cluster.testnet.nodes[0].home).genesis)
+            values, verified = verify_state(trust, answer, [key])
+            assert values == {key: pack(777)} and verified.height >= submitted.height and verified.signers >= 3
         run(scenario())
 
 
@@ -128,5 +139,4 @@ def test_stopped_primary_is_replaced_by_a_view_change(tmp_path):
 
 
 def validator_keys(cluster) -> list[str]:
-    from node.home import open_home
     return [open_home(node.home).key.address for node in cluster.testnet.nodes]

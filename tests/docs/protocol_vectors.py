@@ -80,7 +80,7 @@ def compute_vectors() -> dict[str, dict[str, Any]]:
             "paths": {key.hex(): key_path(key).hex() for key in sorted(state)},
             "value_hashes": {key.hex(): value_hash(value).hex() for key, value in sorted(state.items())},
             "state_root": state_root.hex(),
-            "proofs": [{"key": key.hex(), "value_hash": None if found is None else found.hex(),
+            "proofs": [{"key": key.hex(), "value": None if found is None else found.hex(),
                         "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()}
                        for key, (found, proof) in proofs.items()],
         },

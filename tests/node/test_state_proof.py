@@ -1,0 +1,115 @@
+"""state_proof over the JSON-RPC table of a real application, checked by the
+light client (chain/light.py) from the genesis alone; and a lying node: any
+one thing altered in the answer (a value, a proof byte, the header's
+state_root, a signature, the height, the keys) fails verification."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from chain.encoding import pack
+from chain.genesis import genesis_from_document
+from chain.light import Trust, VerifyFailed, verify_state
+from commerce.keys import account_key, balance_key
+from node.rpc_methods import STATE_PROOF_KEYS_MAX
+from tests.factories import seeded_key, validator_keys
+from tests.node.test_rpc_methods import ADMIN, BOB, GENESIS, GHOST, SHOP, Scenario, app_error_code, error, result
+
+TRUST = Trust.from_genesis(GENESIS)
+
+
+@pytest.fixture(scope="module")
+def chain() -> Scenario:
+    return Scenario()
+
+
+def keys_of(chain: Scenario) -> list[bytes]:
+    return [balance_key(BOB.address, "SHC"), account_key(SHOP.address), account_key(GHOST.address),
+            balance_key(ADMIN.address, "SHC")]
+
+
+def ask(chain: Scenario, keys: list[bytes], height: int | None = None) -> dict:
+    params = {"keys": [key.hex() for key in keys]}
+    if height is not None:
+        params["height"] = height
+    return result(chain.table, "state_proof", params)
+
+
+def test_values_and_absences_verify_from_the_genesis_alone_at_every_kept_height(chain):
+    keys = keys_of(chain)
+    state = chain.node.store.state()
+    values, verified = verify_state(TRUST, ask(chain, keys), keys)
+    assert values == {key: state.get(key) for key in keys}
+    assert values[account_key(GHOST.address)] is None and values[balance_key(BOB.address, "SHC")] is not None
+    assert verified.height == chain.node.store.last_height() and (verified.signers, verified.validators) == (3, 4)
+    earlier, verified = verify_state(TRUST, ask(chain, keys, height=1), keys)
+    assert verified.height == 1 and earlier[balance_key(BOB.address, "SHC")] is None    # minted at height 2
+    assert verify_state(TRUST, ask(chain, keys, height=2), keys)[0][balance_key(BOB.address, "SHC")] == pack(1_000_000)
+
+
+def _tampered(answer: dict, change) -> dict:
+    lied = copy.deepcopy(answer)
+    change(lied)
+    return lied
+
+
+def _flip(text: str, position: int) -> str:
+    raw = bytearray(bytes.fromhex(text))
+    raw[position % len(raw)] ^= 0x01
+    return raw.hex()
+
+
+LIES = {
+    "a value": lambda a: a["proofs"][0].update(value=pack(999_999_999).hex()),
+    "a present value said absent": lambda a: a["proofs"][0].update(value=None),
+    "an absent value said present": lambda a: a["proofs"][2].update(value=pack(1).hex()),
+    "a proof byte": lambda a: a["proofs"][1].update(proof=_flip(a["proofs"][1]["proof"], 40)),
+    "the header's state_root": lambda a: a.update(header_bytes=a["header_bytes"].replace(
+        a["header"]["state_root"], _flip(a["header"]["state_root"], 0))),
+    "a signature": lambda a: a.update(certificate_bytes=_flip(a["certificate_bytes"], -5)),
+    "the height": lambda a: a.update(height=a["height"] - 1),
+    "another key's proof": lambda a: a["proofs"][0].update(key=a["proofs"][3]["key"]),
+    "a key dropped": lambda a: a["proofs"].pop(),
+    "garbage": lambda a: a.update(proofs="no"),
+}
+
+
+@pytest.mark.parametrize("lie", sorted(LIES))
+def test_a_node_that_alters_any_one_thing_fails_verification(chain, lie):
+    keys = keys_of(chain)
+    answer = ask(chain, keys)
+    verify_state(TRUST, answer, keys)
+    with pytest.raises(VerifyFailed) as failed:
+        verify_state(TRUST, _tampered(answer, LIES[lie]), keys)
+    assert failed.value.code == "verify.failed"
+
+
+def test_another_chain_or_validator_set_fails_closed(chain):
+    keys = keys_of(chain)
+    answer = ask(chain, keys)
+    other = genesis_from_document({**GENESIS.document, "validators": [key.address for key in validator_keys(5)]})
+    with pytest.raises(VerifyFailed, match="validator set"):
+        verify_state(Trust.from_genesis(other), answer, keys)
+    with pytest.raises(VerifyFailed):
+        Trust.from_genesis(GENESIS, expected_hash=seeded_key("x").public_key)
+
+
+def test_bad_requests_get_clear_errors(chain):
+    top = chain.node.store.last_height()
+    assert app_error_code(chain.table, "state_proof", {"keys": ["00"], "height": top + 1}) == "state.unknown_height"
+    for keys in ([], ["zz"], ["0"], ["00"] * (STATE_PROOF_KEYS_MAX + 1)):
+        assert error(chain.table, "state_proof", {"keys": keys})["code"] == -32602
+
+
+def test_a_height_outside_the_proof_window_answers_state_pruned(chain):
+    window = chain.node.store.proof_window_blocks
+    chain.node.store.proof_window_blocks = 1
+    try:
+        chain.node.send(ADMIN, "funds.transfer", {"to": BOB.address, "amount": 1})
+        chain.node.commit_next()
+        top = chain.node.store.last_height()
+        assert app_error_code(chain.table, "state_proof", {"keys": ["00"], "height": top - 1}) == "state.pruned"
+        verify_state(TRUST, ask(chain, [b"\x00"], top), [b"\x00"])
+    finally:
+        chain.node.store.proof_window_blocks = window
