@@ -148,9 +148,24 @@ class Replica:
         if self.recovery is not None:
             # a clock behind the chain's must not make an old block look new
             self.recovery.start(max(now_ms, self.last_time_ms))
-        # After a restart in a view change we never re-sign a VIEW-CHANGE for the
-        # same (h, v'): the view timer moves us on to v'+1 if nothing comes.
-        return self._enter_timers()
+        return self._enter_timers() + self._resume_view_change(now_ms)
+
+    def _resume_view_change(self, now_ms: int) -> list[Action]:
+        """After a restart in a view change, broadcast again the VIEW-CHANGE
+        that went out before it (kept for resending, as any message of the
+        height). Its content is the record's prepared certificate and block,
+        unchanged since it was signed while the record shows no PREPARE or
+        COMMIT in that view or above; Ed25519 signs deterministically, so
+        the bytes are the very same and nothing new is signed. Without it the
+        others may never gather a quorum for that view: the first copy can
+        have been lost, and the view timer's doubling then outlasts the fault."""
+        state = self.signed
+        if (not self.in_view_change or self.me is None or not self.may_sign()
+                or any(vote is not None and vote[0] >= self.view for vote in (state.prepare, state.commit))):
+            return []
+        vc = sign_view_change(self.key, self.config.chain_id, self.height, self.view, state.prepared, self._prepared_block())
+        self._record_view_change(vc)
+        return [self._broadcast("view-change", encode_message(vc))] + self._maybe_new_view(self.view, now_ms)
 
     def on_message(self, raw: bytes, now_ms: int) -> list[Action]:
         """A peer's bytes. Bad bytes are dropped (the error is raised to nobody)."""

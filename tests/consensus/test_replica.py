@@ -45,6 +45,38 @@ def test_restart_between_persist_and_send_sends_the_recorded_vote_again():
     assert votes_of(net, 0, "prepare", 1, 0) == {a.hash()}   # the same vote it recorded, sent at last
 
 
+def test_a_restart_in_a_view_change_sends_the_same_view_change_again():
+    """The first copy may be lost: without it again the others cannot gather a
+    quorum for that view. The bytes are the very same (nothing new signed)."""
+    net = Network(4)
+    for line in ["start", "advance 1000", "tick r1 kind=propose"]:
+        net.command(line)
+    net.deliver(drop="COMMIT")
+    net.command("tick r0 kind=view")
+    first = [m for m in sent(net, 0) if isinstance(m, ViewChange)]
+    assert len(first) == 1 and first[0].view == 1 and first[0].prepared is not None
+    net.command("crash r0")
+    net.command("restart r0")
+    again = [m for m in sent(net, 0) if isinstance(m, ViewChange)]
+    assert again == [first[0], first[0]] and encode_message(again[1]) == encode_message(first[0])
+
+
+def test_a_restart_after_voting_in_the_new_view_sends_no_view_change():
+    net = Network(4)
+    for line in ["start", "advance 1000", "tick r1 kind=propose"]:
+        net.command(line)
+    net.deliver(drop="COMMIT")
+    for i in range(4):
+        net.command(f"tick r{i} kind=view")
+    net.deliver()
+    state = SignState.decode(net.nodes[0].sign_state).latest
+    assert state.view_floor == 1 and state.prepare is not None and state.prepare[0] >= 1
+    count = len([m for m in sent(net, 0) if isinstance(m, ViewChange)])
+    net.command("crash r0")
+    net.command("restart r0")
+    assert len([m for m in sent(net, 0) if isinstance(m, ViewChange)]) == count
+
+
 def test_restart_keeps_the_prepared_certificate_and_the_view_floor():
     net = Network(4)
     for line in ["start", "advance 1000", "tick r1 kind=propose"]:

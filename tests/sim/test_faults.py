@@ -84,3 +84,14 @@ def test_a_short_sweep_over_every_strategy_and_fault_finds_nothing(tmp_path):
     assert {config.fault for config in configs} == set(FAULTS)
     summary = sweep(configs, tmp_path, workers=2)
     assert summary["runs"] == 80 and summary["safety_violations"] == 0 and summary["liveness_failures"] == 0, summary
+
+
+def test_a_replica_restarted_in_a_view_change_lets_the_cluster_recover_after_the_heal():
+    """Sweep seed 2255 at edfa531: a replica restarted while asking to leave
+    view 4 never sent its VIEW-CHANGE again, the others could not gather a
+    quorum for view 5, and the doubled view timeouts outlasted the 60 s
+    liveness bound. It now sends the same VIEW-CHANGE again."""
+    config = SimConfig(validators=4, byzantine=1, strategy="silent", seed=2255, duration_ms=60_000, duplicate=0.02,
+                       reorder=0.05, partition="isolate", crash_rate=0.1, crash_after_persist=0.01, clock_skew_ms=200)
+    report = Simulation(config).run()
+    assert report.violations == [] and report.liveness_ok, (report.violations, report.liveness_ms)
