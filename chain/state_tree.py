@@ -151,7 +151,10 @@ def _pruned(ref: bytes) -> CodedError:
 
 # Stored nodes: a leaf is 0x00 || path || value hash || value (so a kept
 # version can answer with its values, not only prove them); an internal node
-# is 0x01 || bitmap || the references of its children in digit order.
+# is 0x01 || bitmap || its children's hashes || their (version, leaf flag)
+# pairs, each in digit order: bitmap and hashes are what its own hash covers,
+# so a changed child is spliced in place and the hash taken over one slice.
+_META_BYTES = 9
 _STORED_LEAF = 0
 _STORED_INTERNAL = 1
 
@@ -163,17 +166,23 @@ def decode_leaf(raw: bytes) -> tuple[Leaf, bytes]:
     return Leaf(raw[1:33], raw[33:65]), raw[65:]
 
 
-def decode_internal(raw: bytes, radix_bits: int) -> dict[int, bytes]:
-    """The child references of a stored internal node, by digit."""
-    width = _bitmap_bytes(radix_bits)
+def _split_internal(raw: bytes, width: int) -> tuple[int, bytes, bytes]:
+    """A stored internal node's bitmap, children's hashes and their (version, leaf flag) pairs."""
     if not raw or raw[0] != _STORED_INTERNAL:
         raise _corrupt("an internal node starts with 0x01")
     bitmap = int.from_bytes(raw[1:1 + width], "big")
-    digits = [d for d in range(1 << radix_bits) if bitmap >> d & 1]
-    body = 1 + width
-    if len(raw) != body + REF_BYTES * len(digits) or not digits:
+    count = bitmap.bit_count()
+    hashes_end = 1 + width + 32 * count
+    if not count or len(raw) != hashes_end + _META_BYTES * count:
         raise _corrupt("an internal node's length does not fit its bitmap")
-    return {d: raw[body + i * REF_BYTES: body + (i + 1) * REF_BYTES] for i, d in enumerate(digits)}
+    return bitmap, raw[1 + width:hashes_end], raw[hashes_end:]
+
+
+def decode_internal(raw: bytes, radix_bits: int) -> dict[int, bytes]:
+    """The child references of a stored internal node, by digit."""
+    bitmap, hashes, metas = _split_internal(raw, _bitmap_bytes(radix_bits))
+    digits = [d for d in range(1 << radix_bits) if bitmap >> d & 1]
+    return {d: hashes[32 * i:32 * i + 32] + metas[_META_BYTES * i:_META_BYTES * (i + 1)] for i, d in enumerate(digits)}
 
 
 def _corrupt(what: str) -> CodedError:
@@ -309,14 +318,28 @@ class StateTree:
             merged = dict(items)
             merged.setdefault(leaf.path, value)
             return self._build(depth, sorted((p, h) for p, h in merged.items() if h is not None), version, out)
-        children = decode_internal(raw, self.radix_bits)
-        for here, group in self._groups(depth, items):
-            new = self._update(children.get(here), depth + 1, group, version, out)
+        bitmap, old_hashes, old_metas = _split_internal(raw, self._width)
+        hashes, metas = bytearray(old_hashes), bytearray(old_metas)
+        # Highest digit first: splicing one child leaves the places of the lower ones as they were.
+        for here, group in reversed(self._groups(depth, items)):
+            i = (bitmap & ((1 << here) - 1)).bit_count()
+            h, m = 32 * i, _META_BYTES * i
+            present = bitmap >> here & 1
+            old = bytes(hashes[h:h + 32] + metas[m:m + _META_BYTES]) if present else None
+            new = self._update(old, depth + 1, group, version, out)
             if new is None:
-                children.pop(here, None)
+                if present:
+                    del hashes[h:h + 32]
+                    del metas[m:m + _META_BYTES]
+                    bitmap &= ~(1 << here)
+            elif present:
+                hashes[h:h + 32] = new[:32]
+                metas[m:m + _META_BYTES] = new[32:]
             else:
-                children[here] = new
-        return self._internal(depth, path, place, children, version, out)
+                hashes[h:h] = new[:32]
+                metas[m:m] = new[32:]
+                bitmap |= 1 << here
+        return self._internal(depth, path, place, bitmap, bytes(hashes), bytes(metas), version, out)
 
     def _build(self, depth: int, items: list[tuple[bytes, bytes]], version: bytes, out: TreeUpdate) -> bytes | None:
         """A new subtree holding exactly ``items`` (path, value), sorted."""
@@ -325,35 +348,35 @@ class StateTree:
         path = items[0][0]
         if len(items) == 1:
             return self._leaf_at(_place(depth, path, self.radix_bits), path, items[0][1], version, out)
-        children = {here: self._build(depth + 1, group, version, out) for here, group in self._groups(depth, items)}
-        return self._internal(depth, path, _place(depth, path, self.radix_bits), children, version, out)
-
-    def _internal(self, depth: int, path: bytes, place: bytes, children: dict[int, bytes], version: bytes,
-                  out: TreeUpdate) -> bytes | None:
-        """The node at ``place`` over ``children``: none, a leaf moved up, or an internal node."""
-        if not children:
-            return None
-        if len(children) == 1:
-            [(here, only)] = children.items()
-            if only[40] == 1:
-                # A single leaf moves up to this depth: it is written again here.
-                where = only[32:40] + _place(depth + 1, _with_digit(path, depth, here, self.radix_bits), self.radix_bits)
-                raw = out.nodes.pop(where, None) if only[32:40] == version else None
-                if raw is None:
-                    raw = self.reader.get_node(where)
-                    if raw is None:
-                        raise _pruned(only)
-                    out.stale.append(where)
-                leaf, value = decode_leaf(raw)
-                return self._leaf_at(place, leaf.path, value, version, out)
-        digits = sorted(children)
-        bitmap = 0
-        for here in digits:
+        bitmap, refs = 0, []
+        for here, group in self._groups(depth, items):
             bitmap |= 1 << here
+            refs.append(self._build(depth + 1, group, version, out))
+        return self._internal(depth, path, _place(depth, path, self.radix_bits), bitmap,
+                              b"".join([ref[:32] for ref in refs]), b"".join([ref[32:] for ref in refs]), version, out)
+
+    def _internal(self, depth: int, path: bytes, place: bytes, bitmap: int, hashes: bytes, metas: bytes, version: bytes,
+                  out: TreeUpdate) -> bytes | None:
+        """The node at ``place`` over the children ``bitmap`` names (their
+        hashes and (version, leaf flag) pairs in digit order): none, a leaf
+        moved up, or an internal node."""
+        if not bitmap:
+            return None
+        if len(metas) == _META_BYTES and metas[8] == 1:
+            here, only = bitmap.bit_length() - 1, hashes + metas
+            # A single leaf moves up to this depth: it is written again here.
+            where = only[32:40] + _place(depth + 1, _with_digit(path, depth, here, self.radix_bits), self.radix_bits)
+            raw = out.nodes.pop(where, None) if only[32:40] == version else None
+            if raw is None:
+                raw = self.reader.get_node(where)
+                if raw is None:
+                    raise _pruned(only)
+                out.stale.append(where)
+            leaf, value = decode_leaf(raw)
+            return self._leaf_at(place, leaf.path, value, version, out)
         bitmap_bytes = bitmap.to_bytes(self._width, "big")
-        refs = [children[here] for here in digits]
-        out.nodes[version + place] = b"\x01" + bitmap_bytes + b"".join(refs)
-        return hashlib.sha256(_INTERNAL + bitmap_bytes + b"".join([ref[:32] for ref in refs])).digest() + version + b"\x00"
+        out.nodes[version + place] = b"\x01" + bitmap_bytes + hashes + metas
+        return hashlib.sha256(_INTERNAL + bitmap_bytes + hashes).digest() + version + b"\x00"
 
     def _leaf_at(self, place: bytes, path: bytes, value: bytes, version: bytes, out: TreeUpdate) -> bytes:
         hashed = hashlib.sha256(value).digest()
