@@ -15,6 +15,7 @@ import aiohttp
 
 from chain.errors import CodedError
 from chain.keys import KeyPair
+from chain.light import Trust, Verified, verify_state
 from chain.transaction import SignedTransaction, build_transaction
 
 WAIT_MODES = ("none", "mempool", "commit")
@@ -118,6 +119,16 @@ class ShopchainClient:
 
     async def block_get(self, height: int) -> dict[str, Any]:
         return await self.call("block_get", height=height)
+
+    async def verify_state(self, trust: Trust, keys: list[bytes],
+                           height: int | None = None) -> tuple[dict[bytes, bytes | None], Verified]:
+        """The values of state ``keys`` (None: absent) as this node answers
+        them, proven from ``trust`` alone (chain/light.py); ``verify.failed``
+        when the answer does not prove them."""
+        params: dict[str, Any] = {"keys": [key.hex() for key in keys]}
+        if height is not None:
+            params["height"] = height
+        return verify_state(trust, await self.call("state_proof", **params), keys)
 
     async def query(self, method: str, **params: Any) -> Any:
         """Any getter or list method by its RPC name, e.g. ``query("order_get", order=...)``."""
