@@ -8,6 +8,7 @@ from cli.query import query_group
 from cli.sim import sim_group
 from cli.testnet import testnet_group
 from cli.tx import tx_command
+from cli.verify import verify_group
 
 
 @click.group()
@@ -23,3 +24,4 @@ main.add_command(query_group)
 main.add_command(sim_group)
 main.add_command(testnet_group)
 main.add_command(tx_command)
+main.add_command(verify_group)

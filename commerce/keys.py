@@ -91,10 +91,6 @@ def trace_event_key(subject: str, index: int) -> bytes:
     return TRACE_EVENT + _text(subject) + _u64(index)
 
 
-def trace_event_prefix(subject: str) -> bytes:
-    return TRACE_EVENT + _text(subject)
-
-
 def timer_key(due_ms: int, kind: str, record_id: str) -> bytes:
     """Timers sort by due time, then kind, then id: the order steps run in.
     A due time past 2^64 - 1 ms (a timeout set absurdly high) waits at

@@ -12,7 +12,7 @@ from commerce.contracts import get_contract
 from commerce.coupons import get_batch, get_coupon, is_expired
 from commerce.executor import get_nonce
 from commerce.funds import get_asset
-from commerce.keys import COUPON, ORDER, PRODUCT, balance_prefix, meta_key, trace_event_prefix
+from commerce.keys import COUPON, ORDER, PRODUCT, balance_prefix, meta_key, trace_event_key
 from commerce.orders import get_order
 from commerce.products import get_product
 from commerce.records import get_record
@@ -102,7 +102,9 @@ def trace_get(state: KeyValueReader, subject: str) -> dict[str, Any] | None:
     trace = get_trace(state, subject)
     if trace is None:
         return None
-    events = [unpack(value) for _, value in state.iterate_prefix(trace_event_prefix(subject))]
+    # Events are indexed 0..count-1 under the trace's count: read by index, so
+    # a proven count proves the list complete (commerce/proven.py).
+    events = [get_record(state, trace_event_key(subject, index)) for index in range(trace["count"])]
     return to_json({"subject": subject, "stage": trace["stage"], "events": events})
 
 

@@ -9,16 +9,23 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import aiohttp
 
 from chain.errors import CodedError
 from chain.keys import KeyPair
-from chain.light import Trust, Verified, verify_state
+from chain.kv import KeyValueReader
+from chain.light import Trust, Verified, VerifyFailed, verify_state
+from commerce.keys import meta_key
+from commerce.proven import MissingProof, ProvenState
 from chain.transaction import SignedTransaction, build_transaction
 
 WAIT_MODES = ("none", "mempool", "commit")
+# Keys one verified getter may read, one round of proofs each (a trace of
+# that many events, say): a bound on what a lying node can make it fetch.
+QUERY_PROOF_ROUNDS_MAX = 256
+T = TypeVar("T")
 
 
 class RpcCallError(CodedError):
@@ -129,6 +136,23 @@ class ShopchainClient:
         if height is not None:
             params["height"] = height
         return verify_state(trust, await self.call("state_proof", **params), keys)
+
+    async def verify_query(self, trust: Trust, query: Callable[[KeyValueReader], T],
+                           height: int | None = None) -> tuple[T, Verified]:
+        """``query`` (one of commerce/queries.py's getters, bound to its id) run
+        on state this node proves, key by key, all at one height
+        (commerce/proven.py): nothing it returns is taken on the node's word."""
+        values: dict[bytes, bytes | None] = {}
+        wanted = [meta_key("time_ms")]         # the block time, proven too, and a height to pin the rest to
+        verified: Verified | None = None
+        for _ in range(QUERY_PROOF_ROUNDS_MAX):
+            proven, verified = await self.verify_state(trust, wanted, height if verified is None else verified.height)
+            values.update(proven)
+            try:
+                return query(ProvenState(values)), verified
+            except MissingProof as missing:
+                wanted = [missing.key]
+        raise VerifyFailed(f"the answer needed more than {QUERY_PROOF_ROUNDS_MAX} keys")
 
     async def query(self, method: str, **params: Any) -> Any:
         """Any getter or list method by its RPC name, e.g. ``query("order_get", order=...)``."""

@@ -112,7 +112,21 @@ def test_fifty_buyers_race_for_ten_coupons(tmp_path):
                 async with ShopchainClient(rpc_url(cluster, name)) as client:
                     view = await client.query("coupon_batch_get", batch=batch)
                 assert (view["sold"], view["sold_online"]) == (10, 10)
-        run(scenario())
+            return batch
+        batch = run(scenario())
+        # A shopper checks the batch from node3 against the validators' signatures alone.
+        genesis = cluster.testnet.nodes[0].home / "genesis.json"
+        command = [sys.executable, "-m", "cli", "verify", "coupon-batch", batch, "--rpc", rpc_url(cluster, "node3"),
+                   "--genesis", str(genesis)]
+        human = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert human.returncode == 0, human.stderr
+        assert re.search(r"^declared total +10$", human.stdout, re.M) and re.search(r"^sold online +10$", human.stdout, re.M)
+        assert re.search(r"^left +0$", human.stdout, re.M)
+        assert re.search(r"^verified at height \d+ \(block time .+\): signed by [34] of 4 validators$", human.stdout, re.M)
+        proven = json.loads(subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=60).stdout)
+        assert proven["coupon_batch"]["sold_online"] == 10 and proven["signers"] >= 3 and proven["validators"] == 4
+        absent = subprocess.run([*command[:5], "ab" * 32, *command[6:]], capture_output=True, text=True, timeout=60)
+        assert absent.returncode == 1 and absent.stderr.startswith("verify.absent:")
 
 
 def test_bad_input_over_rpc_gets_clear_errors_and_the_chain_goes_on(tmp_path):

@@ -4,14 +4,19 @@ one thing altered in the answer (a value, a proof byte, the header's
 state_root, a signature, the height, the keys) fails verification."""
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 
 import pytest
 
 from chain.encoding import pack
+from chain.errors import CodedError
 from chain.genesis import genesis_from_document
 from chain.light import Trust, VerifyFailed, verify_state
+from commerce import queries
 from commerce.keys import account_key, balance_key
+from node.client import ShopchainClient
 from node.rpc_methods import STATE_PROOF_KEYS_MAX
 from tests.factories import seeded_key, validator_keys
 from tests.node.test_rpc_methods import ADMIN, BOB, GENESIS, GHOST, SHOP, Scenario, app_error_code, error, result
@@ -113,3 +118,46 @@ def test_a_height_outside_the_proof_window_answers_state_pruned(chain):
         verify_state(TRUST, ask(chain, [b"\x00"], top), [b"\x00"])
     finally:
         chain.node.store.proof_window_blocks = window
+
+
+class TableClient(ShopchainClient):
+    """The Python client over the method table itself (no sockets), with a
+    ``lie`` applied to every state_proof answer."""
+
+    def __init__(self, table, lie=None) -> None:
+        self.table, self.lie, self.calls = table, lie, 0
+
+    async def call(self, method: str, **params):
+        self.calls += 1
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        answer = json.loads(json.dumps((await self.table.dispatch(json.dumps(body).encode()))["result"]))
+        return self.lie(answer) or answer if self.lie else answer
+
+
+def test_getters_rebuilt_from_proofs_equal_the_nodes_own_answers(chain):
+    state = chain.node.store.state()
+    client = TableClient(chain.table)
+    for getter, object_id in ((queries.coupon_batch_get, chain.batch), (queries.trace_get, chain.lot),
+                              (queries.order_get, chain.order), (queries.contract_get, chain.contract),
+                              (queries.product_get, f"{SHOP.address}/tea")):
+        found, verified = asyncio.run(client.verify_query(TRUST, lambda proven: getter(proven, object_id)))
+        assert found == getter(state, object_id) and found is not None, getter.__name__
+        assert verified.height == chain.node.store.last_height()
+    found, _ = asyncio.run(client.verify_query(TRUST, lambda proven: queries.order_get(proven, "cd" * 32)))
+    assert found is None
+
+
+def test_a_node_that_hides_a_trace_event_or_lies_about_a_count_is_caught(chain):
+    def hide_events(answer):
+        for item in answer["proofs"]:
+            if bytes.fromhex(item["key"]).startswith(b"U"):
+                item["value"] = None                      # "no such event"
+    for lie in (hide_events, LIES["a value"]):
+        with pytest.raises(VerifyFailed):
+            asyncio.run(TableClient(chain.table, lie).verify_query(TRUST, lambda proven: queries.trace_get(proven, chain.lot)))
+
+
+def test_a_getter_that_scans_a_range_is_refused_not_trusted(chain):
+    with pytest.raises(CodedError) as refused:
+        asyncio.run(TableClient(chain.table).verify_query(TRUST, lambda proven: queries.account_get(proven, BOB.address)))
+    assert refused.value.code == "verify.unprovable"
