@@ -21,6 +21,7 @@ from node.client import ShopchainClient
 
 # subcommand -> (commerce getter, what the argument names)
 VERIFIERS: dict[str, tuple[Callable[..., Any], str]] = {
+    "account": (queries.account_get, "ADDRESS (its hex public key): roles, nonce and every balance"),
     "coupon-batch": (queries.coupon_batch_get, "BATCH (the id of its coupon.issue)"),
     "coupon": (queries.coupon_get, "COUPON (batch/n)"),
     "order": (queries.order_get, "ORDER (the id of its order.create)"),

@@ -12,7 +12,7 @@ from commerce.accounts import require_admin, require_role
 from commerce.body import address_field, amount_field, identifier_field, text_field
 from commerce.context import Context
 from commerce.errors import TxRejected
-from commerce.keys import asset_key, balance_key
+from commerce.keys import asset_key, balance_key, holdings_key
 from commerce.overlay import Overlay
 from commerce.records import get_record, put_record
 
@@ -22,11 +22,23 @@ def get_balance(state: KeyValueReader, address: str, asset: str) -> int:
     return 0 if value is None else value
 
 
-def _set_balance(state: Overlay, address: str, asset: str, amount: int) -> None:
+def get_holdings(state: KeyValueReader, address: str) -> list[str]:
+    """The assets ``address`` holds a balance of, sorted."""
+    return get_record(state, holdings_key(address)) or []
+
+
+def _set_balance(state: Overlay, address: str, asset: str, before: int, amount: int) -> None:
+    """A balance, and the holdings index when it starts or stops being held."""
     if amount == 0:
         state.delete(balance_key(address, asset))
     else:
         put_record(state, balance_key(address, asset), amount)
+    if (before == 0) != (amount == 0):
+        held = set(get_holdings(state, address)) ^ {asset}
+        if held:
+            put_record(state, holdings_key(address), sorted(held))
+        else:
+            state.delete(holdings_key(address))
 
 
 def debit(state: Overlay, address: str, asset: str, amount: int) -> None:
@@ -34,7 +46,7 @@ def debit(state: Overlay, address: str, asset: str, amount: int) -> None:
     # Verify the balance covers the amount
     if balance < amount:
         raise TxRejected("funds.insufficient", f"{address} holds {balance} {asset}, needs {amount}; top up first")
-    _set_balance(state, address, asset, balance - amount)
+    _set_balance(state, address, asset, balance, balance - amount)
 
 
 def credit(state: Overlay, address: str, asset: str, amount: int) -> None:
@@ -42,7 +54,7 @@ def credit(state: Overlay, address: str, asset: str, amount: int) -> None:
     # Verify the balance stays within 64 bits
     if balance + amount > MAX_UINT64:
         raise TxRejected("funds.overflow", "the balance would exceed 2^64 - 1; move a smaller amount")
-    _set_balance(state, address, asset, balance + amount)
+    _set_balance(state, address, asset, balance, balance + amount)
 
 
 def move(state: Overlay, source: str, target: str, asset: str, amount: int) -> None:

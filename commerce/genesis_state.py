@@ -6,7 +6,7 @@ from chain.encoding import pack
 from chain.genesis import Genesis
 from chain.state_tree import STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, TreeUpdate, state_changes
 from commerce.accounts import new_account
-from commerce.keys import account_key, asset_key, balance_key, meta_key, param_key
+from commerce.keys import account_key, asset_key, balance_key, holdings_key, meta_key, param_key
 
 
 def compute_genesis_write_set(genesis: Genesis) -> dict[bytes, bytes | None]:
@@ -27,6 +27,7 @@ def compute_genesis_write_set(genesis: Genesis) -> dict[bytes, bytes | None]:
     for address in sorted(balances):
         if balances[address]:
             writes[balance_key(address, NATIVE_ASSET)] = pack(balances[address])
+            writes[holdings_key(address)] = pack([NATIVE_ASSET])
     writes[asset_key(NATIVE_ASSET)] = pack({"name": "Shopchain native unit", "supply": sum(balances.values())})
     return writes
 

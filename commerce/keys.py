@@ -10,6 +10,7 @@ from chain.constants import MAX_UINT64
 
 ACCOUNT = b"a"
 BALANCE = b"b"
+HOLDINGS = b"h"
 BATCH = b"c"
 COUPON = b"C"
 CONTRACT = b"k"
@@ -47,8 +48,10 @@ def balance_key(address: str, asset: str) -> bytes:
     return BALANCE + bytes.fromhex(address) + _text(asset)
 
 
-def balance_prefix(address: str) -> bytes:
-    return BALANCE + bytes.fromhex(address)
+def holdings_key(address: str) -> bytes:
+    """The sorted symbols of the assets an account holds a balance of: the
+    index that makes its balances provably complete."""
+    return HOLDINGS + bytes.fromhex(address)
 
 
 def asset_key(symbol: str) -> bytes:

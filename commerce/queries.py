@@ -11,8 +11,8 @@ from commerce.body import is_hex_id
 from commerce.contracts import get_contract
 from commerce.coupons import get_batch, get_coupon, is_expired
 from commerce.executor import get_nonce
-from commerce.funds import get_asset
-from commerce.keys import COUPON, ORDER, PRODUCT, balance_prefix, meta_key, trace_event_key
+from commerce.funds import get_asset, get_balance, get_holdings
+from commerce.keys import COUPON, ORDER, PRODUCT, meta_key, trace_event_key
 from commerce.orders import get_order
 from commerce.products import get_product
 from commerce.records import get_record
@@ -46,8 +46,8 @@ def account_get(state: KeyValueReader, address: str) -> dict[str, Any] | None:
 
 
 def _balances(state: KeyValueReader, address: str) -> dict[str, int]:
-    prefix = balance_prefix(address)
-    return {key[len(prefix) + 1:].decode(): unpack(value) for key, value in state.iterate_prefix(prefix)}
+    """Every balance, by the holdings index: a proven index proves the map complete."""
+    return {asset: get_balance(state, address, asset) for asset in get_holdings(state, address)}
 
 
 def asset_get(state: KeyValueReader, symbol: str) -> dict[str, Any] | None:

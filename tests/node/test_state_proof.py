@@ -159,5 +159,19 @@ def test_a_node_that_hides_a_trace_event_or_lies_about_a_count_is_caught(chain):
 
 def test_a_getter_that_scans_a_range_is_refused_not_trusted(chain):
     with pytest.raises(CodedError) as refused:
-        asyncio.run(TableClient(chain.table).verify_query(TRUST, lambda proven: queries.account_get(proven, BOB.address)))
+        asyncio.run(TableClient(chain.table).verify_query(TRUST, lambda proven: queries.orders_list(proven, buyer=BOB.address)))
     assert refused.value.code == "verify.unprovable"
+
+
+def test_an_accounts_balances_are_proven_complete_by_its_holdings(chain):
+    state = chain.node.store.state()
+    found, _ = asyncio.run(TableClient(chain.table).verify_query(TRUST, lambda proven: queries.account_get(proven, SHOP.address)))
+    assert found == queries.account_get(state, SHOP.address) and set(found["balances"]) == {"SHC", "WINE"}
+
+    def hide_a_holding(answer):
+        for item in answer["proofs"]:
+            if bytes.fromhex(item["key"]).startswith(b"h") and item["value"] is not None:
+                item["value"] = pack(["SHC"]).hex()          # "it holds SHC only"
+    with pytest.raises(VerifyFailed):
+        asyncio.run(TableClient(chain.table, hide_a_holding).verify_query(
+            TRUST, lambda proven: queries.account_get(proven, SHOP.address)))
