@@ -12,9 +12,13 @@ comes from anywhere but a proof.
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from chain.errors import CodedError
+from chain.kv import KeyValueReader
+from chain.light import Trust, Verified, VerifyFailed, verify_state
+
+T = TypeVar("T")
 
 
 class MissingProof(Exception):
@@ -30,12 +34,37 @@ class ProvenState:
 
     def __init__(self, values: Mapping[bytes, bytes | None]) -> None:
         self._values = values
+        self.read: set[bytes] = set()
 
     def get(self, key: bytes) -> bytes | None:
         if key not in self._values:
             raise MissingProof(key)
+        self.read.add(key)
         return self._values[key]
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         raise CodedError("verify.unprovable", "this answer reads a range of keys, which state proofs do not cover; "
                                               "ask for the object by its id")
+
+
+def verify_getter_answer(trust: Trust, answer: Mapping[str, Any], query: Callable[[KeyValueReader], T]) -> tuple[T, Verified]:
+    """A getter's answer given with ``prove: true``, checked: its proofs
+    against the signed header, then ``query`` (the same getter, bound to the
+    same id) run on exactly the proven keys. The object returned is the
+    rebuilt one, never the node's own fields; a key the getter needs and
+    the answer did not prove, or one it proved and the getter never reads,
+    fails."""
+    try:
+        keys = [bytes.fromhex(item["key"]) for item in answer["proofs"]]
+    except (KeyError, TypeError, ValueError) as error:
+        raise VerifyFailed(f"the answer carries no proofs ({type(error).__name__}); ask with prove: true") from None
+    values, verified = verify_state(trust, answer, keys)
+    state = ProvenState(values)
+    try:
+        rebuilt = query(state)
+    except MissingProof as missing:
+        raise VerifyFailed(f"the answer does not prove key {missing.key.hex()}, which the object needs") from None
+    if state.read != set(keys):
+        raise VerifyFailed("the answer proves keys the object does not need")
+    return rebuilt, verified
+

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Iterator, Protocol
 
 from chain.errors import CodedError
 from chain.genesis import Genesis
+from chain.kv import KeyValueReader
 from chain.merkle import inclusion_proof
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
@@ -145,6 +146,10 @@ _PROOF = _object("index", "tx_count", "path", "root", index=_INT, tx_count=_INT,
                  path={"type": "array", "items": _HEX})
 
 
+_PROVE = Param("prove", {"type": "boolean"}, "also answer the proofs of every state key read, with the header "
+                "and certificate of that height (docs/protocol.md section 12)", required=False)
+
+
 def _checked(params: tuple[Param, ...], handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """The handler behind the table's own checks (type, enum, minimum): also
     each declared ``pattern`` (-32602), and a coded error's extra data."""
@@ -202,6 +207,7 @@ class _Api:
             ("account_get", "An account's roles, last used and next nonce, balances and referrer; "
                             "an unregistered key answers with no roles.", (
                 _hex_id("address", "the account's hex public key"),
+                _PROVE,
             ), _object("address", "roles", "nonce", "next_nonce", "balances", "referrer",
                        address=_HEX, roles=_ARR, nonce=_INT, next_nonce=_INT, balances=_OBJ,
                        referrer={"type": ["string", "null"]}), self.account_get),
@@ -210,24 +216,30 @@ class _Api:
             ), _object("symbol", "supply", symbol=_STR, supply=_INT), self.asset_get),
             ("coupon_batch_get", "A coupon batch: its declaration and its online, offline and redeemed counts.", (
                 _hex_id("batch", "the batch id (the id of its coupon.issue transaction)"),
+                _PROVE,
             ), _object("batch", "merchant", "brand", "content", "discount", "price", "total", "offline_quota",
                        "sold_online", "sold_offline", "sold", "redeemed", "valid_from", "valid_until", "serial_prefix"),
              self.coupon_batch_get),
             ("coupon_get", "One coupon: its holder, redemption and full history with the transaction ids that prove it.", (
                 _string("coupon", "the coupon as batch/n", "^[0-9a-f]{64}/[0-9]{1,20}$"),
+                _PROVE,
             ), _object("coupon", "batch", "n", "serial", "holder", "redeemed", "history"), self.coupon_get),
             ("product_get", "A listed product.", (
                 _string("product", "the product as merchant/sku", "^[0-9a-f]{64}/[A-Za-z0-9._-]{1,64}$"),
+                _PROVE,
             ), _object("product", "merchant", "sku", "price", "stock"), self.product_get),
             ("order_get", "An order with its state (created, shipped, delivered, disputed, cancelled, refunded, "
                           "settled, resolved).", (
                 _hex_id("order", "the order id (the id of its order.create transaction)"),
+                _PROVE,
             ), _object("order", "state", "buyer", "merchant"), self.order_get),
             ("trace_get", "A trace subject's whole history, corrections included, with the transaction ids that prove it.", (
                 _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
+                _PROVE,
             ), _object("subject", "stage", "events"), self.trace_get),
             ("contract_get", "A multi-party contract: parties, signatures and state.", (
                 _hex_id("contract", "the contract id (the id of its contract.create transaction)"),
+                _PROVE,
             ), _object("contract", "state"), self.contract_get),
             ("evidence_list", "Committed evidence of validators that voted twice, by the height that included it.", (
                 _param("from_height", {"type": "integer", "minimum": 0}, "only evidence included at this height or later",
@@ -406,41 +418,71 @@ class _Api:
 
     # -- commerce --------------------------------------------------------------------
 
-    async def account_get(self, address: str) -> dict[str, Any]:
-        state = self.node.store.state()
-        view = queries.account_get(state, address)
-        if view is None:
-            nonce = get_nonce(state, bytes.fromhex(address))
-            view = {"address": address, "roles": [], "nonce": nonce, "next_nonce": nonce + 1, "balances": {},
-                    "referrer": None, "name": None, "suspended": False, "pending_roles": []}
-        return queries.to_json(view)
+    async def account_get(self, address: str, prove: bool = False) -> dict[str, Any]:
+        def read(state: KeyValueReader) -> dict[str, Any]:
+            view = queries.account_get(state, address)
+            if view is None:
+                nonce = get_nonce(state, bytes.fromhex(address))
+                view = {"address": address, "roles": [], "nonce": nonce, "next_nonce": nonce + 1, "balances": {},
+                        "referrer": None, "name": None, "suspended": False, "pending_roles": []}
+            return view
+        return self._read(read, prove)
 
     async def asset_get(self, symbol: str) -> dict[str, Any]:
         return self._found(queries.asset_get(self.node.store.state(), symbol), "asset.unknown",
                            f"no asset {symbol}; check the symbol")
 
-    async def coupon_batch_get(self, batch: str) -> dict[str, Any]:
-        return self._found(queries.coupon_batch_get(self.node.store.state(), batch), "coupon.unknown_batch",
-                           f"no coupon batch {batch}; check the id")
+    async def coupon_batch_get(self, batch: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.coupon_batch_get(state, batch), "coupon.unknown_batch",
+                                                    f"no coupon batch {batch}; check the id"), prove)
 
-    async def coupon_get(self, coupon: str) -> dict[str, Any]:
-        return self._found(queries.coupon_get(self.node.store.state(), coupon), "coupon.unknown",
-                           f"no coupon {coupon}; check the batch id and the number")
+    async def coupon_get(self, coupon: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.coupon_get(state, coupon), "coupon.unknown",
+                                                    f"no coupon {coupon}; check the batch id and the number"), prove)
 
-    async def product_get(self, product: str) -> dict[str, Any]:
-        return self._found(queries.product_get(self.node.store.state(), product), "product.unknown",
-                           f"no product {product}; check the merchant and the sku")
+    async def product_get(self, product: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.product_get(state, product), "product.unknown",
+                                                    f"no product {product}; check the merchant and the sku"), prove)
 
-    async def order_get(self, order: str) -> dict[str, Any]:
-        return self._found(queries.order_get(self.node.store.state(), order), "order.unknown", f"no order {order}; check the id")
+    async def order_get(self, order: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.order_get(state, order), "order.unknown",
+                                                    f"no order {order}; check the id"), prove)
 
-    async def trace_get(self, subject: str) -> dict[str, Any]:
-        return self._found(queries.trace_get(self.node.store.state(), subject), "trace.unknown",
-                           f"no trace recorded for {subject}; check the order id or merchant/sku/lot")
+    async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(
+            queries.trace_get(state, subject), "trace.unknown",
+            f"no trace recorded for {subject}; check the order id or merchant/sku/lot"), prove)
 
-    async def contract_get(self, contract: str) -> dict[str, Any]:
-        return self._found(queries.contract_get(self.node.store.state(), contract), "contract.unknown",
-                           f"no contract {contract}; check the id")
+    async def contract_get(self, contract: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.contract_get(state, contract), "contract.unknown",
+                                                    f"no contract {contract}; check the id"), prove)
+
+    def _read(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
+        """``query`` run on the state of the last committed height, read from
+        that height's version of the state tree (one snapshot, whatever
+        commits meanwhile); the answer says at which ``height`` and
+        ``block_time_ms`` it was read, and with ``prove`` also carries the
+        proofs of every key the query read (as ``state_proof`` answers them),
+        so a light client can run the same query on them."""
+        store = self.node.store
+        height = store.last_height()
+        block = store.block_by_height(height) if height else None
+        try:
+            reader = _TreeState(StateTree(store, STATE_TREE_RADIX_BITS), store.tree_root(height))
+            view = query(reader)
+        except CodedError as error:
+            raise RpcCodedError(error.code, error.message) from None
+        answer = {**queries.to_json(view), "height": height,
+                  "block_time_ms": block.header.time_ms if block is not None else self.node.genesis.genesis_time_ms}
+        if prove:
+            if block is None:
+                raise RpcCodedError("state.unknown_height", "no block is committed yet, so nothing certifies the state; "
+                                                           "ask again after the first block")
+            certificate = store.certificate(height)
+            answer.update(header=queries.to_json(block.header.to_map()), header_bytes=block.header.encode().hex(),
+                          certificate=queries.to_json(certificate.to_map()), certificate_bytes=certificate.encode().hex(),
+                          proofs=reader.proofs())
+        return answer
 
     async def orders_list(self, buyer: str | None = None, merchant: str | None = None, state: str | None = None,
                           offset: int = 0, limit: int | None = None) -> dict[str, Any]:
@@ -467,6 +509,30 @@ class _Api:
         if view is None:
             raise CodedError(code, message)
         return queries.to_json(view)
+
+
+class _TreeState:
+    """A state reader over one version of the state tree, that remembers the
+    keys it was asked for and proves them."""
+
+    def __init__(self, tree: StateTree, root: bytes | None) -> None:
+        self._tree, self._root = tree, root
+        self._read: dict[bytes, None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        self._read[key] = None
+        return self._tree.get(self._root, key_path(key))
+
+    def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        raise RuntimeError("a getter read a range of keys, which no proof covers: a getter reads by key and index only")
+
+    def proofs(self) -> list[dict[str, Any]]:
+        answer = []
+        for key in self._read:
+            value, proof = self._tree.prove(self._root, key_path(key))
+            answer.append({"key": key.hex(), "value": None if value is None else value.hex(),
+                           "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})
+        return answer
 
 
 def _tx_view(tx_id: str, stored: StoredTransaction) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def test_rpc_discover_documents_every_section_8_method(chain):
     for name, entry in described.items():
         assert entry["summary"], name
         for param in entry["params"]:
-            assert param["schema"]["type"] in {"string", "integer", "array"} and param["description"], (name, param)
+            assert param["schema"]["type"] in {"string", "integer", "array", "boolean"} and param["description"], (name, param)
     assert [p["name"] for p in described["tx_submit"]["params"]] == ["tx", "wait"]
     assert described["tx_submit"]["params"][1]["schema"]["enum"] == ["none", "mempool", "commit"]
     assert {"id", "height", "index", "ok", "code", "message", "events", "block_hash"} <= required_fields(chain.table, "tx_get")

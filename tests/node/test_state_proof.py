@@ -16,6 +16,7 @@ from chain.genesis import genesis_from_document
 from chain.light import Trust, VerifyFailed, verify_state
 from commerce import queries
 from commerce.keys import account_key, balance_key
+from commerce.proven import verify_getter_answer
 from node.client import ShopchainClient
 from node.rpc_methods import STATE_PROOF_KEYS_MAX
 from tests.factories import seeded_key, validator_keys
@@ -175,3 +176,35 @@ def test_an_accounts_balances_are_proven_complete_by_its_holdings(chain):
     with pytest.raises(VerifyFailed):
         asyncio.run(TableClient(chain.table, hide_a_holding).verify_query(
             TRUST, lambda proven: queries.account_get(proven, SHOP.address)))
+
+
+def _getters(chain):
+    return [("account_get", "address", BOB.address, queries.account_get),
+            ("coupon_batch_get", "batch", chain.batch, queries.coupon_batch_get),
+            ("coupon_get", "coupon", f"{chain.batch}/1", queries.coupon_get),
+            ("product_get", "product", f"{SHOP.address}/tea", queries.product_get),
+            ("order_get", "order", chain.order, queries.order_get),
+            ("trace_get", "subject", chain.lot, queries.trace_get),
+            ("contract_get", "contract", chain.contract, queries.contract_get)]
+
+
+def test_every_getter_with_prove_answers_what_a_light_client_rebuilds_from_the_proofs(chain):
+    for method, param, object_id, getter in _getters(chain):
+        answer = result(chain.table, method, {param: object_id, "prove": True})
+        rebuilt, verified = verify_getter_answer(TRUST, answer, lambda proven: getter(proven, object_id))
+        read_at = {"height", "block_time_ms", "header", "header_bytes", "certificate", "certificate_bytes", "proofs"}
+        assert queries.to_json(rebuilt) == {k: v for k, v in answer.items() if k not in read_at}, method
+        assert answer["height"] == verified.height == chain.node.store.last_height()
+        assert answer["block_time_ms"] == verified.header.time_ms
+        plain = result(chain.table, method, {param: object_id})
+        assert "proofs" not in plain and plain["height"] == answer["height"], method
+
+
+def test_a_getter_answer_missing_a_proof_or_proving_more_fails(chain):
+    answer = result(chain.table, "trace_get", {"subject": chain.lot, "prove": True})
+    trace = lambda proven: queries.trace_get(proven, chain.lot)     # noqa: E731
+    dropped = _tampered(answer, lambda a: a["proofs"].pop())
+    with pytest.raises(VerifyFailed, match="does not prove"):
+        verify_getter_answer(TRUST, dropped, trace)
+    with pytest.raises(VerifyFailed, match="does not need"):
+        verify_getter_answer(TRUST, answer, lambda proven: proven.get(bytes.fromhex(answer["proofs"][0]["key"])))
