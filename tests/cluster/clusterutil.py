@@ -26,9 +26,12 @@ from typing import Any, Iterator
 import aiohttp
 
 from chain.keys import load_key_file
+from chain.light import Trust
+from commerce.keys import meta_key
 from node.client import ShopchainClient
 from node.cluster import Cluster
 from node.config import load_config, render_config
+from node.home import open_home
 from node.testnet import Testnet, init_testnet
 from node.vote_log import VOTE_LOG_FILE, conflicting_votes, read_votes
 from storage.blockstore import open_block_store
@@ -157,7 +160,9 @@ class Convergence:
 
 async def converged(cluster: Cluster, names: list[str] | None = None, deadline_s: float = 120.0) -> Convergence:
     """Wait until the named nodes (all by default) stand at one height, then
-    compare their blocks at every height up to it."""
+    compare their blocks at every height up to it, and check a state proof
+    from each against the certified header of that height (verify.failed
+    raises)."""
     names = names or [node.name for node in cluster.testnet.nodes]
     reached = await eventually_value(lambda: heights(cluster, names), lambda seen: len(set(seen.values())) == 1,
                                      deadline_s, what=f"{names} at one height")
@@ -168,6 +173,10 @@ async def converged(cluster: Cluster, names: list[str] | None = None, deadline_s
     try:
         diverging = [height for height in range(1, top + 1)
                      if len({(await client.block_get(height))["hash"] for client in clients}) != 1]
+        # Each node's state tree agrees with the certified header: a proof from it verifies.
+        trust = Trust.from_genesis(open_home(cluster.testnet.nodes[0].home).genesis)
+        for client in clients:
+            await client.verify_state(trust, [meta_key("time_ms")], top)
     finally:
         for client in clients:
             await client.__aexit__(None, None, None)

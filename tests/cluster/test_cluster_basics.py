@@ -8,6 +8,7 @@ import pytest
 from chain.encoding import pack
 from chain.keys import KeyPair
 from chain.light import Trust
+from commerce import queries
 from commerce.keys import balance_key
 from node.client import ShopchainClient
 from node.home import open_home
@@ -57,6 +58,12 @@ def test_killed_validator_catches_up_by_sync_and_converges(tmp_path):
             await wait_height(cluster, ["node3"], target)
             convergence = await converged(cluster)
             assert convergence.height >= target and convergence.diverging_heights == []
+            # Its state tree came back whole: what it proves checks against the certified headers.
+            trust = Trust.from_genesis(open_home(home_of(cluster, "node3")).genesis)
+            admin = admin_key(cluster)
+            async with ShopchainClient(rpc_url(cluster, "node3")) as client:
+                account, verified = await client.verify_query(trust, lambda state: queries.account_get(state, admin.address))
+            assert account["nonce"] >= 0 and account["balances"]["SHC"] > 0 and verified.height >= target
         run(scenario())
 
 
