@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.timing import Measurement
 from chain.keys import load_key_file
-from node.cluster import Cluster
+from node.cluster import running_cluster
 from node.loadgen import LoadReport, run_load
 from node.testnet import init_testnet
 from tests.cluster.clusterutil import free_port_base
@@ -28,15 +28,9 @@ RATE_PER_S = 1_000
 def one_run() -> LoadReport:
     with tempfile.TemporaryDirectory() as scratch:
         testnet = init_testnet(Path(scratch) / "net", 4, free_port_base(8), "shopchain-bench")
-        cluster = Cluster(testnet)
-        try:
-            cluster.start_all()
-            for node in testnet.nodes:
-                cluster.wait_ready(node.name)
+        with running_cluster(testnet):
             urls = [node.rpc_url for node in testnet.nodes]
             return asyncio.run(run_load(urls, load_key_file(testnet.admin_key_path), ACCOUNTS, TXS, RATE_PER_S))
-        finally:
-            cluster.stop_all()
 
 
 def run() -> list[Measurement]:

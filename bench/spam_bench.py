@@ -27,7 +27,7 @@ from bench.timing import Measurement
 from chain.keys import KeyPair
 from chain.transaction import build_transaction
 from node.client import ShopchainClient
-from node.cluster import Cluster
+from node.cluster import running_cluster
 from node.testnet import init_testnet
 from tests.cluster.clusterutil import free_port_base
 
@@ -83,14 +83,24 @@ async def _carried(url: str, first: int, last: int) -> dict:
     return counts
 
 
+async def _drained(urls: list[str], deadline_s: float = 60.0) -> None:
+    """Wait until no node holds a pending transaction."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        sizes = []
+        for url in urls:
+            async with ShopchainClient(url) as client:
+                sizes.append((await client.chain_status())["mempool_size"])
+        if not any(sizes):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"mempools still hold transactions after {deadline_s} s")
+
+
 def one_run() -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         testnet = init_testnet(Path(scratch) / "net", 4, free_port_base(8), "shopchain-spam")
-        cluster = Cluster(testnet)
-        try:
-            cluster.start_all()
-            for node in testnet.nodes:
-                cluster.wait_ready(node.name)
+        with running_cluster(testnet):
             urls = [node.rpc_url for node in testnet.nodes]
 
             async def measure() -> dict:
@@ -99,7 +109,7 @@ def one_run() -> dict:
                 stats: dict = {}
                 started = time.monotonic()
                 await _spam(urls, testnet.chain_id, stats)
-                await asyncio.sleep(3)                         # let the last admitted ones commit
+                await _drained(urls)                           # every admitted one committed (or dropped)
                 elapsed = time.monotonic() - started
                 async with ShopchainClient(urls[0]) as client:
                     last = (await client.chain_status())["height"]
@@ -109,8 +119,6 @@ def one_run() -> dict:
                         "new_accounts_per_s": round(carried["registered"] / elapsed, 1)}
 
             return asyncio.run(measure())
-        finally:
-            cluster.stop_all()
 
 
 def run() -> list[Measurement]:

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from node.testnet import Testnet, load_testnet
 
@@ -92,6 +93,22 @@ class Cluster:
                 running.process.send_signal(signal.SIGTERM)
         for name in list(self.nodes):
             self.stop(name)
+
+
+@contextmanager
+def running_cluster(testnet: Testnet, names: list[str] | None = None) -> Iterator[Cluster]:
+    """The named nodes (all by default) started and ready; every process the
+    cluster started stopped on the way out, whatever happens inside."""
+    cluster = Cluster(testnet)
+    try:
+        names = names if names is not None else [node.name for node in testnet.nodes]
+        for name in names:
+            cluster.start(name)
+        for name in names:
+            cluster.wait_ready(name)
+        yield cluster
+    finally:
+        cluster.stop_all()
 
 
 def run_testnet(directory: Path, echo: Callable[[str], None], stop_on_exit: bool = False) -> None:

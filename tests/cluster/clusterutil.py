@@ -29,7 +29,7 @@ from chain.keys import load_key_file
 from chain.light import Trust
 from commerce.keys import meta_key
 from node.client import ShopchainClient
-from node.cluster import Cluster
+from node.cluster import Cluster, running_cluster
 from node.config import load_config, render_config
 from node.home import open_home
 from node.testnet import Testnet, init_testnet
@@ -96,16 +96,8 @@ def running_testnet(directory: Path, validators: int = 4, params: dict[str, Any]
     every process stopped on the way out and, when the test passed, every
     home audited (see ``audit``; ``audited=False`` leaves that to the caller)."""
     testnet = make_testnet(directory, validators, params, chain_id)
-    cluster = Cluster(testnet)
-    try:
-        names = start if start is not None else [node.name for node in testnet.nodes]
-        for name in names:
-            cluster.start(name)
-        for name in names:
-            cluster.wait_ready(name)
+    with running_cluster(testnet, start) as cluster:
         yield cluster
-    finally:
-        cluster.stop_all()
     if audited:
         findings = audit(testnet)
         assert findings.ok, findings
