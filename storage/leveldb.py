@@ -30,9 +30,11 @@ BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 # Bloom filters at 10 bits a key skip ~99 % of disk reads for absent keys
 # (LevelDB's recommended setting); commerce asks for many keys not yet written.
 BLOOM_FILTER_BITS = 10
-# The read cache: entries kept (all are dropped when it fills, an amortised
-# O(1) eviction) and the largest value cached (blocks and results are
-# written once and rarely read, so they stay out).
+# The read cache: entries kept, in two generations of half each (when the
+# young one fills it becomes the old one and the old one is dropped; a hit in
+# the old one moves back to the young: the recently used stay, at amortised
+# O(1)), and the largest value cached (blocks and results are written once
+# and rarely read, so they stay out).
 READ_CACHE_ENTRIES = 500_000
 READ_CACHE_VALUE_MAX = 1024
 
@@ -58,15 +60,20 @@ class LevelDBStore:
         self.path = Path(path)
         self._db = _open(self.path)
         self._cache: dict[bytes, bytes | None] = {}
-        self._cache_max = read_cache_entries
+        self._older: dict[bytes, bytes | None] = {}
+        self._generation_max = read_cache_entries // 2
 
     def get(self, key: bytes) -> bytes | None:
         try:
             return self._cache[key]
         except KeyError:
+            pass
+        try:
+            value = self._older[key]
+        except KeyError:
             value = self._db.get(key)
-            self._remember(bytes(key), value)
-            return value
+        self._remember(bytes(key), value)
+        return value
 
     def put(self, key: bytes, value: bytes) -> None:
         self._db.put(key, value)
@@ -92,13 +99,15 @@ class LevelDBStore:
             self._remember(key, value)
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
-        if not self._cache_max:
+        if not self._generation_max:
             return
         if value is not None and len(value) > READ_CACHE_VALUE_MAX:
             self._cache.pop(key, None)
+            self._older.pop(key, None)
             return
-        if len(self._cache) >= self._cache_max:
-            self._cache.clear()
+        if len(self._cache) >= self._generation_max:
+            self._older = self._cache
+            self._cache = {}
         self._cache[key] = value
 
     def compact(self) -> None:
