@@ -11,14 +11,19 @@ what did not match. Pure: the caller fetches (node/client.py).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from chain.block import Header, decode_header
+from chain.encoding import unpack
 from chain.errors import CodedError
+from chain.hashing import sha256
+from chain.merkle import verify_inclusion
 from chain.genesis import Genesis
 from chain.keys import Verify, verify_signature
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateProof, key_path, verify_proof
+from chain.transaction import SignedTransaction, decode_transaction
 from chain.validators import ValidatorSet
 from chain.votes import decode_certificate, verify_certificate
 
@@ -61,6 +66,19 @@ class Verified:
                 f"signed by {self.signers} of {self.validators} validators")
 
 
+@contextmanager
+def _refusing(proof: str, answer: str) -> Iterator[None]:
+    """Any failure inside, whatever a lying node sent, as ``verify.failed``."""
+    try:
+        yield
+    except VerifyFailed:
+        raise
+    except CodedError as error:
+        raise VerifyFailed(f"{proof} does not hold ({error.code}: {error.message})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise VerifyFailed(f"the answer is not {answer} ({type(error).__name__}: {error})") from None
+
+
 def verify_header(trust: Trust, header_bytes: bytes, certificate_bytes: bytes,
                   verify: Verify = verify_signature) -> Verified:
     """The header, once a quorum of the trusted validators signed it."""
@@ -85,7 +103,7 @@ def verify_state(trust: Trust, answer: Mapping[str, Any], keys: Sequence[bytes],
                  verify: Verify = verify_signature) -> tuple[dict[bytes, bytes | None], Verified]:
     """The values of ``keys`` (None: absent) from a ``state_proof`` answer,
     each proven against the signed header of the answer's height."""
-    try:
+    with _refusing("a state proof", "a state_proof answer"):
         verified = verify_header(trust, bytes.fromhex(answer["header_bytes"]), bytes.fromhex(answer["certificate_bytes"]),
                                  verify)
         if answer["height"] != verified.height:
@@ -100,10 +118,44 @@ def verify_state(trust: Trust, answer: Mapping[str, Any], keys: Sequence[bytes],
             proof = StateProof.decode(bytes.fromhex(item["proof"]), STATE_TREE_RADIX_BITS)
             verify_proof(verified.header.state_root, key_path(key), value, proof, STATE_TREE_RADIX_BITS)
             values[key] = value
-    except VerifyFailed:
-        raise
-    except CodedError as error:
-        raise VerifyFailed(f"a state proof does not hold ({error.code}: {error.message})") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise VerifyFailed(f"the answer is not a state_proof answer ({type(error).__name__}: {error})") from None
     return values, verified
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenTransaction:
+    """A committed transaction and what its result's leaf proves: whether it
+    succeeded, its code and its events (the result's message is not in the
+    leaf, so it is not proven and not given)."""
+
+    tx: SignedTransaction
+    height: int
+    index: int
+    ok: bool
+    code: str
+    events: tuple[dict[str, Any], ...]
+
+
+def verify_transaction(trust: Trust, answer: Mapping[str, Any], tx_id: str,
+                       verify: Verify = verify_signature) -> tuple[ProvenTransaction, Verified]:
+    """A ``proof_tx`` answer for ``tx_id``: the transaction's bytes in the
+    signed header's ``tx_root`` and its result's leaf in ``results_root``,
+    at one index of the header's own ``tx_count``."""
+    with _refusing("the transaction's proof", "a proof_tx answer"):
+        verified = verify_header(trust, bytes.fromhex(answer["header_bytes"]), bytes.fromhex(answer["certificate_bytes"]),
+                                 verify)
+        header = verified.header
+        raw = bytes.fromhex(answer["tx"])
+        if sha256(raw).hex() != tx_id:
+            raise VerifyFailed(f"the answer's transaction is not {tx_id}")
+        index = answer["tx_proof"]["index"]
+        if type(index) is not int or answer["result_proof"]["index"] != index:
+            raise VerifyFailed("the transaction and its result are at different places")
+        verify_inclusion(raw, index, header.tx_count, [bytes.fromhex(x) for x in answer["tx_proof"]["path"]],
+                         header.tx_root)
+        leaf = bytes.fromhex(answer["result_leaf"])
+        verify_inclusion(leaf, index, header.tx_count, [bytes.fromhex(x) for x in answer["result_proof"]["path"]],
+                         header.results_root)
+        ok, code, events = unpack(leaf)
+        tx = decode_transaction(raw, trust.chain_id, max_bytes=len(raw))
+    return ProvenTransaction(tx, header.height, index, ok, code, tuple(events)), verified
+

@@ -100,3 +100,32 @@ def _make_verifier(name: str, getter: Callable[..., Any], argument: str) -> clic
 
 for _name, (_getter, _argument) in VERIFIERS.items():
     verify_group.add_command(_make_verifier(_name, _getter, _argument))
+
+
+@verify_group.command("tx")
+@click.argument("tx_id")
+@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node).")
+@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False),
+              help="The chain's genesis.json: its validators are whom the proof must come from.")
+@click.option("--genesis-hash", help="Refuse the genesis file unless it hashes to this (hex).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_user_errors
+def verify_tx(tx_id: str, rpc: str, genesis_path: str, genesis_hash: str | None, as_json: bool) -> None:
+    """Prove a committed transaction: TX_ID (hex). Its bytes in the block's
+    tx_root, its result (ok, code, events) in results_root, the header signed
+    by the genesis validators."""
+    trust = _trust(genesis_path, genesis_hash)
+
+    async def run():
+        async with ShopchainClient(rpc) as client:
+            return await client.verify_transaction(trust, tx_id)
+
+    proven, verified = asyncio.run(run())
+    tx = proven.tx
+    facts = {"id": tx.id, "height": proven.height, "index": proven.index, "sender": tx.sender_address,
+             "nonce": tx.nonce, "kind": tx.kind, "body": queries.to_json(tx.body), "ok": proven.ok, "code": proven.code,
+             "events": queries.to_json(list(proven.events))}
+    line = verified.line(block_time_text(verified.header.time_ms))
+    emit({"transaction": facts, "height": verified.height, "block_time_ms": verified.header.time_ms,
+          "signers": verified.signers, "validators": verified.validators}, as_json, "\n".join([_human(facts), line]))
+

@@ -16,7 +16,7 @@ import aiohttp
 from chain.errors import CodedError
 from chain.keys import KeyPair
 from chain.kv import KeyValueReader
-from chain.light import Trust, Verified, VerifyFailed, verify_state
+from chain.light import ProvenTransaction, Trust, Verified, VerifyFailed, verify_state, verify_transaction
 from commerce.keys import meta_key
 from commerce.proven import MissingProof, ProvenState
 from chain.transaction import SignedTransaction, build_transaction
@@ -136,6 +136,11 @@ class ShopchainClient:
         if height is not None:
             params["height"] = height
         return verify_state(trust, await self.call("state_proof", **params), keys)
+
+    async def verify_transaction(self, trust: Trust, tx_id: str) -> tuple[ProvenTransaction, Verified]:
+        """A committed transaction and its result's proven fields, as this node
+        answers proof_tx, proven from ``trust`` alone (chain/light.py)."""
+        return verify_transaction(trust, await self.call("proof_tx", id=tx_id), tx_id)
 
     async def verify_query(self, trust: Trust, query: Callable[[KeyValueReader], T],
                            height: int | None = None) -> tuple[T, Verified]:

@@ -333,7 +333,8 @@ class _Api:
         return {
             "id": id, "height": stored.height, "index": stored.index, "tx_count": tx_count,
             "block_hash": block.hash().hex(), "header": queries.to_json(header.to_map()),
-            "certificate": queries.to_json(certificate.to_map()),
+            "header_bytes": header.encode().hex(), "certificate": queries.to_json(certificate.to_map()),
+            "certificate_bytes": certificate.encode().hex(),
             "tx": stored.raw.hex(),
             "result": queries.to_json({"ok": result.ok, "code": result.code, "message": result.message,
                                        "events": list(result.events)}),

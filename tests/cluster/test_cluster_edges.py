@@ -127,6 +127,11 @@ def test_fifty_buyers_race_for_ten_coupons(tmp_path):
         assert proven["coupon_batch"]["sold_online"] == 10 and proven["signers"] >= 3 and proven["validators"] == 4
         absent = subprocess.run([*command[:5], "ab" * 32, *command[6:]], capture_output=True, text=True, timeout=60)
         assert absent.returncode == 1 and absent.stderr.startswith("verify.absent:")
+        issued = subprocess.run([sys.executable, "-m", "cli", "verify", "tx", batch, "--rpc", rpc_url(cluster, "node2"),
+                                 "--genesis", str(genesis), "--json"], capture_output=True, text=True, timeout=60)
+        assert issued.returncode == 0, issued.stderr
+        proven_tx = json.loads(issued.stdout)["transaction"]
+        assert (proven_tx["kind"], proven_tx["ok"], proven_tx["body"]["total"]) == ("coupon.issue", True, 10)
 
 
 def test_bad_input_over_rpc_gets_clear_errors_and_the_chain_goes_on(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from chain.encoding import pack
 from chain.errors import CodedError
 from chain.genesis import genesis_from_document
-from chain.light import Trust, VerifyFailed, verify_state
+from chain.light import Trust, VerifyFailed, verify_state, verify_transaction
 from commerce import queries
 from commerce.keys import account_key, balance_key
 from commerce.proven import verify_getter_answer
@@ -208,3 +208,30 @@ def test_a_getter_answer_missing_a_proof_or_proving_more_fails(chain):
         verify_getter_answer(TRUST, dropped, trace)
     with pytest.raises(VerifyFailed, match="does not need"):
         verify_getter_answer(TRUST, answer, lambda proven: proven.get(bytes.fromhex(answer["proofs"][0]["key"])))
+
+
+TX_LIES = {
+    "a path node": lambda a: a["tx_proof"]["path"].__setitem__(0, _flip(a["tx_proof"]["path"][0], 3)),
+    "the result's ok": lambda a: a.update(result_leaf=pack([True, "", []]).hex()),
+    "the index": lambda a: (a["tx_proof"].update(index=a["tx_proof"]["index"] ^ 1),
+                            a["result_proof"].update(index=a["result_proof"]["index"] ^ 1)),
+    "the header": lambda a: a.update(header_bytes=_flip(a["header_bytes"], 60)),
+    "garbage": lambda a: a.update(tx_proof=None),
+}
+
+
+def test_a_transaction_and_its_result_verify_and_any_alteration_fails(chain):
+    for tx in chain.block4.txs:
+        answer = result(chain.table, "proof_tx", {"id": tx.id})
+        proven, verified = verify_transaction(TRUST, answer, tx.id)
+        index = proven.index
+        expected = chain.block4.execution.results[index]
+        assert (proven.tx, proven.height, proven.ok, proven.code) == (tx, 4, expected.ok, expected.code)
+        assert list(proven.events) == list(expected.events) and verified.height == 4
+    answer = result(chain.table, "proof_tx", {"id": chain.failed})
+    assert not verify_transaction(TRUST, answer, chain.failed)[0].ok
+    with pytest.raises(VerifyFailed):
+        verify_transaction(TRUST, answer, chain.order)                # another id than the bytes'
+    for name, lie in TX_LIES.items():
+        with pytest.raises(VerifyFailed):
+            verify_transaction(TRUST, _tampered(answer, lie), chain.failed)
