@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark suite, print medians, save JSON.
 
-Usage: python -m bench.run [suite ...]   (suites: chain, storage, state-tree, commerce, e2e, sim, spam; default all)
+Usage: python -m bench.run [suite ...]   (suites: chain, storage, state-tree, proofs, commerce, e2e, sim, spam; default all)
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import chain_bench, commerce_bench, e2e_bench, sim_bench, spam_bench, state_tree_bench, storage_bench
+from bench import chain_bench, commerce_bench, e2e_bench, proof_bench, sim_bench, spam_bench, state_tree_bench, storage_bench
 
-SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "state-tree": state_tree_bench.run,
+SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "state-tree": state_tree_bench.run, "proofs": proof_bench.run,
           "commerce": commerce_bench.run, "e2e": e2e_bench.run, "sim": sim_bench.run,
           "spam": spam_bench.run}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
