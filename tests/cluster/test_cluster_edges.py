@@ -18,6 +18,7 @@ from node.cluster import Cluster
 from node.config import NodeConfig, render_config
 from node.home import NODE_KEY_FILE
 from tests.cluster.clusterutil import admin_key, block_hash, free_port_base, rpc_url, run, running_testnet, wait_height
+from tests.cluster.lying_proxy import LyingProxy
 
 pytestmark = pytest.mark.slow
 ALL = ["node0", "node1", "node2", "node3"]
@@ -75,6 +76,42 @@ async def _block(cluster, name, height):
         return await client.block_get(height)
 
 
+def _sold_more(method, answer):
+    """A batch record that says 9 sold online (it was 10)."""
+    for item in answer.get("proofs", []):
+        value = bytes.fromhex(item["value"]) if item["value"] else b""
+        if b"sold_online" in value:
+            item["value"] = value.replace(b"\xabsold_online\x0a", b"\xabsold_online\x09").hex()
+
+
+def _flip_a_proof_byte(method, answer):
+    for item in answer.get("proofs", []):
+        raw = bytearray(bytes.fromhex(item["proof"]))
+        raw[len(raw) // 2] ^= 1
+        item["proof"] = raw.hex()
+
+
+def _forge_the_state_root(method, answer):
+    if "header_bytes" in answer:
+        root = answer["header"]["state_root"]
+        answer["header_bytes"] = answer["header_bytes"].replace(root, "00" * 32)
+
+
+def _forge_a_signature(method, answer):
+    if "certificate_bytes" in answer:
+        raw = bytearray(bytes.fromhex(answer["certificate_bytes"]))
+        raw[-3] ^= 1
+        answer["certificate_bytes"] = raw.hex()
+
+
+def _answer_from_an_older_height(method, answer):
+    if "height" in answer:
+        answer["height"] -= 1
+
+
+LIES_ON_THE_WIRE = [_sold_more, _flip_a_proof_byte, _forge_the_state_root, _forge_a_signature, _answer_from_an_older_height]
+
+
 def test_fifty_buyers_race_for_ten_coupons(tmp_path):
     with running_testnet(tmp_path / "net") as cluster:
         async def scenario():
@@ -127,6 +164,15 @@ def test_fifty_buyers_race_for_ten_coupons(tmp_path):
         assert proven["coupon_batch"]["sold_online"] == 10 and proven["signers"] >= 3 and proven["validators"] == 4
         absent = subprocess.run([*command[:5], "ab" * 32, *command[6:]], capture_output=True, text=True, timeout=60)
         assert absent.returncode == 1 and absent.stderr.startswith("verify.absent:")
+        stale = subprocess.run(command + ["--max-age", "0"], capture_output=True, text=True, timeout=60)
+        assert stale.returncode == 1 and stale.stderr.startswith("verify.stale:")
+        # Between the shopper and node3, a proxy alters one thing each time: verify fails, never printing the lie.
+        for lie in LIES_ON_THE_WIRE:
+            with LyingProxy(rpc_url(cluster, "node3"), lie) as proxy:
+                lied = subprocess.run([*command[:6], "--rpc", proxy.url, *command[8:]], capture_output=True, text=True,
+                                      timeout=60)
+            assert lied.returncode == 1 and lied.stderr.startswith("verify.failed:"), (lie.__name__, lied.stdout, lied.stderr)
+            assert "sold online" not in lied.stdout, lie.__name__
         issued = subprocess.run([sys.executable, "-m", "cli", "verify", "tx", batch, "--rpc", rpc_url(cluster, "node2"),
                                  "--genesis", str(genesis), "--json"], capture_output=True, text=True, timeout=60)
         assert issued.returncode == 0, issued.stderr
