@@ -12,8 +12,8 @@ from typing import Any, Callable
 import click
 
 from chain.errors import CodedError
-from chain.genesis import parse_genesis
-from chain.light import Trust, Verified
+from chain.genesis import genesis_from_document, parse_genesis
+from chain.light import Trust, Verified, VerifyFailed
 from cli.output import emit, reports_user_errors
 from cli.query import DEFAULT_RPC, _human
 from commerce import queries
@@ -40,17 +40,32 @@ def block_time_text(time_ms: int) -> str:
     return datetime.datetime.fromtimestamp(time_ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _trust(genesis_path: str, genesis_hash: str | None) -> Trust:
-    try:
-        genesis = parse_genesis(Path(genesis_path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CodedError("verify.no_genesis", f"cannot read {genesis_path} ({error.strerror}); give the chain's genesis.json") from None
+def _trust(rpc: str, genesis_path: str | None, genesis_hash: str | None) -> Trust:
+    """The genesis to trust: the file given, or the one the node serves when
+    only its hash is given (the hash is checked either way)."""
     expected = None
     if genesis_hash is not None:
         try:
             expected = bytes.fromhex(genesis_hash)
         except ValueError:
             raise click.BadParameter("a hex SHA-256", param_hint="--genesis-hash") from None
+    if genesis_path is None:
+        if expected is None:
+            raise click.UsageError("give --genesis FILE, or --genesis-hash HEX to check the node's genesis against")
+
+        async def fetch() -> dict[str, Any]:
+            async with ShopchainClient(rpc) as client:
+                return await client.call("genesis_get")
+
+        try:
+            genesis = genesis_from_document(asyncio.run(fetch())["document"])
+        except (CodedError, KeyError, TypeError) as error:
+            raise VerifyFailed(f"the node's genesis document is not one ({error})") from None
+        return Trust.from_genesis(genesis, expected)
+    try:
+        genesis = parse_genesis(Path(genesis_path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CodedError("verify.no_genesis", f"cannot read {genesis_path} ({error.strerror}); give the chain's genesis.json") from None
     return Trust.from_genesis(genesis, expected)
 
 
@@ -66,17 +81,18 @@ def _make_verifier(name: str, getter: Callable[..., Any], argument: str) -> clic
     @click.command(name, help=f"Prove one {name}: {argument}.")
     @click.argument("value")
     @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node).")
-    @click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False),
+    @click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False),
                   help="The chain's genesis.json: its validators are whom the proof must come from.")
-    @click.option("--genesis-hash", help="Refuse the genesis file unless it hashes to this (hex).")
+    @click.option("--genesis-hash", help="The genesis hash you trust (hex): checks --genesis, or without it the "
+                                         "genesis the node serves.")
     @click.option("--height", type=click.IntRange(min=1), help="Read at this height (default: the last committed).")
     @click.option("--max-age", "max_age_s", type=click.IntRange(min=0), default=60, show_default=True,
                   help="Refuse an answer read at a block older than this many seconds, unless --height asks for it.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @reports_user_errors
-    def verifier(value: str, rpc: str, genesis_path: str, genesis_hash: str | None, height: int | None,
+    def verifier(value: str, rpc: str, genesis_path: str | None, genesis_hash: str | None, height: int | None,
                  max_age_s: int, as_json: bool) -> None:
-        trust = _trust(genesis_path, genesis_hash)
+        trust = _trust(rpc, genesis_path, genesis_hash)
 
         async def run() -> tuple[Any, Verified]:
             async with ShopchainClient(rpc) as client:
@@ -105,16 +121,17 @@ for _name, (_getter, _argument) in VERIFIERS.items():
 @verify_group.command("tx")
 @click.argument("tx_id")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node).")
-@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False),
               help="The chain's genesis.json: its validators are whom the proof must come from.")
-@click.option("--genesis-hash", help="Refuse the genesis file unless it hashes to this (hex).")
+@click.option("--genesis-hash", help="The genesis hash you trust (hex): checks --genesis, or without it the "
+                                     "genesis the node serves.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_user_errors
-def verify_tx(tx_id: str, rpc: str, genesis_path: str, genesis_hash: str | None, as_json: bool) -> None:
+def verify_tx(tx_id: str, rpc: str, genesis_path: str | None, genesis_hash: str | None, as_json: bool) -> None:
     """Prove a committed transaction: TX_ID (hex). Its bytes in the block's
     tx_root, its result (ok, code, events) in results_root, the header signed
     by the genesis validators."""
-    trust = _trust(genesis_path, genesis_hash)
+    trust = _trust(rpc, genesis_path, genesis_hash)
 
     async def run():
         async with ShopchainClient(rpc) as client:

@@ -199,6 +199,9 @@ class _Api:
             ), _object("height", "hash", "header", "txs", "evidence", "certificate", height=_INT, hash=_HEX, header=_OBJ,
                        txs={"type": "array", "items": _HEX}, evidence={"type": "array", "items": _HEX},
                        evidence_ids={"type": "array", "items": _HEX}, certificate=_CERTIFICATE), self.block_get),
+            ("genesis_get", "The chain's genesis document and its hash: a light client that trusts only the hash "
+                            "checks the document against it.", (),
+             _object("document", "hash", document=_OBJ, hash=_HEX), self.genesis_get),
             ("chain_status", "The chain id, the last committed block, the validators, the view and the peers.", (),
              _object("chain_id", "height", "last_block_hash", "last_block_time_ms", "validators", "view", "peers",
                      chain_id=_STR, genesis_hash=_HEX, height=_INT, last_block_hash=_HEX, last_block_time_ms=_INT,
@@ -392,6 +395,9 @@ class _Api:
             "evidence_ids": [hashlib.sha256(record).hexdigest() for record in block.evidence],
             "certificate": queries.to_json(certificate.to_map()),
         }
+
+    async def genesis_get(self) -> dict[str, Any]:
+        return {"document": self.node.genesis.document, "hash": self.node.genesis.hash.hex()}
 
     async def chain_status(self) -> dict[str, Any]:
         node, store = self.node, self.node.store

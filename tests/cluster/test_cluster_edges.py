@@ -16,7 +16,7 @@ from chain.transaction import build_transaction
 from node.client import RpcCallError, ShopchainClient
 from node.cluster import Cluster
 from node.config import NodeConfig, render_config
-from node.home import NODE_KEY_FILE
+from node.home import NODE_KEY_FILE, open_home
 from tests.cluster.clusterutil import admin_key, block_hash, free_port_base, rpc_url, run, running_testnet, wait_height
 from tests.cluster.lying_proxy import LyingProxy
 
@@ -164,6 +164,11 @@ def test_fifty_buyers_race_for_ten_coupons(tmp_path):
         assert proven["coupon_batch"]["sold_online"] == 10 and proven["signers"] >= 3 and proven["validators"] == 4
         absent = subprocess.run([*command[:5], "ab" * 32, *command[6:]], capture_output=True, text=True, timeout=60)
         assert absent.returncode == 1 and absent.stderr.startswith("verify.absent:")
+        genesis_hash = open_home(cluster.testnet.nodes[0].home).genesis.hash.hex()
+        by_hash = [*command[:8], "--genesis-hash", genesis_hash]          # the node serves the genesis document
+        assert subprocess.run(by_hash, capture_output=True, text=True, timeout=60).returncode == 0
+        wrong = subprocess.run([*command[:8], "--genesis-hash", "00" * 32], capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 1 and wrong.stderr.startswith("verify.failed:")
         stale = subprocess.run(command + ["--max-age", "0"], capture_output=True, text=True, timeout=60)
         assert stale.returncode == 1 and stale.stderr.startswith("verify.stale:")
         # Between the shopper and node3, a proxy alters one thing each time: verify fails, never printing the lie.

@@ -41,7 +41,7 @@ PAGE_SIZE_MAX = 2
 SECTION_8_METHODS = {
     "tx_submit", "tx_get", "block_get", "chain_status", "account_get", "coupon_batch_get", "coupon_get",
     "product_get", "order_get", "trace_get", "contract_get", "evidence_list", "orders_list", "products_list",
-    "coupons_list", "proof_tx", "state_proof",
+    "coupons_list", "proof_tx", "state_proof", "genesis_get",
 }
 
 
@@ -528,3 +528,8 @@ def test_submit_with_commit_times_out_with_the_id():
     assert app_error_code(table, "tx_submit", {"tx": tx.raw.hex()}) == "tx.duplicate"
     message = error(table, "tx_get", {"id": tx.id})["message"]
     assert "pending" in message
+
+
+def test_genesis_get_serves_the_document_that_hashes_to_the_genesis_hash(chain):
+    answer = result(chain.table, "genesis_get")
+    assert genesis_from_document(answer["document"]).hash.hex() == answer["hash"] == GENESIS.hash.hex()
