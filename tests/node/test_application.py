@@ -2,6 +2,7 @@
 identically on another; every bad block is refused; divergence halts."""
 import dataclasses
 import hashlib
+import random
 
 import pytest
 
@@ -9,11 +10,13 @@ from chain.block import Block
 from chain.genesis import genesis_from_document
 from chain.keys import SignatureVerifier
 from chain.merkle import merkle_root
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path, ref_hash, verify_proof
 from chain.transaction import TransactionDecoder, build_transaction
 from commerce.executor import get_nonce
 from node.application import ChainApplication, StateDivergence
 from node.mempool import Mempool, MempoolLimits
-from storage.blockstore import BlockStore
+from node.workload import build_workload, make_world
+from storage.blockstore import BlockStore, open_block_store
 from storage.memory import MemoryStore
 from tests.factories import certify, seeded_key, validator_keys
 
@@ -118,3 +121,37 @@ def test_a_store_from_another_genesis_is_refused():
     other = genesis_from_document({**GENESIS.document, "chain_id": "another-chain"})
     with pytest.raises(StateDivergence):
         ChainApplication(app.store, other)
+
+
+def test_the_leveldb_store_and_its_memory_twin_reach_the_same_state_tree_block_by_block(tmp_path):
+    """The commerce workload's history, committed through the application on
+    both stores: identical state roots, tree roots and proofs at every kept
+    height (a window of 3, so pruning runs on both)."""
+    world = make_world(4, 40)
+    workload = build_workload(world, 60, random.Random(3))
+    mix = workload.mix(60)
+    blocks = workload.history + [mix[i:i + 20] for i in range(0, 60, 20)]
+    stores = [BlockStore(MemoryStore(), proof_window_blocks=3), open_block_store(tmp_path / "data", 3)]
+    apps = [ChainApplication(store, world.genesis) for store in stores]
+    try:
+        for height, txs in enumerate(blocks, start=1):
+            built = apps[0].build_block(height, stores[0].last_block_hash(), world.genesis.genesis_time_ms + height,
+                                        world.validator_keys[0].public_key, (), txs)
+            certificate = certify(built, list(world.validator_keys), world.genesis.validators, world.genesis.chain_id)
+            for app in apps:
+                app.persist_block(built, certificate)
+            assert stores[0].tree_root(height) == stores[1].tree_root(height)
+            assert ref_hash(stores[1].tree_root(height)) == built.header.state_root
+        keys = [key for key, _ in stores[0].kv.iterate_prefix(b"\x06")][:50]
+        for height in range(len(blocks) - 2, len(blocks) + 1):
+            for store in stores:
+                tree, root = StateTree(store, STATE_TREE_RADIX_BITS), store.tree_root(height)
+                for stored_key in keys:
+                    path = key_path(stored_key[1:])
+                    value, proof = tree.prove(root, path)
+                    verify_proof(ref_hash(root), path, value, proof, STATE_TREE_RADIX_BITS)
+        assert ({key for key, _ in stores[0].kv.iterate_prefix(b"\x08")}
+                == {key for key, _ in stores[1].kv.iterate_prefix(b"\x08")})
+    finally:
+        for store in stores:
+            store.close()
