@@ -23,7 +23,7 @@ from typing import Mapping
 from bench.timing import Measurement
 from chain.genesis import Genesis
 from chain.kv import KeyValueStore
-from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, state_changes
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, key_path, state_changes
 from chain.transaction import SignedTransaction
 from commerce.executor import execute_block
 from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
@@ -68,7 +68,8 @@ class BenchChain:
         self.version += 1
         start = time.perf_counter()
         execution = execute_block(self.store, self.time_ms, txs)
-        update = self.tree.update(self.root, state_changes(execution.write_set), self.version)
+        previous = {key_path(key): self.store.get(key) for key in execution.write_set}   # as the node does
+        update = self.tree.update(self.root, state_changes(execution.write_set), self.version, previous)
         elapsed = time.perf_counter() - start
         self._commit(execution.write_set, update)
         self.root = update.root

@@ -250,6 +250,7 @@ class StateTree:
         self.reader = reader
         self.radix_bits = radix_bits
         self._width = _bitmap_bytes(radix_bits)
+        self._previous: Mapping[bytes, bytes | None] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -287,11 +288,16 @@ class StateTree:
 
     # -- updating -----------------------------------------------------------------------
 
-    def update(self, root: bytes | None, changes: Mapping[bytes, bytes | None], version: int) -> TreeUpdate:
+    def update(self, root: bytes | None, changes: Mapping[bytes, bytes | None], version: int,
+               previous: Mapping[bytes, bytes | None] | None = None) -> TreeUpdate:
         """Version ``version`` from the one whose root is ``root``: each path
-        in ``changes`` set to its value, or removed for None."""
+        in ``changes`` set to its value, or removed for None. ``previous``
+        may give paths' values in that version (the state the block was
+        executed on): a leaf whose hash they reproduce is known to be that
+        key's without reading it. A wrong or missing one only costs the read."""
         out = TreeUpdate(root)
         items = sorted(changes.items())
+        self._previous = previous or {}
         if items:
             out.root = self._update(root, 0, items, version.to_bytes(8, "big"), out)
         return out
@@ -306,6 +312,12 @@ class StateTree:
         path = items[0][0]
         place = _place(depth, path, self.radix_bits)
         old_key = ref[32:40] + place
+        if ref[40] == 1 and len(items) == 1:
+            before = self._previous.get(path)
+            if before is not None and ref[:32] == hashlib.sha256(_LEAF + path + hashlib.sha256(before).digest()).digest():
+                out.stale.append(old_key)                  # the same key's leaf, known by its hash: changed or removed
+                value = items[0][1]
+                return None if value is None else self._leaf_at(place, path, value, version, out)
         raw = self.reader.get_node(old_key)
         if raw is None:
             raise _pruned(ref)

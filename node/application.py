@@ -19,7 +19,7 @@ from chain.constants import EVIDENCE_MAX_AGE, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
-from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, state_changes
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, key_path, state_changes
 from chain.keys import Verify, verify_signature
 from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
 from chain.votes import CommitCertificate
@@ -161,9 +161,12 @@ class ChainApplication:
 
     def _execute(self, height: int, time_ms: int, txs: Sequence[SignedTransaction]) -> tuple[BlockExecution, TreeUpdate]:
         """The block's execution and the state tree's version ``height`` after it."""
-        execution = execute_block(self.store.state(), time_ms, txs)
+        state = self.store.state()
+        execution = execute_block(state, time_ms, txs)
+        # The values before the block (mostly just read, so cached) spare the tree reading the old leaves.
+        previous = {key_path(key): state.get(key) for key in execution.write_set}
         tree = StateTree(self.store, STATE_TREE_RADIX_BITS).update(
-            self.store.tree_root(height - 1), state_changes(execution.write_set), height)
+            self.store.tree_root(height - 1), state_changes(execution.write_set), height, previous)
         return execution, tree
 
     def _header(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, txs: list[bytes],

@@ -158,3 +158,23 @@ def test_undecodable_proofs_are_refused_with_a_code():
         with pytest.raises(StateProofError) as error:
             StateProof.decode(raw, 4)
         assert error.value.code == "proof.malformed"
+
+
+@pytest.mark.parametrize("radix_bits", [4])
+@given(batch_list=batches, data=st.data())
+@settings(max_examples=100)
+def test_the_values_before_an_update_spare_reads_but_never_change_what_it_makes(radix_bits, batch_list, data):
+    """Right, wrong or missing values before: the same root, nodes and stale keys."""
+    plain, told = Versions(radix_bits), Versions(radix_bits)
+    for batch in batch_list:
+        plain.apply(batch)
+        changes = {path_of(k): None if v is None else hashed(v) for k, v in batch.items()}
+        previous = {path: data.draw(st.sampled_from([told.maps[-1].get(path), None, hashed(77)]), label="before")
+                    for path in changes}
+        version = len(told.roots)
+        update = told.tree.update(told.roots[-1], changes, version, previous)
+        reference = plain.tree.update(plain.roots[-2], changes, version)
+        assert (update.root, update.nodes, sorted(update.stale)) == (reference.root, reference.nodes, sorted(reference.stale))
+        told.store.nodes.update(update.nodes)
+        told.roots.append(update.root)
+        told.maps.append(plain.maps[-1])
