@@ -216,6 +216,7 @@ class _Api:
                        referrer={"type": ["string", "null"]}), self.account_get),
             ("asset_get", "An asset's issuer, name and supply.", (
                 _string("symbol", "the asset symbol (the native one is SHC)", "^[A-Za-z0-9._-]{1,64}$"),
+                _PROVE,
             ), _object("symbol", "supply", symbol=_STR, supply=_INT), self.asset_get),
             ("coupon_batch_get", "A coupon batch: its declaration and its online, offline and redeemed counts.", (
                 _hex_id("batch", "the batch id (the id of its coupon.issue transaction)"),
@@ -435,9 +436,9 @@ class _Api:
             return view
         return self._read(read, prove)
 
-    async def asset_get(self, symbol: str) -> dict[str, Any]:
-        return self._found(queries.asset_get(self.node.store.state(), symbol), "asset.unknown",
-                           f"no asset {symbol}; check the symbol")
+    async def asset_get(self, symbol: str, prove: bool = False) -> dict[str, Any]:
+        return self._read(lambda state: self._found(queries.asset_get(state, symbol), "asset.unknown",
+                                                    f"no asset {symbol}; check the symbol"), prove)
 
     async def coupon_batch_get(self, batch: str, prove: bool = False) -> dict[str, Any]:
         return self._read(lambda state: self._found(queries.coupon_batch_get(state, batch), "coupon.unknown_batch",
@@ -479,8 +480,7 @@ class _Api:
             view = query(reader)
         except CodedError as error:
             raise RpcCodedError(error.code, error.message) from None
-        answer = {**queries.to_json(view), "height": height,
-                  "block_time_ms": block.header.time_ms if block is not None else self.node.genesis.genesis_time_ms}
+        answer = {**queries.to_json(view), **self._read_at(height)}
         if prove:
             if block is None:
                 raise RpcCodedError("state.unknown_height", "no block is committed yet, so nothing certifies the state; "
@@ -493,20 +493,30 @@ class _Api:
 
     async def orders_list(self, buyer: str | None = None, merchant: str | None = None, state: str | None = None,
                           offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        read_at = self._read_at(self.node.store.last_height())
         page = queries.orders_list(self.node.store.state(), buyer=buyer, merchant=merchant, state_name=state,
                                    offset=offset, limit=self._limit(limit))
-        return queries.to_json(page)
+        return {**queries.to_json(page), **read_at}
 
     async def products_list(self, merchant: str | None = None, category: str | None = None,
                             offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        read_at = self._read_at(self.node.store.last_height())
         page = queries.products_list(self.node.store.state(), merchant=merchant, category=category,
                                      offset=offset, limit=self._limit(limit))
-        return queries.to_json(page)
+        return {**queries.to_json(page), **read_at}
 
     async def coupons_list(self, batch: str | None = None, holder: str | None = None,
                            offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        read_at = self._read_at(self.node.store.last_height())
         page = queries.coupons_list(self.node.store.state(), batch=batch, holder=holder, offset=offset, limit=self._limit(limit))
-        return queries.to_json(page)
+        return {**queries.to_json(page), **read_at}
+
+    def _read_at(self, height: int) -> dict[str, int]:
+        """``height`` and its block's time: where an answer was read (a list,
+        which scans the latest state, was read at that height or a later one)."""
+        block = self.node.store.block_by_height(height) if height else None
+        return {"height": height,
+                "block_time_ms": block.header.time_ms if block is not None else self.node.genesis.genesis_time_ms}
 
     def _limit(self, limit: int | None) -> int:
         return min(limit if limit is not None else DEFAULT_PAGE_SIZE, self.page_size_max)

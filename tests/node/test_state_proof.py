@@ -185,7 +185,8 @@ def _getters(chain):
             ("product_get", "product", f"{SHOP.address}/tea", queries.product_get),
             ("order_get", "order", chain.order, queries.order_get),
             ("trace_get", "subject", chain.lot, queries.trace_get),
-            ("contract_get", "contract", chain.contract, queries.contract_get)]
+            ("contract_get", "contract", chain.contract, queries.contract_get),
+            ("asset_get", "symbol", "WINE", queries.asset_get)]
 
 
 def test_every_getter_with_prove_answers_what_a_light_client_rebuilds_from_the_proofs(chain):
@@ -235,3 +236,10 @@ def test_a_transaction_and_its_result_verify_and_any_alteration_fails(chain):
     for name, lie in TX_LIES.items():
         with pytest.raises(VerifyFailed):
             verify_transaction(TRUST, _tampered(answer, lie), chain.failed)
+
+
+def test_lists_say_at_which_height_they_were_read(chain):
+    top = chain.node.store.last_height()
+    for method in ("orders_list", "products_list", "coupons_list"):
+        page = result(chain.table, method, {})
+        assert page["height"] == top and page["block_time_ms"] == chain.node.store.block_by_height(top).header.time_ms
