@@ -43,7 +43,6 @@ from chain.encoding import pack, unpack
 from chain.errors import CodedError, DecodeError
 
 EMPTY_ROOT = bytes(32)
-PATH_BYTES = 32
 # The chain's tree: 16 children a node (docs/protocol.md section 7 says why).
 STATE_TREE_RADIX_BITS = 4
 # What genesis and the database name the scheme behind state_root by.
@@ -73,13 +72,6 @@ def leaf_hash(path: bytes, hashed_value: bytes) -> bytes:
 # (32 bytes), the version it was written at (8 bytes, big-endian) and 1 if
 # it is a leaf, else 0. The root of a version is such a reference too (None:
 # the empty tree).
-REF_BYTES = 41
-
-
-def make_ref(node_hash: bytes, version: int, is_leaf: bool) -> bytes:
-    return node_hash + version.to_bytes(8, "big") + (b"\x01" if is_leaf else b"\x00")
-
-
 def ref_hash(ref: bytes | None) -> bytes:
     return EMPTY_ROOT if ref is None else ref[:32]
 
@@ -250,7 +242,6 @@ class StateTree:
         self.reader = reader
         self.radix_bits = radix_bits
         self._width = _bitmap_bytes(radix_bits)
-        self._previous: Mapping[bytes, bytes | None] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -297,13 +288,12 @@ class StateTree:
         key's without reading it. A wrong or missing one only costs the read."""
         out = TreeUpdate(root)
         items = sorted(changes.items())
-        self._previous = previous or {}
         if items:
-            out.root = self._update(root, 0, items, version.to_bytes(8, "big"), out)
+            out.root = self._update(root, 0, items, version.to_bytes(8, "big"), previous or {}, out)
         return out
 
     def _update(self, ref: bytes | None, depth: int, items: list[tuple[bytes, bytes | None]], version: bytes,
-                out: TreeUpdate) -> bytes | None:
+                previous: Mapping[bytes, bytes | None], out: TreeUpdate) -> bytes | None:
         """The new subtree at ``depth`` along the paths of ``items`` (all
         sharing the subtree's prefix), from the one ``ref`` names; ``version``
         is the new version's 8 bytes."""
@@ -313,7 +303,7 @@ class StateTree:
         place = _place(depth, path, self.radix_bits)
         old_key = ref[32:40] + place
         if ref[40] == 1 and len(items) == 1:
-            before = self._previous.get(path)
+            before = previous.get(path)
             if before is not None and ref[:32] == hashlib.sha256(_LEAF + path + hashlib.sha256(before).digest()).digest():
                 out.stale.append(old_key)                  # the same key's leaf, known by its hash: changed or removed
                 value = items[0][1]
@@ -338,7 +328,7 @@ class StateTree:
             h, m = 32 * i, _META_BYTES * i
             present = bitmap >> here & 1
             old = bytes(hashes[h:h + 32] + metas[m:m + _META_BYTES]) if present else None
-            new = self._update(old, depth + 1, group, version, out)
+            new = self._update(old, depth + 1, group, version, previous, out)
             if new is None:
                 if present:
                     del hashes[h:h + 32]

@@ -69,6 +69,19 @@ def _trust(rpc: str, genesis_path: str | None, genesis_hash: str | None) -> Trus
     return Trust.from_genesis(genesis, expected)
 
 
+def _trust_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--rpc, --genesis and --genesis-hash: whom to ask, and whom to trust."""
+    for option in reversed([
+        click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node)."),
+        click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False),
+                     help="The chain's genesis.json: its validators are whom the proof must come from."),
+        click.option("--genesis-hash", help="The genesis hash you trust (hex): checks --genesis, or without it the "
+                                            "genesis the node serves."),
+    ]):
+        command = option(command)
+    return command
+
+
 def _batch_lines(batch: dict[str, Any]) -> list[str]:
     left = batch["total"] - batch["sold_online"] - batch["sold_offline"]
     return [f"coupon batch {batch['batch']} ({batch['brand']}: {batch['content']})",
@@ -80,11 +93,7 @@ def _batch_lines(batch: dict[str, Any]) -> list[str]:
 def _make_verifier(name: str, getter: Callable[..., Any], argument: str) -> click.Command:
     @click.command(name, help=f"Prove one {name}: {argument}.")
     @click.argument("value")
-    @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node).")
-    @click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False),
-                  help="The chain's genesis.json: its validators are whom the proof must come from.")
-    @click.option("--genesis-hash", help="The genesis hash you trust (hex): checks --genesis, or without it the "
-                                         "genesis the node serves.")
+    @_trust_options
     @click.option("--height", type=click.IntRange(min=1), help="Read at this height (default: the last committed).")
     @click.option("--max-age", "max_age_s", type=click.IntRange(min=0), default=60, show_default=True,
                   help="Refuse an answer read at a block older than this many seconds, unless --height asks for it.")
@@ -120,11 +129,7 @@ for _name, (_getter, _argument) in VERIFIERS.items():
 
 @verify_group.command("tx")
 @click.argument("tx_id")
-@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL (any one node).")
-@click.option("--genesis", "genesis_path", type=click.Path(dir_okay=False),
-              help="The chain's genesis.json: its validators are whom the proof must come from.")
-@click.option("--genesis-hash", help="The genesis hash you trust (hex): checks --genesis, or without it the "
-                                     "genesis the node serves.")
+@_trust_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_user_errors
 def verify_tx(tx_id: str, rpc: str, genesis_path: str | None, genesis_hash: str | None, as_json: bool) -> None:

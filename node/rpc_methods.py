@@ -437,33 +437,35 @@ class _Api:
         return self._read(read, prove)
 
     async def asset_get(self, symbol: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.asset_get(state, symbol), "asset.unknown",
-                                                    f"no asset {symbol}; check the symbol"), prove)
+        return self._read_one(queries.asset_get, symbol, "asset.unknown", f"no asset {symbol}; check the symbol", prove)
 
     async def coupon_batch_get(self, batch: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.coupon_batch_get(state, batch), "coupon.unknown_batch",
-                                                    f"no coupon batch {batch}; check the id"), prove)
+        return self._read_one(queries.coupon_batch_get, batch, "coupon.unknown_batch",
+                              f"no coupon batch {batch}; check the id", prove)
 
     async def coupon_get(self, coupon: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.coupon_get(state, coupon), "coupon.unknown",
-                                                    f"no coupon {coupon}; check the batch id and the number"), prove)
+        return self._read_one(queries.coupon_get, coupon, "coupon.unknown",
+                              f"no coupon {coupon}; check the batch id and the number", prove)
 
     async def product_get(self, product: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.product_get(state, product), "product.unknown",
-                                                    f"no product {product}; check the merchant and the sku"), prove)
+        return self._read_one(queries.product_get, product, "product.unknown",
+                              f"no product {product}; check the merchant and the sku", prove)
 
     async def order_get(self, order: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.order_get(state, order), "order.unknown",
-                                                    f"no order {order}; check the id"), prove)
+        return self._read_one(queries.order_get, order, "order.unknown", f"no order {order}; check the id", prove)
 
     async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(
-            queries.trace_get(state, subject), "trace.unknown",
-            f"no trace recorded for {subject}; check the order id or merchant/sku/lot"), prove)
+        return self._read_one(queries.trace_get, subject, "trace.unknown",
+                              f"no trace recorded for {subject}; check the order id or merchant/sku/lot", prove)
 
     async def contract_get(self, contract: str, prove: bool = False) -> dict[str, Any]:
-        return self._read(lambda state: self._found(queries.contract_get(state, contract), "contract.unknown",
-                                                    f"no contract {contract}; check the id"), prove)
+        return self._read_one(queries.contract_get, contract, "contract.unknown", f"no contract {contract}; check the id",
+                              prove)
+
+    def _read_one(self, getter: Callable[[KeyValueReader, str], dict[str, Any] | None], object_id: str, code: str,
+                  message: str, prove: bool) -> dict[str, Any]:
+        """``getter`` for ``object_id`` through ``_read``; ``code`` when there is no such object."""
+        return self._read(lambda state: self._found(getter(state, object_id), code, message), prove)
 
     def _read(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
         """``query`` run on the state of the last committed height, read from
