@@ -80,8 +80,8 @@ class Host(Protocol):
     def now_ms(self) -> int:
         """The wall clock in milliseconds (what consensus timestamps read)."""
 
-    def monotonic_ms(self) -> int:
-        """A clock that never steps back, for timeouts."""
+    def monotonic_ms(self) -> float:
+        """A clock that never steps back, for timeouts and durations (fractions of a millisecond allowed)."""
 
     def set_timer(self, name: str, delay_ms: int) -> None:
         """Call ``core.on_timer(name)`` after ``delay_ms``, replacing a pending timer of that name."""
@@ -158,7 +158,7 @@ class NodeCore:
         self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms,
                                   frozenset(genesis.validators.keys))
         self.committed_height = store.last_height()
-        self.last_commit_duration_ms = 0     # executing (if need be) and persisting the last block committed
+        self.last_commit_duration_ms = 0.0   # executing (if need be) and persisting the last block committed
         self.replica = self._new_replica(self._unless_stale(sign_state))
         self.on_committed: list[Callable[[CommittedBlock], None]] = []
         self.on_view_change: list[Callable[[int, int, int], None]] = []   # (height, view, views moved)
@@ -355,7 +355,7 @@ class NodeCore:
         self._slow(lambda: self.app.persist_block(block, certificate, known),
                    lambda committed: self._committed(committed, certificate, synced, started_ms))
 
-    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool, started_ms: int) -> None:
+    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool, started_ms: float) -> None:
         block = committed.block
         self.committed_height = block.height
         self._persisting = 0

@@ -191,8 +191,8 @@ class NodeRuntime:
     def now_ms(self) -> int:
         return now_ms()
 
-    def monotonic_ms(self) -> int:
-        return int(time.monotonic() * 1000)
+    def monotonic_ms(self) -> float:
+        return time.monotonic() * 1000
 
     def set_timer(self, name: str, delay_ms: int) -> None:
         if self._stopping is not None:
@@ -304,7 +304,7 @@ class NodeRuntime:
         peers = self.network.peers()
         facts = HealthFacts(
             height=self.store.last_height(), certified_height=self.core.syncer.certified_height,
-            last_commit_age_ms=self.monotonic_ms() - self._last_commit_ms, peers=len(peers),
+            last_commit_age_ms=int(self.monotonic_ms() - self._last_commit_ms), peers=len(peers),
             validators_connected=sum(1 for key in peers if key in self.genesis.validators),
             halted=self.fatal is not None or self.core.halted is not None,
         )

@@ -121,7 +121,7 @@ class _Request:
     peer: bytes
     from_height: int
     count: int
-    sent_ms: int
+    sent_ms: float
 
 
 @dataclass(slots=True)
@@ -172,7 +172,7 @@ class BlockSyncer:
         """Whether a tick may send a request: heights to fetch or requests out."""
         return bool(self._in_flight) or max(self.best_height(), self.certified_height) > our_height
 
-    def next_requests(self, our_height: int, now_ms: int) -> list[tuple[bytes, int, int]]:
+    def next_requests(self, our_height: int, now_ms: float) -> list[tuple[bytes, int, int]]:
         """(peer, from_height, count) to send now: each missing range of the
         proven window asked of one idle peer, and above it at most one probe."""
         for peer, request in list(self._in_flight.items()):
