@@ -109,6 +109,16 @@ def _answer_from_an_older_height(method, answer):
         answer["height"] -= 1
 
 
+def drop_one_trace_event(method, answer):
+    """A trace trimmed to four events: its count says 4 and the fifth event's proof is gone."""
+    proofs = answer.get("proofs", [])
+    for item in proofs:
+        value = bytes.fromhex(item["value"]) if item["value"] else b""
+        if b"\xa5count\x05" in value:
+            item["value"] = value.replace(b"\xa5count\x05", b"\xa5count\x04").hex()
+    answer["proofs"] = [item for item in proofs if b"\xa6site 4" not in bytes.fromhex(item["value"] or "")]
+
+
 LIES_ON_THE_WIRE = [_sold_more, _flip_a_proof_byte, _forge_the_state_root, _forge_a_signature, _answer_from_an_older_height]
 
 
@@ -326,3 +336,39 @@ def test_subscribers_hear_blocks_and_the_events_of_their_topics(tmp_path):
             assert notification["tx_id"] == minted.id and notification["height"] == minted.height
             assert notification["event"] == {"kind": "funds.minted", "to": receiver.address, "amount": 9, "asset": "SHC"}
         run(scenario())
+
+
+def test_five_stage_trace_recorded_through_one_node_verifies_event_by_event_from_another(tmp_path):
+    stages = ("procurement", "production", "warehousing", "transit", "delivery")
+    with running_testnet(tmp_path / "net") as cluster:
+        async def scenario() -> str:
+            await wait_height(cluster, ALL, 1)
+            admin, merchant = admin_key(cluster), KeyPair.generate()
+            async with ShopchainClient(rpc_url(cluster, "node0")) as client:
+                await client.send(admin, "account.register", {"name": "Tea farm", "account": merchant.address})
+                await client.send(merchant, "account.request_role", {"role": "merchant", "profile_hash": b"\x02" * 32})
+                await client.send(admin, "account.approve", {"account": merchant.address, "role": "merchant"})
+                listed = await client.send(merchant, "product.list", {"sku": "tea", "title": "Green tea", "price": 9,
+                                                                       "stock": 100, "category": "food"})
+                assert listed.ok, listed
+                subject = f"{merchant.address}/tea/lot7"
+                for index, stage in enumerate(stages):
+                    recorded = await client.send(merchant, "trace.record", {
+                        "subject": subject, "stage": stage, "location": f"site {index}", "handler": f"hand {index}",
+                        "data_hash": bytes([index]) * 32})
+                    assert recorded.ok, recorded
+            await wait_height(cluster, ["node3"], recorded.height)
+            return subject
+        subject = run(scenario())
+        genesis = cluster.testnet.nodes[0].home / "genesis.json"
+        proven = subprocess.run([sys.executable, "-m", "cli", "verify", "trace", subject, "--rpc", rpc_url(cluster, "node3"),
+                                 "--genesis", str(genesis), "--json"], capture_output=True, text=True, timeout=60)
+        assert proven.returncode == 0, proven.stderr
+        trace = json.loads(proven.stdout)["trace"]
+        assert [(event["stage"], event["location"], event["handler"]) for event in trace["events"]] == [
+            (stage, f"site {index}", f"hand {index}") for index, stage in enumerate(stages)]
+        # A proxy that drops one event of the trace cannot make it verify.
+        with LyingProxy(rpc_url(cluster, "node3"), drop_one_trace_event) as proxy:
+            lied = subprocess.run([sys.executable, "-m", "cli", "verify", "trace", subject, "--rpc", proxy.url,
+                                   "--genesis", str(genesis)], capture_output=True, text=True, timeout=60)
+        assert lied.returncode == 1 and lied.stderr.startswith("verify.failed:"), lied.stderr
