@@ -13,13 +13,18 @@ RUNS_DEFAULT = 7
 class Measurement:
     name: str
     unit_per_call_us: list[float]
+    unit: str = "us"      # what the runs count: µs a call, or another unit (MiB, say)
 
     @property
     def median_us(self) -> float:
         return statistics.median(self.unit_per_call_us)
 
     def as_row(self) -> dict[str, object]:
-        return {"name": self.name, "median_us": round(self.median_us, 3), "runs_us": [round(v, 3) for v in self.unit_per_call_us]}
+        row: dict[str, object] = {"name": self.name, "median_us": round(self.median_us, 3),
+                                  "runs_us": [round(v, 3) for v in self.unit_per_call_us]}
+        if self.unit != "us":
+            row["unit"] = self.unit
+        return row
 
 
 def measure(name: str, call: Callable[[], object], number: int, runs: int = RUNS_DEFAULT) -> Measurement:

@@ -242,11 +242,21 @@ class StateTree:
         self.reader = reader
         self.radix_bits = radix_bits
         self._width = _bitmap_bytes(radix_bits)
+        # _place's parts by depth, computed once: (depth byte, whole bytes of the prefix, mask of its last byte)
+        self._places = [(bytes([depth]), depth * radix_bits // 8, (0xFF << (8 - depth * radix_bits % 8)) & 0xFF)
+                        for depth in range(256 // radix_bits)]
+
+    def _place(self, depth: int, path: bytes) -> bytes:
+        """The module's ``_place`` for this tree's radix, from the table."""
+        head, whole, mask = self._places[depth]
+        if mask:
+            return head + path[:whole] + bytes((path[whole] & mask,))
+        return head + path[:whole]
 
     # -- reading ------------------------------------------------------------------------
 
     def _read(self, ref: bytes, depth: int, path: bytes) -> bytes:
-        raw = self.reader.get_node(ref[32:40] + _place(depth, path, self.radix_bits))
+        raw = self.reader.get_node(ref[32:40] + self._place(depth, path))
         if raw is None:
             raise _pruned(ref)
         return raw
@@ -299,15 +309,13 @@ class StateTree:
         is the new version's 8 bytes."""
         if ref is None:
             return self._build(depth, [(p, h) for p, h in items if h is not None], version, out)
+        if len(items) == 1:
+            known = self._known_leaf(ref, depth, items, version, previous, out)
+            if known is not None:
+                return known or None
         path = items[0][0]
-        place = _place(depth, path, self.radix_bits)
+        place = self._place(depth, path)
         old_key = ref[32:40] + place
-        if ref[40] == 1 and len(items) == 1:
-            before = previous.get(path)
-            if before is not None and ref[:32] == hashlib.sha256(_LEAF + path + hashlib.sha256(before).digest()).digest():
-                out.stale.append(old_key)                  # the same key's leaf, known by its hash: changed or removed
-                value = items[0][1]
-                return None if value is None else self._leaf_at(place, path, value, version, out)
         raw = self.reader.get_node(old_key)
         if raw is None:
             raise _pruned(ref)
@@ -321,9 +329,29 @@ class StateTree:
             merged.setdefault(leaf.path, value)
             return self._build(depth, sorted((p, h) for p, h in merged.items() if h is not None), version, out)
         bitmap, old_hashes, old_metas = _split_internal(raw, self._width)
+        groups = self._groups(depth, items)
+        if len(groups) == 1:                               # most nodes below the top levels: one child changes
+            here, group = groups[0]
+            i = (bitmap & ((1 << here) - 1)).bit_count()
+            h, m = 32 * i, _META_BYTES * i
+            if bitmap >> here & 1:
+                new = self._update(old_hashes[h:h + 32] + old_metas[m:m + _META_BYTES], depth + 1, group, version,
+                                   previous, out)
+                skip_h, skip_m = h + 32, m + _META_BYTES
+            else:
+                new = self._build(depth + 1, [(p, v) for p, v in group if v is not None], version, out)
+                skip_h, skip_m = h, m
+            if new is None:
+                bitmap &= ~(1 << here)
+                hashes, metas = old_hashes[:h] + old_hashes[skip_h:], old_metas[:m] + old_metas[skip_m:]
+            else:
+                bitmap |= 1 << here
+                hashes = old_hashes[:h] + new[:32] + old_hashes[skip_h:]
+                metas = old_metas[:m] + new[32:] + old_metas[skip_m:]
+            return self._internal(depth, path, place, bitmap, hashes, metas, version, out)
         hashes, metas = bytearray(old_hashes), bytearray(old_metas)
         # Highest digit first: splicing one child leaves the places of the lower ones as they were.
-        for here, group in reversed(self._groups(depth, items)):
+        for here, group in reversed(groups):
             i = (bitmap & ((1 << here) - 1)).bit_count()
             h, m = 32 * i, _META_BYTES * i
             present = bitmap >> here & 1
@@ -343,18 +371,33 @@ class StateTree:
                 bitmap |= 1 << here
         return self._internal(depth, path, place, bitmap, bytes(hashes), bytes(metas), version, out)
 
+    def _known_leaf(self, ref: bytes, depth: int, items: list[tuple[bytes, bytes | None]], version: bytes,
+                    previous: Mapping[bytes, bytes | None], out: TreeUpdate) -> bytes | None:
+        """When ``ref`` is the leaf of the one changed key, known by its hash
+        from the key's previous value, the new child (b"": the key removed),
+        without reading the leaf; else None."""
+        if ref[40] != 1:
+            return None
+        path, value = items[0]
+        before = previous.get(path)
+        if before is None or ref[:32] != hashlib.sha256(_LEAF + path + hashlib.sha256(before).digest()).digest():
+            return None
+        place = self._place(depth, path)
+        out.stale.append(ref[32:40] + place)
+        return b"" if value is None else self._leaf_at(place, path, value, version, out)
+
     def _build(self, depth: int, items: list[tuple[bytes, bytes]], version: bytes, out: TreeUpdate) -> bytes | None:
         """A new subtree holding exactly ``items`` (path, value), sorted."""
         if not items:
             return None
         path = items[0][0]
         if len(items) == 1:
-            return self._leaf_at(_place(depth, path, self.radix_bits), path, items[0][1], version, out)
+            return self._leaf_at(self._place(depth, path), path, items[0][1], version, out)
         bitmap, refs = 0, []
         for here, group in self._groups(depth, items):
             bitmap |= 1 << here
             refs.append(self._build(depth + 1, group, version, out))
-        return self._internal(depth, path, _place(depth, path, self.radix_bits), bitmap,
+        return self._internal(depth, path, self._place(depth, path), bitmap,
                               b"".join([ref[:32] for ref in refs]), b"".join([ref[32:] for ref in refs]), version, out)
 
     def _internal(self, depth: int, path: bytes, place: bytes, bitmap: int, hashes: bytes, metas: bytes, version: bytes,

@@ -25,6 +25,7 @@ from chain.kv import KeyValueStore, WriteBatch
 from chain.errors import CodedError
 from chain.results import TxResult
 from chain.state_tree import STATE_SCHEME, TreeUpdate
+from chain.tree_cache import CachedNodes
 from chain.votes import CommitCertificate, decode_certificate
 from storage import keys
 from storage.errors import StorageError
@@ -65,6 +66,7 @@ class BlockStore:
             raise ValueError("a store keeps at least the state of the height it just committed")
         self.kv = kv
         self.proof_window_blocks = proof_window_blocks
+        self._tree_nodes = CachedNodes(_StoredNodes(kv))
         scheme = kv.get(keys.META_STATE_SCHEME)
         if kv.get(keys.META_GENESIS_HASH) is not None and scheme != STATE_SCHEME.encode():
             raise StorageError(
@@ -90,8 +92,8 @@ class BlockStore:
     # -- the state tree ---------------------------------------------------------
 
     def get_node(self, node_key: bytes) -> bytes | None:
-        """A state tree node (chain.state_tree.NodeReader)."""
-        return self.kv.get(keys.tree_node_key(node_key))
+        """A state tree node (chain.state_tree.NodeReader), the newest internal ones from memory."""
+        return self._tree_nodes.get_node(node_key)
 
     def tree_root(self, height: int) -> bytes | None:
         """The state tree's root reference at ``height`` (None: the empty
@@ -116,6 +118,7 @@ class BlockStore:
             batch.put(keys.META_LAST_BLOCK_HASH, genesis_hash)
             batch.put(keys.META_LAST_STATE_ROOT, tree.root_hash)
             batch.put(keys.META_LAST_HEIGHT, keys.encode_height(0))
+        self._tree_nodes.written(tree)
 
     def commit(self, block: Block, certificate: CommitCertificate, results: Sequence[TxResult],
                write_set: Mapping[bytes, bytes | None], tree: TreeUpdate | None = None) -> None:
@@ -155,6 +158,8 @@ class BlockStore:
             batch.put(keys.META_LAST_BLOCK_HASH, block_hash)
             batch.put(keys.META_LAST_STATE_ROOT, header.state_root)
             batch.put(keys.META_LAST_HEIGHT, height_bytes)
+        if tree is not None:
+            self._tree_nodes.written(tree)
 
     def _write_tree(self, batch: WriteBatch, height: int, tree: TreeUpdate) -> None:
         """The tree's version ``height``, and what leaves the proof window with it."""
@@ -227,6 +232,16 @@ class BlockStore:
         self.kv.close()
 
 
+class _StoredNodes:
+    """The tree's nodes as LevelDB (or its twin) holds them."""
+
+    def __init__(self, kv: KeyValueStore) -> None:
+        self.kv = kv
+
+    def get_node(self, node_key: bytes) -> bytes | None:
+        return self.kv.get(keys.tree_node_key(node_key))
+
+
 def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> None:
     for key in sorted(write_set):
         value = write_set[key]
@@ -238,4 +253,4 @@ def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> 
 
 def open_block_store(data_dir: str | Path, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> BlockStore:
     """Open (creating if needed) the LevelDB store of a node home's ``data/``."""
-    return BlockStore(LevelDBStore(data_dir), proof_window_blocks)
+    return BlockStore(LevelDBStore(data_dir, uncached=keys.TREE_NODE), proof_window_blocks)

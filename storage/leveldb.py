@@ -1,11 +1,15 @@
 """The LevelDB store (plyvel): one database per node home, under ``data/``.
 
-A write-through read cache of small values (absent keys included) sits in
-front of LevelDB: the commerce executor reads a few keys per transaction,
-and a Python dict answers a hot key in well under a microsecond where a
-LevelDB get over a state of 100,000 accounts costs several. Every write goes
-to LevelDB first and reaches the cache only once it has been applied, so the
-cache never holds a value the database does not.
+A read cache of small values (absent keys included) sits in front of
+LevelDB: the commerce executor reads a few keys per transaction, and a
+Python dict answers a hot key in well under a microsecond where a LevelDB
+get over a state of 100,000 accounts costs several. A key enters the cache
+when it is read; a write updates a key the cache holds, only once LevelDB
+has applied it, so the cache never holds a value the database does not. A
+key only written (a block, a transaction's location, a state tree node or
+its stale mark: most of a block's writes) never displaces what is read.
+Keys under the ``uncached`` prefixes (state tree nodes, which have their own
+cache, chain/tree_cache.py) are never cached here.
 
 Prefix iteration reads a snapshot, so writes made while iterating are not
 seen by that iteration (the same as the memory twin). A write batch is
@@ -56,12 +60,14 @@ class _RecordingBatch:
 
 
 class LevelDBStore:
-    def __init__(self, path: str | Path, read_cache_entries: int = READ_CACHE_ENTRIES) -> None:
+    def __init__(self, path: str | Path, read_cache_entries: int = READ_CACHE_ENTRIES, uncached: bytes = b"") -> None:
+        """``uncached``: first bytes of keys the read cache never holds."""
         self.path = Path(path)
         self._db = _open(self.path)
         self._cache: dict[bytes, bytes | None] = {}
         self._older: dict[bytes, bytes | None] = {}
         self._generation_max = read_cache_entries // 2
+        self._uncached = frozenset(uncached)
 
     def get(self, key: bytes) -> bytes | None:
         try:
@@ -72,16 +78,18 @@ class LevelDBStore:
             value = self._older[key]
         except KeyError:
             value = self._db.get(key)
+            if key and key[0] in self._uncached:
+                return value
         self._remember(bytes(key), value)
         return value
 
     def put(self, key: bytes, value: bytes) -> None:
         self._db.put(key, value)
-        self._remember(bytes(key), bytes(value))
+        self._written(bytes(key), bytes(value))
 
     def delete(self, key: bytes) -> None:
         self._db.delete(key)
-        self._remember(bytes(key), None)
+        self._written(bytes(key), None)
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         snapshot = self._db.snapshot()
@@ -96,6 +104,11 @@ class LevelDBStore:
             recording = _RecordingBatch(batch)
             yield recording
         for key, value in recording.writes.items():
+            self._written(key, value)
+
+    def _written(self, key: bytes, value: bytes | None) -> None:
+        """A write LevelDB has applied: the cache follows it for a key it holds."""
+        if key in self._cache or key in self._older:
             self._remember(key, value)
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
