@@ -73,6 +73,15 @@ for _name, (_method, _param, _kind) in GETTERS.items():
     query_group.add_command(_make_getter(_name, _method, _param, _kind))
 
 
+@query_group.command("trace-export")
+@click.argument("subject")
+@click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL.")
+@reports_user_errors
+def trace_export(subject: str, rpc: str) -> None:
+    """Print SUBJECT's trace as a GS1 EPCIS 2.0 JSON-LD document (trace_export)."""
+    click.echo(json.dumps(_run(rpc, "trace_export", {"subject": subject})["document"], indent=1))
+
+
 @query_group.command("status")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="The node's /rpc URL.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

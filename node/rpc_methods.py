@@ -33,6 +33,7 @@ from chain.merkle import inclusion_proof
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
 from commerce import queries
+from commerce.epcis import trace_document
 from commerce.executor import get_nonce
 from commerce.orders import ORDER_STATES
 from consensus.messages import decode_evidence
@@ -241,6 +242,10 @@ class _Api:
                 _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
                 _PROVE,
             ), _object("subject", "stage", "events"), self.trace_get),
+            ("trace_export", "A trace as a GS1 EPCIS 2.0 JSON-LD document (docs/commerce.md, \"EPCIS export\").", (
+                _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
+            ), _object("document", "height", "block_time_ms", document=_OBJ, height=_INT, block_time_ms=_INT),
+             self.trace_export),
             ("contract_get", "A multi-party contract: parties, signatures and state.", (
                 _hex_id("contract", "the contract id (the id of its contract.create transaction)"),
                 _PROVE,
@@ -457,6 +462,16 @@ class _Api:
     async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
         return self._read_one(queries.trace_get, subject, "trace.unknown",
                               f"no trace recorded for {subject}; check the order id or merchant/sku/lot", prove)
+
+    async def trace_export(self, subject: str) -> dict[str, Any]:
+        def read(state: KeyValueReader) -> dict[str, Any]:
+            trace = self._found(queries.trace_get(state, subject), "trace.unknown",
+                                f"no trace recorded for {subject}; check the order id or merchant/sku/lot")
+            return {"trace": trace, "is_order": queries.order_get(state, subject) is not None}
+
+        answer = self._read(read, False)
+        document = trace_document(answer["trace"], self.node.chain_id, answer["is_order"], answer["block_time_ms"])
+        return {"document": document, "height": answer["height"], "block_time_ms": answer["block_time_ms"]}
 
     async def contract_get(self, contract: str, prove: bool = False) -> dict[str, Any]:
         return self._read_one(queries.contract_get, contract, "contract.unknown", f"no contract {contract}; check the id",

@@ -367,6 +367,13 @@ def test_five_stage_trace_recorded_through_one_node_verifies_event_by_event_from
         trace = json.loads(proven.stdout)["trace"]
         assert [(event["stage"], event["location"], event["handler"]) for event in trace["events"]] == [
             (stage, f"site {index}", f"hand {index}") for index, stage in enumerate(stages)]
+        exported = subprocess.run([sys.executable, "-m", "cli", "query", "trace-export", subject, "--rpc",
+                                   rpc_url(cluster, "node3")], capture_output=True, text=True, timeout=60)
+        assert exported.returncode == 0, exported.stderr
+        document = json.loads(exported.stdout)
+        assert (document["type"], document["schemaVersion"]) == ("EPCISDocument", "2.0")
+        assert [event["bizStep"] for event in document["epcisBody"]["eventList"]] == [
+            "receiving", "commissioning", "storing", "transporting", "arriving"]
         # A proxy that drops one event of the trace cannot make it verify.
         with LyingProxy(rpc_url(cluster, "node3"), drop_one_trace_event) as proxy:
             lied = subprocess.run([sys.executable, "-m", "cli", "verify", "trace", subject, "--rpc", proxy.url,

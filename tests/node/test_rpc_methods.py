@@ -350,6 +350,10 @@ def test_commerce_getters(chain):
     assert required_fields(table, "contract_get") <= set(contract) and contract["state"] == "open"
     asset = result(table, "asset_get", {"symbol": "WINE"})
     assert (asset["symbol"], asset["supply"]) == ("WINE", 1_000)
+    export = result(table, "trace_export", {"subject": chain.lot})
+    assert required_fields(table, "trace_export") <= set(export) and export["height"] == trace["height"]
+    [event] = export["document"]["epcisBody"]["eventList"]
+    assert event["eventID"].endswith(trace["events"][0]["tx"]) and event["bizStep"] == "receiving"
 
 
 @pytest.mark.parametrize("method, params, code", [
@@ -358,6 +362,7 @@ def test_commerce_getters(chain):
     ("product_get", {"product": f"{UNKNOWN_ID}/tea"}, "product.unknown"),
     ("order_get", {"order": UNKNOWN_ID}, "order.unknown"),
     ("trace_get", {"subject": f"{UNKNOWN_ID}/tea/L1"}, "trace.unknown"),
+    ("trace_export", {"subject": f"{UNKNOWN_ID}/tea/L1"}, "trace.unknown"),
     ("contract_get", {"contract": UNKNOWN_ID}, "contract.unknown"),
     ("asset_get", {"symbol": "NOPE"}, "asset.unknown"),
 ])
