@@ -27,6 +27,7 @@ from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
 from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
 from commerce.records import get_param
+from commerce.search import search_terms
 from consensus.messages import decode_evidence, verify_evidence
 from storage.blockstore import BlockStore
 
@@ -117,7 +118,9 @@ class ChainApplication:
                 prepared = self._check_and_execute(block, known)
             except CodedError as error:
                 raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
-        self.store.commit(block, certificate, prepared.execution.results, prepared.execution.write_set, prepared.tree)
+        results = prepared.execution.results
+        terms = [term for tx, result in zip(prepared.txs, results) for term in search_terms(tx, result)]
+        self.store.commit(block, certificate, results, prepared.execution.write_set, prepared.tree, terms)
         self._prepared.clear()
         return CommittedBlock(block, prepared.txs, prepared.execution)
 

@@ -34,6 +34,7 @@ from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
 from commerce import queries
 from commerce.epcis import trace_document
+from commerce.search import SERIAL_PREFIX, TRACKING, split_serial
 from commerce.executor import get_nonce
 from commerce.orders import ORDER_STATES
 from consensus.messages import decode_evidence
@@ -242,6 +243,15 @@ class _Api:
                 _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
                 _PROVE,
             ), _object("subject", "stage", "events"), self.trace_get),
+            ("coupons_by_serial", "The coupons a serial such as TEA-4 names, one per batch of any merchant whose serial "
+                                  "prefix it carries (serials are not unique across merchants).", (
+                _string("serial", "a coupon serial: a batch's serial prefix, a dash, the coupon's number", "^.{1,100}$"),
+            ), _object("items", "height", "block_time_ms", items=_ARR, height=_INT, block_time_ms=_INT), self.coupons_by_serial),
+            ("orders_by_tracking", "The orders shipped under a tracking number, of any merchant (tracking numbers are not "
+                                   "unique across carriers).", (
+                _string("tracking", "a tracking number as the merchant gave it in order.ship", "^.{1,256}$"),
+            ), _object("items", "height", "block_time_ms", items=_ARR, height=_INT, block_time_ms=_INT),
+             self.orders_by_tracking),
             ("trace_export", "A trace as a GS1 EPCIS 2.0 JSON-LD document (docs/commerce.md, \"EPCIS export\").", (
                 _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
             ), _object("document", "height", "block_time_ms", document=_OBJ, height=_INT, block_time_ms=_INT),
@@ -462,6 +472,25 @@ class _Api:
     async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
         return self._read_one(queries.trace_get, subject, "trace.unknown",
                               f"no trace recorded for {subject}; check the order id or merchant/sku/lot", prove)
+
+    async def coupons_by_serial(self, serial: str) -> dict[str, Any]:
+        split = split_serial(serial)
+        batches = self.node.store.search(SERIAL_PREFIX, split[0]) if split is not None else []
+
+        def read(state: KeyValueReader) -> dict[str, Any]:
+            found = []
+            for batch in batches:
+                coupon = queries.coupon_get(state, f"{batch}/{split[1]}")
+                if coupon is not None:
+                    found.append({**coupon, "merchant": queries.coupon_batch_get(state, batch)["merchant"]})
+            return {"items": found}
+
+        return self._read(read, False)
+
+    async def orders_by_tracking(self, tracking: str) -> dict[str, Any]:
+        orders = self.node.store.search(TRACKING, tracking)
+        return self._read(lambda state: {"items": [view for view in (queries.order_get(state, order) for order in orders)
+                                                   if view is not None and view.get("tracking") == tracking]}, False)
 
     async def trace_export(self, subject: str) -> dict[str, Any]:
         def read(state: KeyValueReader) -> dict[str, Any]:

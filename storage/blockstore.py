@@ -121,14 +121,16 @@ class BlockStore:
         self._tree_nodes.written(tree)
 
     def commit(self, block: Block, certificate: CommitCertificate, results: Sequence[TxResult],
-               write_set: Mapping[bytes, bytes | None], tree: TreeUpdate | None = None) -> None:
+               write_set: Mapping[bytes, bytes | None], tree: TreeUpdate | None = None,
+               search_terms: Sequence[tuple[str, str, str]] = ()) -> None:
         """Persist a committed block and everything it produced, atomically and durably.
 
         The block must extend the stored chain. Block 1 on a store without a
         genesis commit is taken with whatever ``prev_hash`` it carries (the
         genesis hash), which is stored as the genesis hash. ``tree`` is the
         state tree's update to this height (None: a store that keeps blocks
-        only, as some tests build).
+        only, as some tests build); ``search_terms`` the (kind, term, id)
+        the block's transactions add to the search index.
         """
         header = block.header
         if header.height != self.last_height() + 1:
@@ -153,6 +155,8 @@ class BlockStore:
             for record in block.evidence:
                 batch.put(keys.evidence_key(hashlib.sha256(record).digest()), pack([header.height, record]))
             _write_state(batch, write_set)
+            for kind, term, found in search_terms:
+                batch.put(keys.search_prefix(kind, term) + found.encode(), b"")
             if tree is not None:
                 self._write_tree(batch, header.height, tree)
             batch.put(keys.META_LAST_BLOCK_HASH, block_hash)
@@ -224,6 +228,11 @@ class BlockStore:
         for _, value in self.kv.iterate_prefix(keys.EVIDENCE):
             height, record = unpack(value, len(value))
             yield height, record
+
+    def search(self, kind: str, term: str) -> list[str]:
+        """The ids ``term`` of ``kind`` finds (commerce/search.py), in id order."""
+        prefix = keys.search_prefix(kind, term)
+        return [key[len(prefix):].decode() for key, _ in self.kv.iterate_prefix(prefix)]
 
     def state(self) -> StateView:
         return StateView(self.kv)

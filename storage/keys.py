@@ -21,6 +21,7 @@ EVIDENCE = b"\x07"  # + evidence id (32 bytes) -> packed [height, record]
 TREE_NODE = b"\x08"  # + state tree node key (version, depth, prefix) -> stored node
 TREE_ROOT = b"\x09"  # + height -> the state tree's root reference at that height (empty: the empty tree)
 TREE_STALE = b"\x0a"  # + height + node key -> empty: the node is replaced from that height on
+SEARCH = b"\x0b"  # + search term (search_key) + the id it finds -> empty (commerce/search.py)
 
 # Metadata names: a fixed set, none a prefix of another.
 META_LAST_HEIGHT = META + b"last_height"
@@ -78,6 +79,13 @@ def state_key(key: bytes) -> bytes:
 
 def evidence_key(evidence_id: bytes) -> bytes:
     return EVIDENCE + evidence_id
+
+
+def search_prefix(kind: str, term: str) -> bytes:
+    """Every id a search term finds lies under this prefix: the kind and the
+    term, each after its length, so no term is a prefix of another's keys."""
+    kind_bytes, term_bytes = kind.encode(), term.encode()
+    return SEARCH + len(kind_bytes).to_bytes(1, "big") + kind_bytes + len(term_bytes).to_bytes(2, "big") + term_bytes
 
 
 def tree_node_key(node_key: bytes) -> bytes:

@@ -538,3 +538,44 @@ def test_submit_with_commit_times_out_with_the_id():
 def test_genesis_get_serves_the_document_that_hashes_to_the_genesis_hash(chain):
     answer = result(chain.table, "genesis_get")
     assert genesis_from_document(answer["document"]).hash.hex() == answer["hash"] == GENESIS.hash.hex()
+
+
+def test_serials_and_tracking_numbers_find_every_merchants_objects():
+    """Serials and tracking numbers are not unique across merchants: a term
+    finds each merchant's object, and only ones that exist and match."""
+    scenario = Scenario()
+    node, table = scenario.node, scenario.table
+    other, van = seeded_key("other shop"), seeded_key("van")
+    node.send(other, "account.register", {"name": "other shop"})
+    node.send(other, "account.request_role", {"role": "merchant", "profile_hash": digest("other")})
+    node.send(van, "account.register", {"name": "van"})
+    node.send(van, "account.request_role", {"role": "carrier", "profile_hash": digest("van")})
+    node.commit_next()
+    node.send(ADMIN, "account.approve", {"account": other.address, "role": "merchant"})
+    node.send(ADMIN, "account.approve", {"account": van.address, "role": "carrier"})
+    node.commit_next()
+    second = node.send(other, "coupon.issue", {
+        "brand": "Other", "content": "5 off", "discount": {"kind": "amount", "value": 500}, "price": 100, "total": 5,
+        "valid_from": T0, "valid_until": T0 + 30 * DAY_MS, "serial_prefix": "ACME"}).id
+    node.send(other, "product.list", {"sku": "tea", "title": "Tea", "price": 1_000, "stock": 5, "category": "food"})
+    node.commit_next()
+    node.send(BOB, "coupon.buy", {"batch": second})
+    theirs = node.send(BOB, "order.create", {"merchant": other.address, "items": [{"sku": "tea", "qty": 1}],
+                                             "shipping_hash": digest("b")}).id
+    node.commit_next()
+    node.send(SHOP, "order.ship", {"order": scenario.order, "carrier": van.address, "tracking": "TRK 1"})
+    node.send(other, "order.ship", {"order": theirs, "carrier": van.address, "tracking": "TRK 1"})
+    node.commit_next()
+
+    found = result(table, "coupons_by_serial", {"serial": "ACME-1"})
+    assert required_fields(table, "coupons_by_serial") <= set(found)
+    assert sorted((item["coupon"], item["merchant"], item["serial"]) for item in found["items"]) == sorted(
+        [(f"{scenario.batch}/1", SHOP.address, "ACME-1"), (f"{second}/1", other.address, "ACME-1")])
+    [only] = result(table, "coupons_by_serial", {"serial": "ACME-2"})["items"]    # the other batch sold one coupon
+    assert only["coupon"] == f"{scenario.batch}/2"
+    for nothing in ("ACME-9", "ACME", "NOPE-1", "-1"):
+        assert result(table, "coupons_by_serial", {"serial": nothing})["items"] == []
+    shipped = result(table, "orders_by_tracking", {"tracking": "TRK 1"})
+    assert sorted((item["order"], item["merchant"]) for item in shipped["items"]) == sorted(
+        [(scenario.order, SHOP.address), (theirs, other.address)])
+    assert result(table, "orders_by_tracking", {"tracking": "TRK 2"})["items"] == []

@@ -1,0 +1,31 @@
+"""Search terms (commerce/search.py): a serial splits back into the prefix
+and number it was made of, whatever dashes the prefix holds; only
+committed, successful transactions add terms."""
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chain.results import TxResult
+from commerce.search import SERIAL_PREFIX, TRACKING, search_terms, split_serial
+from tests.commerce.harness import Chain
+
+prefixes = st.from_regex(r"[A-Za-z0-9._-]{1,64}", fullmatch=True)
+
+
+@given(prefix=prefixes, number=st.integers(0, 2**64 - 1))
+def test_a_serial_splits_into_its_prefix_and_number(prefix, number):
+    assert split_serial(f"{prefix}-{number}") == (prefix, number)
+
+
+def test_what_is_not_a_serial():
+    assert [split_serial(text) for text in ("TEA", "-4", "TEA-", "TEA-x", "TEA-" + "9" * 21)] == [None] * 5
+
+
+def test_only_successful_issues_and_shipments_add_terms():
+    chain = Chain()
+    merchant = chain.register("shop", "merchant")
+    issue = chain.tx(merchant, "coupon.issue", {"serial_prefix": "TEA-X"})
+    ship = chain.tx(merchant, "order.ship", {"order": "ab" * 32, "tracking": "T 1", "carrier": merchant.address})
+    ok, failed = TxResult(True), TxResult(False, "order.unknown", "no such order")
+    assert search_terms(issue, ok) == [(SERIAL_PREFIX, "TEA-X", issue.id)]
+    assert search_terms(ship, ok) == [(TRACKING, "T 1", "ab" * 32)]
+    assert search_terms(ship, failed) == [] and search_terms(chain.tx(merchant, "funds.transfer", {}), ok) == []
