@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# The page tests drive a real Chromium: Debian's, installed here (root, apt-get).
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run test bench clean fuzz soak
 
 $(STAMP): setup.cfg pyproject.toml
@@ -15,7 +18,10 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m node.demo
 
-test: $(STAMP)
+$(CHROMIUM):
+	apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)
+
+test: $(STAMP) $(CHROMIUM)
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

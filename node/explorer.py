@@ -1,15 +1,39 @@
-"""The block explorer at ``/``: one static page that reads the node's own /rpc."""
+"""The explorer: one page served at ``/`` and at every object's address
+(``/block/H``, ``/order/ID``, …) so deep links load directly; the page's
+module routes by the path and reads the node's own /rpc. The page and its
+assets are sent with a Content Security Policy that runs only this
+node's own scripts, so text users wrote on chain can never run as code."""
 from __future__ import annotations
 
 from importlib import resources
 
 from aiohttp import web
 
+# The addresses of object pages (node/static/explorer.js's PAGES).
+OBJECT_PAGES = ("block", "tx", "account", "product", "order", "coupon-batch", "coupon", "trace", "contract")
+ASSETS = {"explorer.js": "text/javascript", "explorer.css": "text/css"}
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+
+
+def _static(name: str) -> str:
+    return resources.files("node").joinpath(f"static/{name}").read_text(encoding="utf-8")
+
 
 def add_explorer_route(app: web.Application) -> None:
-    page = resources.files("node").joinpath("static/explorer.html").read_text(encoding="utf-8")
+    page = _static("explorer.html")
+    assets = {name: (_static(name), content_type) for name, content_type in ASSETS.items()}
+    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
 
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
+    async def handle_page(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html", headers=headers)
 
-    app.router.add_get("/", handle)
+    async def handle_asset(request: web.Request) -> web.Response:
+        text, content_type = assets[request.match_info["name"]]
+        return web.Response(text=text, content_type=content_type, headers=headers)
+
+    app.router.add_get("/", handle_page)
+    for kind in OBJECT_PAGES:
+        app.router.add_get(f"/{kind}/{{rest:.+}}", handle_page)
+    app.router.add_get(f"/static/{{name:{'|'.join(name.replace('.', '[.]') for name in ASSETS)}}}", handle_asset)

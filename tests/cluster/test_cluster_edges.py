@@ -297,8 +297,13 @@ def test_explorer_and_metrics_are_served(tmp_path):
             base = rpc_url(cluster, "node0")[: -len("/rpc")]
             async with aiohttp.ClientSession() as session:
                 async with session.get(base + "/") as page:
-                    html = await page.text()
                     assert page.status == 200 and page.content_type == "text/html"
+                    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+                async with session.get(base + "/order/" + "ab" * 32) as deep_link:
+                    assert deep_link.status == 200 and deep_link.content_type == "text/html"
+                async with session.get(base + "/static/explorer.js") as module:
+                    script = await module.text()
+                    assert module.status == 200 and module.content_type == "text/javascript"
                 async with ShopchainClient(rpc_url(cluster, "node0")) as client:
                     served = {method["name"]: {param["name"] for param in method["params"]}
                               for method in (await client.call("rpc.discover"))["methods"]}
@@ -306,8 +311,8 @@ def test_explorer_and_metrics_are_served(tmp_path):
                     async with session.get(base + "/metrics") as metrics:
                         text = await metrics.text()
                     status_after = await client.chain_status()
-            called = set(re.findall(r'rpc\("([a-z_.]+)"', html))
-            lookups = re.findall(r'<option value="([a-z_]+):([a-z_]+)"', html)
+            called = set(re.findall(r'rpc\("([a-z_.]+)"', script))
+            lookups = re.findall(r'"([a-z_]+_get)", "([a-z_]+)"\]', script)
             assert called and lookups, "the page's calls were not found: update this test with the page"
             assert called | {method for method, _ in lookups} <= set(served), "the page calls a method the node does not serve"
             assert all(param in served[method] for method, param in lookups), "the page passes a parameter the method lacks"

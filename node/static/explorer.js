@@ -1,0 +1,150 @@
+// The explorer: one page for every address (/block/H, /order/ID, …), read
+// from this node's /rpc. Everything users wrote on chain is set as text,
+// never parsed as HTML (docs/operations.md, "The explorer").
+
+let nextId = 1;
+
+export async function rpc(method, params) {
+  const response = await fetch("/rpc", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({jsonrpc: "2.0", id: nextId++, method, params})});
+  const answer = await response.json();
+  if (answer.error) {
+    const error = new Error(answer.error.message);
+    error.code = answer.error.data ? answer.error.data.code : String(answer.error.code);
+    throw error;
+  }
+  return answer.result;
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+// Which page a field's value leads to, by the field's name.
+const LINKS = {
+  account: "account", address: "account", buyer: "account", merchant: "account", holder: "account",
+  author: "account", carrier: "account", sender: "account", proposer: "account", issuer: "account",
+  to: "account", from: "account", referrer: "account",
+  tx: "tx", id: "tx", order: "order", batch: "coupon-batch", coupon: "coupon", contract: "contract",
+};
+
+function link(kind, value) {
+  return el("a", {href: `/${kind}/${value.split("/").map(encodeURIComponent).join("/")}`, class: "id"}, value);
+}
+
+function valueNode(name, value) {
+  if (value === null || value === undefined) return el("span", {class: "muted"}, "—");
+  if (Array.isArray(value)) {
+    const list = el("ul", {class: "rows"});
+    for (const item of value) list.append(el("li", {}, valueNode(name, item)));
+    return value.length ? list : el("span", {class: "muted"}, "none");
+  }
+  if (typeof value === "object") return fields(value);
+  if (typeof value === "number" && name.endsWith("_ms") && value > 1e12) {
+    return el("span", {title: `${value} ms`}, new Date(value).toLocaleString());
+  }
+  const text = String(value);
+  const kind = LINKS[name];
+  if (kind && (HEX_ID.test(text) || (kind === "coupon" && /^[0-9a-f]{64}\/\d+$/.test(text)))) return link(kind, text);
+  return el("span", {class: HEX_ID.test(text) ? "id" : ""}, text);
+}
+
+function fields(object) {
+  const list = el("dl");
+  for (const [name, value] of Object.entries(object)) list.append(el("dt", {}, name), el("dd", {}, valueNode(name, value)));
+  return list;
+}
+
+function show(...children) {
+  const page = document.getElementById("page");
+  page.replaceChildren(...children);
+}
+
+async function home() {
+  const status = await rpc("chain_status", {});
+  const blocks = el("ul", {class: "rows"});
+  show(el("h1", {}, `Chain ${status.chain_id}`),
+       fields({height: status.height, view: status.view, validators: status.validators.length, peers: status.peers.length,
+               last_block_time_ms: status.last_block_time_ms}),
+       el("h2", {}, "Latest blocks"), blocks);
+  for (let height = status.height; height > Math.max(0, status.height - 10); height--) {
+    const block = await rpc("block_get", {height});
+    blocks.append(el("li", {}, link("block", String(block.height)), ` · ${block.txs.length} transactions · `,
+                     new Date(block.header.time_ms).toLocaleString()));
+  }
+}
+
+// path kind -> (title, RPC method, its parameter)
+const PAGES = {
+  block: ["Block", "block_get", "height"], tx: ["Transaction", "tx_get", "id"],
+  account: ["Account", "account_get", "address"], product: ["Product", "product_get", "product"],
+  order: ["Order", "order_get", "order"], "coupon-batch": ["Coupon batch", "coupon_batch_get", "batch"],
+  coupon: ["Coupon", "coupon_get", "coupon"], trace: ["Trace", "trace_get", "subject"],
+  contract: ["Contract", "contract_get", "contract"],
+};
+
+async function objectPage(kind, value) {
+  const [title, method, param] = PAGES[kind];
+  const argument = kind === "block" ? Number(value) : value;
+  const found = await rpc(method, {[param]: argument});
+  document.title = `${title} ${value} · Shopchain`;
+  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), fields(found));
+}
+
+// What a search box entry may be, tried in this order; the first object found wins,
+// except serials and tracking numbers, which may name several (one per merchant).
+async function search(needle) {
+  const text = needle.trim();
+  if (/^\d+$/.test(text)) return [`/block/${text}`];
+  if (HEX_ID.test(text)) {
+    for (const [kind, method, param] of [["order", "order_get", "order"], ["coupon-batch", "coupon_batch_get", "batch"],
+                                         ["contract", "contract_get", "contract"], ["tx", "tx_get", "id"],
+                                         ["account", "account_get", "address"]]) {
+      if (await exists(method, {[param]: text})) return [`/${kind}/${text}`];
+    }
+    return [];
+  }
+  const parts = text.split("/");
+  if (parts.length === 2 && /^\d+$/.test(parts[1])) return (await exists("coupon_get", {coupon: text})) ? [`/coupon/${text}`] : [];
+  if (parts.length === 2) return (await exists("product_get", {product: text})) ? [`/product/${text}`] : [];
+  if (parts.length === 3) return (await exists("trace_get", {subject: text})) ? [`/trace/${text}`] : [];
+  const coupons = (await rpc("coupons_by_serial", {serial: text})).items;
+  const orders = (await rpc("orders_by_tracking", {tracking: text})).items;
+  return [...coupons.map((item) => [`/coupon/${item.coupon}`, `coupon ${item.serial} of merchant ${item.merchant}`]),
+          ...orders.map((item) => [`/order/${item.order}`, `order ${item.order} of merchant ${item.merchant}`])];
+}
+
+async function exists(method, params) {
+  try { await rpc(method, params); return true; } catch (error) { return false; }
+}
+
+async function searchPage(needle) {
+  const found = await search(needle);
+  if (found.length === 1) { location.replace(Array.isArray(found[0]) ? found[0][0] : found[0]); return; }
+  const list = el("ul", {class: "rows"});
+  for (const [href, label] of found) list.append(el("li", {}, el("a", {href}, label)));
+  show(el("h1", {}, "Search: ", needle), found.length ? list : el("p", {}, "Nothing on this chain matches that."));
+}
+
+async function route() {
+  const path = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const query = new URLSearchParams(location.search).get("q");
+  try {
+    if (path.length === 0 && query) await searchPage(query);
+    else if (path.length === 0) await home();
+    else if (path[0] in PAGES && path.length > 1) await objectPage(path[0], path.slice(1).join("/"));
+    else show(el("h1", {}, "No such page"), el("p", {}, el("a", {href: "/"}, "Back to the chain")));
+  } catch (error) {
+    show(el("h1", {}, "Not found"), el("p", {class: "error"}, `${error.code || "error"}: ${error.message}`));
+  }
+}
+
+document.getElementById("search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  location.assign(`/?q=${encodeURIComponent(document.getElementById("needle").value.trim())}`);
+});
+route();
