@@ -151,6 +151,11 @@ _STORED_LEAF = 0
 _STORED_INTERNAL = 1
 
 
+def is_stored_internal(raw: bytes) -> bool:
+    """Whether a stored node is an internal node (else a leaf)."""
+    return raw[0] == _STORED_INTERNAL
+
+
 def decode_leaf(raw: bytes) -> tuple[Leaf, bytes]:
     """A stored leaf and the value it holds."""
     if len(raw) < 65 or raw[0] != _STORED_LEAF:
@@ -410,7 +415,7 @@ class StateTree:
         if len(metas) == _META_BYTES and metas[8] == 1:
             here, only = bitmap.bit_length() - 1, hashes + metas
             # A single leaf moves up to this depth: it is written again here.
-            where = only[32:40] + _place(depth + 1, _with_digit(path, depth, here, self.radix_bits), self.radix_bits)
+            where = only[32:40] + self._place(depth + 1, _with_digit(path, depth, here, self.radix_bits))
             raw = out.nodes.pop(where, None) if only[32:40] == version else None
             if raw is None:
                 raw = self.reader.get_node(where)

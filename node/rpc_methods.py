@@ -176,6 +176,10 @@ def _checked(params: tuple[Param, ...], handler: Callable[..., Awaitable[Any]]) 
 
 # -- the methods --------------------------------------------------------------------
 
+def _no_trace(subject: str) -> str:
+    return f"no trace recorded for {subject}; check the order id or merchant/sku/lot"
+
+
 class _Api:
     def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float) -> None:
         self.node = node
@@ -470,8 +474,7 @@ class _Api:
         return self._read_one(queries.order_get, order, "order.unknown", f"no order {order}; check the id", prove)
 
     async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.trace_get, subject, "trace.unknown",
-                              f"no trace recorded for {subject}; check the order id or merchant/sku/lot", prove)
+        return self._read_one(queries.trace_get, subject, "trace.unknown", _no_trace(subject), prove)
 
     async def coupons_by_serial(self, serial: str) -> dict[str, Any]:
         split = split_serial(serial)
@@ -494,8 +497,7 @@ class _Api:
 
     async def trace_export(self, subject: str) -> dict[str, Any]:
         def read(state: KeyValueReader) -> dict[str, Any]:
-            trace = self._found(queries.trace_get(state, subject), "trace.unknown",
-                                f"no trace recorded for {subject}; check the order id or merchant/sku/lot")
+            trace = self._found(queries.trace_get(state, subject), "trace.unknown", _no_trace(subject))
             return {"trace": trace, "is_order": queries.order_get(state, subject) is not None}
 
         answer = self._read(read, False)

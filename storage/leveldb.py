@@ -24,6 +24,7 @@ from typing import Iterator
 
 import plyvel
 
+from chain.generations import MISSING, Generations
 from chain.kv import WriteBatch
 from storage.errors import StorageError
 
@@ -34,11 +35,9 @@ BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 # Bloom filters at 10 bits a key skip ~99 % of disk reads for absent keys
 # (LevelDB's recommended setting); commerce asks for many keys not yet written.
 BLOOM_FILTER_BITS = 10
-# The read cache: entries kept, in two generations of half each (when the
-# young one fills it becomes the old one and the old one is dropped; a hit in
-# the old one moves back to the young: the recently used stay, at amortised
-# O(1)), and the largest value cached (blocks and results are written once
-# and rarely read, so they stay out).
+# The read cache: entries kept, in two generations (chain/generations.py:
+# the recently used stay, at amortised O(1)), and the largest value cached
+# (blocks and results are written once and rarely read, so they stay out).
 READ_CACHE_ENTRIES = 500_000
 READ_CACHE_VALUE_MAX = 1024
 
@@ -64,23 +63,16 @@ class LevelDBStore:
         """``uncached``: first bytes of keys the read cache never holds."""
         self.path = Path(path)
         self._db = _open(self.path)
-        self._cache: dict[bytes, bytes | None] = {}
-        self._older: dict[bytes, bytes | None] = {}
-        self._generation_max = read_cache_entries // 2
+        self._cache: Generations[bytes | None] = Generations(read_cache_entries)
         self._uncached = frozenset(uncached)
 
     def get(self, key: bytes) -> bytes | None:
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        try:
-            value = self._older[key]
-        except KeyError:
-            value = self._db.get(key)
-            if key and key[0] in self._uncached:
-                return value
-        self._remember(bytes(key), value)
+        value = self._cache.get(key)
+        if value is not MISSING:
+            return value
+        value = self._db.get(key)
+        if not (key and key[0] in self._uncached):
+            self._remember(bytes(key), value)
         return value
 
     def put(self, key: bytes, value: bytes) -> None:
@@ -108,20 +100,14 @@ class LevelDBStore:
 
     def _written(self, key: bytes, value: bytes | None) -> None:
         """A write LevelDB has applied: the cache follows it for a key it holds."""
-        if key in self._cache or key in self._older:
+        if self._cache.holds(key):
             self._remember(key, value)
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
-        if not self._generation_max:
-            return
         if value is not None and len(value) > READ_CACHE_VALUE_MAX:
-            self._cache.pop(key, None)
-            self._older.pop(key, None)
-            return
-        if len(self._cache) >= self._generation_max:
-            self._older = self._cache
-            self._cache = {}
-        self._cache[key] = value
+            self._cache.discard(key)
+        else:
+            self._cache.put(key, value)
 
     def compact(self) -> None:
         """Compact the whole key range now (after a bulk load, say), rather

@@ -70,4 +70,4 @@ def test_the_cache_keeps_at_most_its_entries():
     update = StateTree(cached, 4).update(None, changes_of({k: 1 for k in range(500)}), 1)
     cached.written(update)
     internal = sum(1 for raw in update.nodes.values() if raw[0] == 1)
-    assert internal > 10 and len(cached._young) + len(cached._older) <= 10
+    assert internal > 10 and len(cached) <= 10
