@@ -27,8 +27,9 @@ View change: a ``view`` timer per (h, v) of ``view_timeout_ms * 2**v``, reset
 only on progress (a new height or a new view entered). On expiry it persists,
 then sends VIEW-CHANGE(h, v+1, highest prepared certificate at h and its
 block); from then on it signs no PREPARE or COMMIT below v+1 (the floor lives
-in the signing state). f+1 distinct validators asking for higher views make
-it join the lowest of them. The primary of v' with a quorum of VIEW-CHANGEs
+in the signing state). The timer of v+1 runs only once a quorum asked for v+1
+or above (``_record_view_change``). f+1 distinct validators asking for higher
+views make it join the lowest of them. The primary of v' with a quorum of VIEW-CHANGEs
 for exactly (h, v') sends NEW-VIEW: re-proposing the block of the highest
 prepared view, or a fresh block built on request. Replicas verify NEW-VIEW
 fully (NewView.verify) before preparing in v'.
@@ -151,9 +152,10 @@ class Replica:
         return self._enter_timers() + self._resume_view_change(now_ms)
 
     def _resume_view_change(self, now_ms: int) -> list[Action]:
-        """After a restart in a view change, broadcast again the VIEW-CHANGE
-        that went out before it (kept for resending, as any message of the
-        height). Its content is the record's prepared certificate and block,
+        """Entering a height in a view change (after a restart, or reaching by
+        commit or sync a height whose record shows one, as after a lost
+        write), broadcast again the VIEW-CHANGE that went out before (kept for
+        resending, as any message of the height). Its content is the record's prepared certificate and block,
         unchanged since it was signed while the record shows no PREPARE or
         COMMIT in that view or above; Ed25519 signs deterministically, so
         the bytes are the very same and nothing new is signed. Without it the
@@ -164,8 +166,8 @@ class Replica:
                 or any(vote is not None and vote[0] >= self.view for vote in (state.prepare, state.commit))):
             return []
         vc = sign_view_change(self.key, self.config.chain_id, self.height, self.view, state.prepared, self._prepared_block())
-        self._record_view_change(vc)
-        return [self._broadcast("view-change", encode_message(vc))] + self._maybe_new_view(self.view, now_ms)
+        return ([self._broadcast("view-change", encode_message(vc))] + self._record_view_change(vc)
+                + self._maybe_new_view(self.view, now_ms))
 
     def on_message(self, raw: bytes, now_ms: int) -> list[Action]:
         """A peer's bytes. Bad bytes are dropped (the error is raised to nobody)."""
@@ -185,6 +187,8 @@ class Replica:
         if height != self.height or view != self.view:
             return []
         if kind == TIMER_VIEW:
+            if self._waiting_for_view_change():
+                return []   # it runs again once a quorum asks for this view or above (_record_view_change)
             return self._start_view_change(self.view + 1, now_ms)
         if (kind == TIMER_PROPOSE and self.me == self.primary and not self.in_view_change and self.view not in self.proposals
                 and self.may_sign()):
@@ -309,7 +313,7 @@ class Replica:
                          if e.encode() not in included and e.height + self.config.evidence_max_age >= self.height}
         self.future_commits = {k: v for k, v in self.future_commits.items() if k[0] >= self.height}
         self._reset_height()
-        out = self._enter_timers()
+        out = self._enter_timers() + self._resume_view_change(now_ms)
         return out + self._replay(now_ms)
 
     def _replay(self, now_ms: int) -> list[Action]:
@@ -558,11 +562,36 @@ class Replica:
         state = self.signed
         vc = sign_view_change(self.key, self.config.chain_id, self.height, new_view, state.prepared, self._prepared_block())
         out += [self._record(replace(state, view_floor=new_view)), self._broadcast("view-change", encode_message(vc))]
-        self._record_view_change(vc)
+        out += self._record_view_change(vc)
         return out + self._maybe_new_view(new_view, now_ms)
 
-    def _record_view_change(self, vc: ViewChange) -> None:
+    def _asking_from_here(self) -> set[bytes]:
+        """The validators that asked for the view we are in or a higher one."""
+        return {validator for view, by in self.vcs.items() if view >= self.view for validator in by}
+
+    def _view_change_quorum(self) -> bool:
+        return len(self._asking_from_here()) >= self.validators.quorum
+
+    def _waiting_for_view_change(self) -> bool:
+        """Whether we asked for the view we are in and too few others did yet.
+        A replica back in a view it cannot ask for again (it voted there
+        before a lost write) has its timer run as usual."""
+        return (self.in_view_change and self.me in self.vcs.get(self.view, {})
+                and not self._view_change_quorum())
+
+    def _record_view_change(self, vc: ViewChange) -> list[Action]:
+        """Keep a VIEW-CHANGE. The timer of a view being changed to runs only
+        once a quorum of validators asked for it or a higher one (PBFT's
+        liveness rule, widened to higher views): a replica alone in a view
+        waits there for the others instead of leaving it on a timer, while
+        replicas behind it climb, so replicas that went through views at
+        different paces (a partition, restarts) meet again instead of chasing
+        each other with ever longer timers."""
+        waiting = self._waiting_for_view_change()
         self.vcs.setdefault(vc.view, {})[vc.validator] = vc
+        if waiting and not self._waiting_for_view_change():
+            return [SetTimer(TIMER_VIEW, self.height, self.view, self._timeout(self.view))]
+        return []
 
     def _on_view_change(self, vc: ViewChange, now_ms: int) -> list[Action]:
         sent = self.new_view_raw.get(vc.view)
@@ -573,8 +602,7 @@ class Replica:
         if vc.view < self.view or (vc.view == self.view and not self.in_view_change and self.view in self.proposals):
             return []
         vc.verify(self.validators, self.config.chain_id, verify=self.config.verify)
-        self._record_view_change(vc)
-        out: list[Action] = []
+        out: list[Action] = self._record_view_change(vc)
         # join: f+1 distinct validators ask for a view above ours
         asking: dict[bytes, int] = {}
         for view, by in self.vcs.items():
@@ -627,7 +655,7 @@ class Replica:
         if self.signed.view_floor < nv.view and self.may_sign():
             self.signed = replace(self.signed, view_floor=nv.view)
         for vc in nv.view_changes:
-            self._record_view_change(vc)
+            self._record_view_change(vc)    # out of the view change now: starts no timer
         out: list[Action] = [SetTimer(TIMER_VIEW, self.height, nv.view, self._timeout(nv.view))]
         out += self._accept_proposal(nv.proposal, validated=False)
         return out + self._check_prepared(now_ms) + self._replay(now_ms)

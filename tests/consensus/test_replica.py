@@ -61,6 +61,28 @@ def test_a_restart_in_a_view_change_sends_the_same_view_change_again():
     assert again == [first[0], first[0]] and encode_message(again[1]) == encode_message(first[0])
 
 
+def test_reaching_by_sync_a_height_left_in_a_view_change_sends_that_view_change_again():
+    """A write lost everywhere: the validators reopen a height behind, get the
+    block back, and enter the height they had asked to leave view 0 of. Each
+    must ask again (the same bytes), or none of them gathers the quorum that
+    starts the view's timer."""
+    net = Network(4)
+    for line in ["start", "advance 1000", "tick r1 kind=propose", "deliver", "tick kind=view", "drop"]:
+        net.command(line)
+    first = [m for m in sent(net, 0) if isinstance(m, ViewChange)]
+    assert [(m.height, m.view) for m in first] == [(2, 1)]
+    block = net.nodes[0].app.committed.pop()          # the store reopens one height behind
+    net.command("crash r0")
+    net.command("restart r0")
+    r0 = net.nodes[0].replica
+    assert r0.height == 1
+    sigs = tuple((k.public_key, sign_vote(k, CHAIN, "commit", 1, 0, block.hash()).signature) for k in net.keys[:3])
+    net.run(0, r0.on_synced_block(block, CommitCertificate(1, 0, block.hash(), sigs), net.now))
+    assert (r0.height, r0.view, r0.in_view_change) == (2, 1, True)
+    again = [m for m in sent(net, 0) if isinstance(m, ViewChange)]
+    assert len(again) == 2 and encode_message(again[1]) == encode_message(first[0])
+
+
 def test_a_restart_after_voting_in_the_new_view_sends_no_view_change():
     net = Network(4)
     for line in ["start", "advance 1000", "tick r1 kind=propose"]:
@@ -208,9 +230,29 @@ def test_view_timeouts_double():
     net.command("start")
     delays = []
     for _ in range(4):
-        net.command("tick r0 kind=view")
+        net.command("tick kind=view")
+        net.command("deliver drop=NEW-VIEW")      # every view change gathers its quorum; no new view starts
         delays.append(net.nodes[0].timers["view"][2])
     assert delays == [200, 400, 800, 1600]
+    assert net.nodes[0].replica.view == 4
+
+
+def test_a_replica_alone_in_a_view_change_waits_for_a_quorum():
+    """Its view-1 timer firing moves it nowhere while nobody else asked for
+    view 1; the VIEW-CHANGE that completes a quorum starts that timer again."""
+    net = Network(4, view_timeout_ms=100)
+    net.command("start")
+    net.command("tick r0 kind=view")
+    net.command("tick r0 kind=view")
+    r0 = net.nodes[0].replica
+    assert (r0.view, r0.in_view_change) == (1, True)
+    assert [m.view for m in net.nodes[0].signed if isinstance(m, ViewChange)] == [1]
+    assert "view" not in net.nodes[0].timers
+    net.command("tick r1 r3 kind=view")
+    net.command("deliver r0")
+    assert net.nodes[0].timers["view"] == (1, 1, 200)
+    net.command("tick r0 kind=view")
+    assert [m.view for m in net.nodes[0].signed if isinstance(m, ViewChange)] == [1, 2]
 
 
 def test_equivocating_proposals_become_evidence():
