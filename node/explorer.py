@@ -5,13 +5,20 @@ assets are sent with a Content Security Policy that runs only this
 node's own scripts, so text users wrote on chain can never run as code."""
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from aiohttp import web
 
 # The addresses of object pages (node/static/explorer.js's PAGES).
 OBJECT_PAGES = ("block", "tx", "account", "product", "order", "coupon-batch", "coupon", "trace", "contract")
-ASSETS = {"explorer.js": "text/javascript", "explorer.css": "text/css"}
+# The page's files under /static/: its own, then the vendored libraries
+# (node/static/vendor/README.md says where each came from).
+ASSETS = {
+    "explorer.js": "text/javascript", "explorer.css": "text/css", "badge.js": "text/javascript",
+    "verify.js": "text/javascript", "vendor/tweetnacl-1.0.3.js": "text/javascript",
+    **{f"vendor/noble-hashes-2.0.1/{name}.js": "text/javascript" for name in ("sha2", "_md", "_u64", "utils")},
+}
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                            "frame-ancestors 'none'")
@@ -36,4 +43,4 @@ def add_explorer_route(app: web.Application) -> None:
     app.router.add_get("/", handle_page)
     for kind in OBJECT_PAGES:
         app.router.add_get(f"/{kind}/{{rest:.+}}", handle_page)
-    app.router.add_get(f"/static/{{name:{'|'.join(name.replace('.', '[.]') for name in ASSETS)}}}", handle_asset)
+    app.router.add_get(f"/static/{{name:{'|'.join(re.escape(name) for name in ASSETS)}}}", handle_asset)

@@ -199,12 +199,15 @@ class _Api:
             ("tx_get", "A committed transaction with its result and block.", (
                 _hex_id("id", "the transaction id (hex SHA-256 of its signed bytes)"),
             ), _TX_RESULT, self.tx_get),
-            ("block_get", "A committed block: header, transaction ids, evidence and commit certificate.", (
+            ("block_get", "A committed block: header, transaction ids, evidence and commit certificate, the "
+                          "header and certificate also as their canonical bytes (what a light client checks).", (
                 _param("height", {"type": "integer", "minimum": 1}, "the block height (default: the last committed)",
                        required=False),
-            ), _object("height", "hash", "header", "txs", "evidence", "certificate", height=_INT, hash=_HEX, header=_OBJ,
+            ), _object("height", "hash", "header", "txs", "evidence", "certificate", "header_bytes", "certificate_bytes",
+                       height=_INT, hash=_HEX, header=_OBJ,
                        txs={"type": "array", "items": _HEX}, evidence={"type": "array", "items": _HEX},
-                       evidence_ids={"type": "array", "items": _HEX}, certificate=_CERTIFICATE), self.block_get),
+                       evidence_ids={"type": "array", "items": _HEX}, certificate=_CERTIFICATE,
+                       header_bytes=_HEX, certificate_bytes=_HEX), self.block_get),
             ("genesis_get", "The chain's genesis document and its hash: a light client that trusts only the hash "
                             "checks the document against it.", (),
              _object("document", "hash", document=_OBJ, hash=_HEX), self.genesis_get),
@@ -414,6 +417,7 @@ class _Api:
             "evidence": [record.hex() for record in block.evidence],
             "evidence_ids": [hashlib.sha256(record).hexdigest() for record in block.evidence],
             "certificate": queries.to_json(certificate.to_map()),
+            "header_bytes": block.header.encode().hex(), "certificate_bytes": certificate.encode().hex(),
         }
 
     async def genesis_get(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 // from this node's /rpc. Everything users wrote on chain is set as text,
 // never parsed as HTML (docs/operations.md, "The explorer").
 
+import {PROVEN_PAGES, cryptoUsed, forgetPin, loadTrust, verifyBlock, verifyObject, verifyTransaction} from "./badge.js";
+
 let nextId = 1;
 
 export async function rpc(method, params) {
@@ -87,12 +89,55 @@ const PAGES = {
   contract: ["Contract", "contract_get", "contract"],
 };
 
+// The parts of an answer that carry its proof: checked by the badge, not listed.
+const PROOF_FIELDS = new Set(["header_bytes", "certificate", "certificate_bytes", "proofs"]);
+
 async function objectPage(kind, value) {
   const [title, method, param] = PAGES[kind];
   const argument = kind === "block" ? Number(value) : value;
-  const found = await rpc(method, {[param]: argument});
+  const proven = PROVEN_PAGES.has(kind);
+  const found = await rpc(method, {[param]: argument, ...(proven ? {prove: true} : {})});
+  const shown = Object.fromEntries(Object.entries(found).filter(([name]) => !PROOF_FIELDS.has(name)
+                                                                && !(proven && name === "header")));
   document.title = `${title} ${value} · Shopchain`;
-  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), fields(found));
+  const badge = el("p", {id: "badge", class: "badge pending"}, "checking against the validators' signatures…");
+  const trustLine = el("p", {id: "trust", class: "muted"});
+  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), badge, fields(shown), trustLine);
+  await checkBadge(badge, trustLine, () => {
+    if (kind === "block") return (trust) => verifyBlock(trust, found);
+    if (kind === "tx") return (trust) => verifyTransaction(trust, rpc, value);
+    return (trust) => verifyObject(trust, kind, value, found);
+  });
+}
+
+/** Fill the badge: what was verified, or what did not check. */
+async function checkBadge(badge, trustLine, checker) {
+  let trust;
+  try {
+    trust = await loadTrust(rpc);
+  } catch (error) {
+    badge.className = "badge bad";
+    badge.textContent = `not verified: ${error.message} — this node serves another chain under the same id, `
+      + "or the pin is wrong; forget the pin only if you trust this node's genesis";
+    trustLine.replaceChildren(forgetButton(error.chainId));
+    return;
+  }
+  trustLine.replaceChildren(`Trusted genesis of ${trust.chainId}: `, el("span", {class: "id", id: "genesis-hash"}, trust.genesisHash),
+    trust.firstUse ? " (pinned now, on first use: compare it with a hash from elsewhere) " : " (pinned in this browser) ",
+    forgetButton(trust.chainId), ` · ${cryptoUsed()}`);
+  try {
+    badge.textContent = await checker()(trust);
+    badge.className = "badge ok";
+  } catch (error) {
+    badge.className = "badge bad";
+    badge.textContent = `not verified: ${error.message}`;
+  }
+}
+
+function forgetButton(chainId) {
+  const button = el("button", {type: "button", id: "forget-pin"}, "Forget this chain's pin");
+  button.addEventListener("click", () => { forgetPin(chainId); location.reload(); });
+  return button;
 }
 
 // What a search box entry may be, tried in this order; the first object found wins,

@@ -5,11 +5,20 @@ lands a height, an address and a coupon serial on their pages; text users
 wrote on chain is shown as text, never run."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import os
+import re
 import shutil
+import threading
 from pathlib import Path
+from typing import Callable
+
+import aiohttp
 
 import pytest
+from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -18,6 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from chain.keys import KeyPair
 from node.client import ShopchainClient
 from tests.cluster.clusterutil import admin_key, rpc_url, run, running_testnet, wait_height
+from tests.docs.test_protocol_doc import DOC_VECTORS
 
 pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -77,6 +87,12 @@ def load(driver, url: str, heading: str) -> None:
     WebDriverWait(driver, 20).until(lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith(heading))
 
 
+def badge(driver) -> str:
+    """The badge's text once the page has checked what it shows."""
+    WebDriverWait(driver, 30).until(lambda d: "pending" not in d.find_element(By.ID, "badge").get_attribute("class"))
+    return driver.find_element(By.ID, "badge").text
+
+
 def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_text(tmp_path, browser):
     with running_testnet(tmp_path / "net") as cluster:
         objects = story(cluster)
@@ -88,6 +104,7 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
             browser.set_window_size(width, height)
             for kind, heading in headings.items():
                 load(browser, f"{base}/{kind}/{objects[kind]}", heading)
+                assert badge(browser).startswith("verified at height"), (kind, badge(browser))
                 assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (kind, width)
                 browser.save_screenshot(str(SCREENSHOTS / f"{kind}-{width}.png"))
             load(browser, f"{base}/", "Chain")
@@ -107,3 +124,171 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
             box.submit()
             WebDriverWait(browser, 20).until(lambda d: d.current_url.endswith(path))
             load(browser, browser.current_url, heading)
+
+
+def test_the_protocol_vectors_pass_through_the_pages_decoder_and_verifier_with_either_crypto(tmp_path, browser):
+    """docs/protocol.md's vectors, run in the page's own modules, once with
+    WebCrypto and once with the vendored libraries a phone on plain http uses."""
+    with running_testnet(tmp_path / "net") as cluster:
+        run(wait_height(cluster, ["node0"], 1))
+        base = rpc_url(cluster, "node0")[: -len("/rpc")]
+        for mode in ("", "?crypto=fallback"):
+            load(browser, f"{base}/{mode}", "Chain")
+            outcome = browser.execute_async_script(VECTOR_SCRIPT, DOC_VECTORS)
+            assert outcome["errors"] == [], outcome
+            assert outcome["path"] == ("fallback" if mode else "webcrypto")
+
+
+VECTOR_SCRIPT = """
+const [vectors, done] = arguments;
+(async () => {
+  const v = await import('/static/verify.js');
+  const errors = [];
+  const check = (ok, what) => { if (!ok) errors.push(what); };
+  const hex = v.fromHex, toHex = v.toHex;
+  try {
+    const tx = vectors.transaction;
+    check(toHex(v.pack(v.unpack(hex(tx.tx)))) === tx.tx, 'transaction round trip');
+    check(toHex(await v.sha256(hex(tx.tx))) === tx.id, 'transaction id');
+    check(await v.verifySignature(hex(tx.public_key), hex(tx.signing_bytes), hex(tx.signature)), 'transaction signature');
+    const bad = hex(tx.signature); bad[0] ^= 1;
+    check(!(await v.verifySignature(hex(tx.public_key), hex(tx.signing_bytes), bad)), 'a changed signature is refused');
+    const g = vectors.genesis;
+    const trust = await v.trustFromGenesis(g.document, g.hash);
+    check(trust.genesisHash === g.hash, 'genesis hash');
+    const h = vectors.header;
+    const header = v.decodeHeader(hex(h.bytes));
+    check(header.height === h.fields.height && toHex(header.state_root) === h.fields.state_root, 'header fields');
+    check(toHex(await v.sha256(hex(h.bytes))) === h.hash, 'header hash');
+    const vote = vectors.vote;
+    check(toHex(v.signingBytes('vote', [g.document.chain_id, 'commit', 1, 0, hex(h.hash)])) === vote.signing_bytes, 'vote signing bytes');
+    check(await v.verifySignature(hex(vote.validator), hex(vote.signing_bytes), hex(vote.signature)), 'vote signature');
+    const c = vectors.certificate;
+    check(toHex(trust.validatorsHash) === c.validators_hash, 'validators hash');
+    const verified = await v.verifyHeader(trust, hex(h.bytes), hex(c.bytes));
+    check(verified.signers >= v.quorumSize(c.validators.length), 'certificate quorum');
+    const forged = hex(c.bytes); forged[forged.length - 1] ^= 1;
+    try { await v.verifyHeader(trust, hex(h.bytes), forged); errors.push('a forged certificate passed'); } catch (e) {}
+    const m = vectors.merkle;
+    const leaf = new TextEncoder().encode(m.leaves_utf8[m.proof_index]);
+    check(toHex(await v.merkleRootFromProof(leaf, m.proof_index, m.leaves_utf8.length, m.proof_path.map(hex))) === m.root, 'merkle proof');
+    const r = vectors.result;
+    check(toHex(await v.merkleRootFromProof(hex(r.leaf), 0, 1, [])) === r.results_root, 'results root');
+    const st = vectors.state_tree;
+    for (const item of st.proofs) {
+      const proof = v.decodeStateProof(hex(item.proof));
+      const value = item.value === null ? null : hex(item.value);
+      await v.verifyStateProof(hex(st.state_root), hex(item.key), value, proof);
+      try { await v.verifyStateProof(hex(st.state_root), hex(item.key), value === null ? hex('05') : null, proof);
+            errors.push('a state proof proved the wrong value'); } catch (e) {}
+    }
+    for (const bad of ['c1', 'c0', 'cb3ff0000000000000', 'd40000', '82a162c3a161c3']) {
+      try { v.unpack(hex(bad)); errors.push('non-canonical ' + bad + ' decoded'); } catch (e) {}
+    }
+  } catch (error) { errors.push(String(error && error.stack || error)); }
+  done({errors, path: v.cryptoPath});
+})();
+"""
+
+
+class LyingProxy:
+    """Between the browser and a node, on 127.0.0.1: passes everything
+    through, and with ``lie`` set changes each /rpc answer the way it names."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.lie: Callable[[dict], None] | None = None
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> "LyingProxy":
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    async def _start(self) -> None:
+        self.session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        await self.session.close()
+        await self.runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        async with self.session.request(request.method, self.upstream + request.path_qs, data=body,
+                                        headers={"Content-Type": request.headers.get("Content-Type", "text/plain")}) as answer:
+            payload = await answer.read()
+            headers = {name: value for name, value in answer.headers.items()
+                       if name.lower() in ("content-type", "content-security-policy")}
+        if request.path == "/rpc" and self.lie is not None:
+            message = json.loads(payload)
+            if "result" in message:
+                self.lie(message["result"])
+                payload = json.dumps(message).encode()
+        return web.Response(body=payload, status=answer.status, headers=headers)
+
+
+def flip_hex(text: str, at: int) -> str:
+    return text[:at] + format(int(text[at], 16) ^ 1, "x") + text[at + 1:]
+
+
+def test_the_badge_says_what_failed_when_a_proxy_lies(tmp_path, browser):
+    with running_testnet(tmp_path / "net") as cluster:
+        objects = story(cluster)
+        with LyingProxy(rpc_url(cluster, "node0")[: -len("/rpc")]) as proxy:
+            base = f"http://127.0.0.1:{proxy.port}"
+            load(browser, f"{base}/coupon-batch/{objects['coupon-batch']}", "Coupon batch")
+            assert badge(browser).startswith("verified at height")           # honest through the proxy
+
+            def sold(result: dict) -> None:
+                if "sold_online" in result:
+                    result["sold_online"] += 1
+                    result["sold"] += 1
+
+            def trace_event(result: dict) -> None:
+                if "events" in result:
+                    result["events"][0]["location"] = "somewhere else"
+
+            def proof_byte(result: dict) -> None:
+                for item in result.get("proofs", []):
+                    item["proof"] = flip_hex(item["proof"], len(item["proof"]) - 1)
+
+            def signature(result: dict) -> None:
+                if "certificate_bytes" in result:
+                    result["certificate_bytes"] = flip_hex(result["certificate_bytes"], len(result["certificate_bytes"]) - 1)
+
+            for lie, kind, said in ((sold, "coupon-batch", "sold_online is not the one the validators signed"),
+                                    (trace_event, "trace", "trace event 0 is not the one the validators signed"),
+                                    (proof_byte, "coupon-batch", "does not hold"),
+                                    (signature, "order", "does not check"),
+                                    (signature, "block", "does not check")):
+                proxy.lie = lie
+                heading = {"coupon-batch": "Coupon batch", "trace": "Trace", "order": "Order", "block": "Block"}[kind]
+                load(browser, f"{base}/{kind}/{objects[kind]}", heading)
+                text = badge(browser)
+                assert text.startswith("not verified") and said in text, (lie.__name__, kind, text)
+            proxy.lie = None
+            load(browser, f"{base}/trace/{objects['trace']}", "Trace")
+            assert badge(browser).startswith("verified at height")
+
+
+def test_the_vendored_files_are_the_pinned_ones():
+    """node/static/vendor/README.md lists each vendored file's SHA-256."""
+    vendor = Path(__file__).resolve().parents[2] / "node" / "static" / "vendor"
+    listed = re.findall(r"^([0-9a-f]{64})  (\S+)$", (vendor / "README.md").read_text(), re.M)
+    assert len(listed) == 5
+    for digest, name in listed:
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
