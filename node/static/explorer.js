@@ -102,7 +102,8 @@ async function objectPage(kind, value) {
   document.title = `${title} ${value} · Shopchain`;
   const badge = el("p", {id: "badge", class: "badge pending"}, "checking against the validators' signatures…");
   const trustLine = el("p", {id: "trust", class: "muted"});
-  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), badge, fields(shown), trustLine);
+  const actions = kind === "trace" ? [epcisButton(value)] : [];
+  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), badge, ...actions, fields(shown), trustLine);
   await checkBadge(badge, trustLine, () => {
     if (kind === "block") return (trust) => verifyBlock(trust, found);
     if (kind === "tx") return (trust) => verifyTransaction(trust, rpc, value);
@@ -134,9 +135,27 @@ async function checkBadge(badge, trustLine, checker) {
   }
 }
 
+/** The trace as a GS1 EPCIS 2.0 document (trace_export), saved as a file. */
+function epcisButton(subject) {
+  const button = el("button", {type: "button", id: "epcis"}, "Download EPCIS 2.0 (JSON-LD)");
+  button.addEventListener("click", async () => {
+    const exported = await rpc("trace_export", {subject});
+    const file = new Blob([JSON.stringify(exported.document, null, 1)], {type: "application/ld+json"});
+    const anchor = el("a", {href: URL.createObjectURL(file), download: `${subject.replaceAll("/", "_")}.epcis.jsonld`});
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+  });
+  return button;
+}
+
 function forgetButton(chainId) {
   const button = el("button", {type: "button", id: "forget-pin"}, "Forget this chain's pin");
-  button.addEventListener("click", () => { forgetPin(chainId); location.reload(); });
+  button.addEventListener("click", () => {
+    forgetPin(chainId);
+    history.replaceState(null, "", location.pathname + location.search);   // a #genesis= link would pin it again
+    location.reload();
+  });
   return button;
 }
 

@@ -37,7 +37,12 @@ SCREENSHOTS = Path(os.environ.get("TEST_OUTPUT", "test-output")) / "explorer"
 
 
 @pytest.fixture(scope="module")
-def browser():
+def downloads(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.fail("Chromium and its driver are missing: `make test` installs them (apt-get chromium chromium-driver)")
     options = webdriver.ChromeOptions()
@@ -45,6 +50,8 @@ def browser():
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -245,7 +252,7 @@ def flip_hex(text: str, at: int) -> str:
     return text[:at] + format(int(text[at], 16) ^ 1, "x") + text[at + 1:]
 
 
-def test_the_badge_says_what_failed_when_a_proxy_lies(tmp_path, browser):
+def test_the_badge_says_what_failed_when_a_proxy_lies_and_the_trace_downloads_as_epcis(tmp_path, browser, downloads):
     with running_testnet(tmp_path / "net") as cluster:
         objects = story(cluster)
         with LyingProxy(rpc_url(cluster, "node0")[: -len("/rpc")]) as proxy:
@@ -283,6 +290,20 @@ def test_the_badge_says_what_failed_when_a_proxy_lies(tmp_path, browser):
             proxy.lie = None
             load(browser, f"{base}/trace/{objects['trace']}", "Trace")
             assert badge(browser).startswith("verified at height")
+            browser.find_element(By.ID, "epcis").click()
+            saved = downloads / f"{objects['trace'].replace('/', '_')}.epcis.jsonld"
+            WebDriverWait(browser, 20).until(lambda d: saved.exists() and saved.stat().st_size > 0)
+            exported = json.loads(saved.read_text())
+            assert exported["type"] == "EPCISDocument" and exported["schemaVersion"] == "2.0"
+            assert [event["bizStep"] for event in exported["epcisBody"]["eventList"]] == ["receiving"]
+            genesis = browser.find_element(By.ID, "genesis-hash").text
+            load(browser, f"{base}/order/{objects['order']}#genesis={'0' * 64}", "Order")    # a link pins another genesis
+            text = badge(browser)
+            assert text.startswith("not verified") and "another chain under the same id" in text, text
+            browser.find_element(By.ID, "forget-pin").click()
+            WebDriverWait(browser, 20).until(lambda d: "pending" not in d.find_element(By.ID, "badge").get_attribute("class")
+                                             and d.find_element(By.ID, "badge").text.startswith("verified at height"))
+            assert browser.find_element(By.ID, "genesis-hash").text == genesis
 
 
 def test_the_vendored_files_are_the_pinned_ones():
