@@ -20,16 +20,13 @@ from chain.kv import KeyValueReader
 from chain.results import TxResult, results_root
 from chain.transaction import SignedTransaction
 from commerce.accounts import is_suspended
-from commerce.context import Context
+from commerce.context import TIMED_STEP_TX_ID, Context
 from commerce.dispatch import HANDLERS, TIMED_STEPS
 from commerce.errors import BlockInvalid, TxRejected
 from commerce.keys import TIMER, meta_key, nonce_key, parse_timer_key
 from commerce.kinds import shape_of
 from commerce.overlay import Overlay
 from commerce.records import get_param, get_record, put_record
-
-# Timed steps run with no transaction; their events name this id.
-TIMED_STEP_TX_ID = "0" * 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,8 @@ def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, A
     target = compute_next_state(order["state"], step)
     if "timer" in order:
         state.delete(order.pop("timer"))
-    order = {**order, "state": target, "updated_ms": ctx.block_time_ms}
+    order = {**order, "state": target, "updated_ms": ctx.block_time_ms,
+             "history": order.get("history", []) + [history_entry(ctx, step, target)]}
     if target in STATE_TIMERS:
         timer_step, parameter = STATE_TIMERS[target]
         key = timer_key(ctx.block_time_ms + get_param(state, parameter), timer_step, order_id)
@@ -82,13 +83,26 @@ def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, A
     return order
 
 
-def _release(state: Overlay, order: dict[str, Any], buyer_amount: int) -> None:
-    """Split the escrow: ``buyer_amount`` back to the buyer, the rest settled to the merchant."""
+def history_entry(ctx: Context, step: str, target: str) -> dict[str, Any]:
+    """One line of an order's history: the step, the state it led to, when,
+    and the transaction that took it (none for a timer's step)."""
+    entry = {"step": step, "state": target, "time_ms": ctx.block_time_ms}
+    if not ctx.timed:
+        entry["tx"] = ctx.tx_id
+    return entry
+
+
+def _release(state: Overlay, order: dict[str, Any], buyer_amount: int) -> dict[str, Any]:
+    """Split the escrow: ``buyer_amount`` back to the buyer, the rest settled
+    to the merchant; the order with ``payouts``, where the escrow went."""
+    payouts = []
     if buyer_amount:
         credit(state, order["buyer"], NATIVE_ASSET, buyer_amount)
+        payouts.append({"role": "buyer", "to": order["buyer"], "amount": buyer_amount})
     merchant_amount = order["escrow"] - buyer_amount
     if merchant_amount:
-        settle(state, order, merchant_amount)
+        payouts += settle(state, order, merchant_amount)
+    return {**order, "payouts": payouts}
 
 
 def compute_fee_shares(amount: int, params: dict[str, Any], validator_count: int, has_agent: bool) -> dict[str, int]:
@@ -99,19 +113,23 @@ def compute_fee_shares(amount: int, params: dict[str, Any], validator_count: int
             "treasury": fee - agent - validator_each * validator_count, "merchant": amount - fee}
 
 
-def settle(state: Overlay, order: dict[str, Any], amount: int) -> None:
-    """Pay ``amount`` to the merchant less the fee, split to agent, validators and treasury."""
+def settle(state: Overlay, order: dict[str, Any], amount: int) -> list[dict[str, Any]]:
+    """Pay ``amount`` to the merchant less the fee, split to agent, validators
+    and treasury; the payouts made, each with its role."""
     validators = get_meta(state, "validators")
     referrer = (get_account(state, order["buyer"]) or {}).get("referrer")
     params = {name: get_param(state, name) for name in ("fee_bps", "agent_bps", "validator_bps")}
     shares = compute_fee_shares(amount, params, len(validators), referrer is not None)
-    payouts = [(order["merchant"], shares["merchant"]), (get_meta(state, "treasury"), shares["treasury"])]
-    payouts += [(validator, shares["validator_each"]) for validator in validators]
+    payouts = [("merchant", order["merchant"], shares["merchant"]), ("treasury", get_meta(state, "treasury"), shares["treasury"])]
+    payouts += [("validator", validator, shares["validator_each"]) for validator in validators]
     if referrer is not None:
-        payouts.append((referrer, shares["agent"]))
-    for address, share in payouts:
+        payouts.append(("agent", referrer, shares["agent"]))
+    made = []
+    for role, address, share in payouts:
         if share:
             credit(state, address, NATIVE_ASSET, share)
+            made.append({"role": role, "to": address, "amount": share})
+    return made
 
 
 def order_item(item: Any) -> tuple[str, int]:
@@ -157,7 +175,7 @@ def process_order_create(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     debit(state, ctx.sender, NATIVE_ASSET, escrow)
     order = {"buyer": ctx.sender, "merchant": merchant, "items": reserved, "total": total, "discount": discount,
              "escrow": escrow, "shipping_hash": shipping_hash, "state": "created", "created_ms": ctx.block_time_ms,
-             "updated_ms": ctx.block_time_ms, "reviewed": False}
+             "updated_ms": ctx.block_time_ms, "reviewed": False, "history": [history_entry(ctx, "create", "created")]}
     if "coupon" in body:
         order["coupon"] = body["coupon"]
     put_record(state, order_key(ctx.tx_id), order)
@@ -181,7 +199,7 @@ def process_order_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     _require_party(order, ctx.sender, "buyer", "merchant")
     order = process_step(state, ctx, order_id, order, "cancel")
     _restock(state, order)
-    _release(state, order, order["escrow"])
+    put_record(state, order_key(order_id), _release(state, order, order["escrow"]))
 
 
 def process_order_ship(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -201,7 +219,7 @@ def process_order_confirm(state: Overlay, tx: SignedTransaction, ctx: Context) -
     order_id, order = require_order(state, tx.body)
     _require_party(order, ctx.sender, "buyer")
     order = process_step(state, ctx, order_id, order, "confirm")
-    _release(state, order, 0)
+    put_record(state, order_key(order_id), _release(state, order, 0))
 
 
 def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -217,8 +235,7 @@ def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     order = process_step(state, ctx, order_id, order, step)
     if step == "refund":
         _restock(state, order)
-    _release(state, order, amount)
-    put_record(state, order_key(order_id), {**order, "refunded": amount})
+    put_record(state, order_key(order_id), {**_release(state, order, amount), "refunded": amount})
 
 
 def process_order_dispute(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -237,7 +254,7 @@ def process_order_resolve(state: Overlay, tx: SignedTransaction, ctx: Context) -
     share_bps = bps_field(body, "buyer_share_bps")
     order = process_step(state, ctx, order_id, order, "resolve")
     buyer_amount = order["escrow"] * share_bps // BPS
-    _release(state, order, buyer_amount)
+    order = _release(state, order, buyer_amount)
     put_record(state, order_key(order_id), {**order, "refunded": buyer_amount, "buyer_share_bps": share_bps})
 
 
@@ -245,11 +262,11 @@ def process_order_timeout(state: Overlay, ctx: Context, order_id: str, step: str
     """A time-driven exit: ship_timeout and dispute_timeout refund, auto_confirm settles."""
     order = process_step(state, ctx, order_id, get_order(state, order_id), step)
     if step == "auto_confirm":
-        _release(state, order, 0)
+        put_record(state, order_key(order_id), _release(state, order, 0))
         return
     if step == "ship_timeout":
         _restock(state, order)
-    _release(state, order, order["escrow"])
+    put_record(state, order_key(order_id), _release(state, order, order["escrow"]))
 
 
 def process_order_delivered(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ OBJECT_PAGES = ("block", "tx", "account", "product", "order", "coupon-batch", "c
 # (node/static/vendor/README.md says where each came from).
 ASSETS = {
     "explorer.js": "text/javascript", "explorer.css": "text/css", "badge.js": "text/javascript",
-    "verify.js": "text/javascript", "vendor/tweetnacl-1.0.3.js": "text/javascript",
+    "verify.js": "text/javascript", "dom.js": "text/javascript", "views.js": "text/javascript", "vendor/tweetnacl-1.0.3.js": "text/javascript",
     **{f"vendor/noble-hashes-2.0.1/{name}.js": "text/javascript" for name in ("sha2", "_md", "_u64", "utils")},
 }
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

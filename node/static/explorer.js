@@ -3,6 +3,8 @@
 // never parsed as HTML (docs/operations.md, "The explorer").
 
 import {PROVEN_PAGES, cryptoUsed, forgetPin, loadTrust, verifyBlock, verifyObject, verifyTransaction} from "./badge.js";
+import {HEX_ID, el, fields, link} from "./dom.js";
+import {VIEWS} from "./views.js";
 
 let nextId = 1;
 
@@ -18,49 +20,6 @@ export async function rpc(method, params) {
   return answer.result;
 }
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  for (const child of children) node.append(child instanceof Node ? child : String(child));
-  return node;
-}
-
-const HEX_ID = /^[0-9a-f]{64}$/;
-// Which page a field's value leads to, by the field's name.
-const LINKS = {
-  account: "account", address: "account", buyer: "account", merchant: "account", holder: "account",
-  author: "account", carrier: "account", sender: "account", proposer: "account", issuer: "account",
-  to: "account", from: "account", referrer: "account",
-  tx: "tx", id: "tx", order: "order", batch: "coupon-batch", coupon: "coupon", contract: "contract",
-};
-
-function link(kind, value) {
-  return el("a", {href: `/${kind}/${value.split("/").map(encodeURIComponent).join("/")}`, class: "id"}, value);
-}
-
-function valueNode(name, value) {
-  if (value === null || value === undefined) return el("span", {class: "muted"}, "—");
-  if (Array.isArray(value)) {
-    const list = el("ul", {class: "rows"});
-    for (const item of value) list.append(el("li", {}, valueNode(name, item)));
-    return value.length ? list : el("span", {class: "muted"}, "none");
-  }
-  if (typeof value === "object") return fields(value);
-  if (typeof value === "number" && name.endsWith("_ms") && value > 1e12) {
-    return el("span", {title: `${value} ms`}, new Date(value).toLocaleString());
-  }
-  const text = String(value);
-  const kind = LINKS[name];
-  if (kind && (HEX_ID.test(text) || (kind === "coupon" && /^[0-9a-f]{64}\/\d+$/.test(text)))) return link(kind, text);
-  return el("span", {class: HEX_ID.test(text) ? "id" : ""}, text);
-}
-
-function fields(object) {
-  const list = el("dl");
-  for (const [name, value] of Object.entries(object)) list.append(el("dt", {}, name), el("dd", {}, valueNode(name, value)));
-  return list;
-}
-
 function show(...children) {
   const page = document.getElementById("page");
   page.replaceChildren(...children);
@@ -68,16 +27,18 @@ function show(...children) {
 
 async function home() {
   const status = await rpc("chain_status", {});
-  const blocks = el("ul", {class: "rows"});
+  const blocks = el("ul", {class: "rows", id: "latest-blocks"});
+  const items = [];
+  for (let height = status.height; height > Math.max(0, status.height - 10); height--) {
+    const block = await rpc("block_get", {height});
+    items.push(el("li", {}, link("block", String(block.height)), ` · ${block.txs.length} transactions · `,
+                  new Date(block.header.time_ms).toLocaleString()));
+  }
+  blocks.append(...items);
   show(el("h1", {}, `Chain ${status.chain_id}`),
        fields({height: status.height, view: status.view, validators: status.validators.length, peers: status.peers.length,
                last_block_time_ms: status.last_block_time_ms}),
-       el("h2", {}, "Latest blocks"), blocks);
-  for (let height = status.height; height > Math.max(0, status.height - 10); height--) {
-    const block = await rpc("block_get", {height});
-    blocks.append(el("li", {}, link("block", String(block.height)), ` · ${block.txs.length} transactions · `,
-                     new Date(block.header.time_ms).toLocaleString()));
-  }
+       el("p", {class: "muted"}, "Updates live as blocks commit."), el("h2", {}, "Latest blocks"), blocks);
 }
 
 // path kind -> (title, RPC method, its parameter)
@@ -103,7 +64,9 @@ async function objectPage(kind, value) {
   const badge = el("p", {id: "badge", class: "badge pending"}, "checking against the validators' signatures…");
   const trustLine = el("p", {id: "trust", class: "muted"});
   const actions = kind === "trace" ? [epcisButton(value)] : [];
-  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), badge, ...actions, fields(shown), trustLine);
+  const view = kind in VIEWS ? [...VIEWS[kind](found, rpc), el("details", {}, el("summary", {}, "Every field"), fields(shown))]
+    : [fields(shown)];
+  show(el("h1", {}, `${title} `, el("span", {class: "id"}, value)), badge, ...actions, ...view, trustLine);
   await checkBadge(badge, trustLine, () => {
     if (kind === "block") return (trust) => verifyBlock(trust, found);
     if (kind === "tx") return (trust) => verifyTransaction(trust, rpc, value);
@@ -194,13 +157,34 @@ async function searchPage(needle) {
   show(el("h1", {}, "Search: ", needle), found.length ? list : el("p", {}, "Nothing on this chain matches that."));
 }
 
+// The /ws topic whose notifications change an object page; it re-reads the
+// object, with its proof, on each.
+const LIVE_TOPICS = {"coupon-batch": "events:coupon:", order: "events:order:", trace: "events:trace:", account: "events:account:"};
+
+function followLive(topic, refresh) {
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  let pending = null;
+  socket.addEventListener("open", () => socket.send(JSON.stringify({jsonrpc: "2.0", id: 1, method: "subscribe", params: {topic}})));
+  socket.addEventListener("message", (message) => {
+    if (JSON.parse(message.data).method !== "notification" || pending) return;
+    pending = setTimeout(async () => { pending = null; await refresh(); }, 300);   // one re-read for a burst of events
+  });
+}
+
 async function route() {
   const path = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(location.search).get("q");
   try {
     if (path.length === 0 && query) await searchPage(query);
-    else if (path.length === 0) await home();
-    else if (path[0] in PAGES && path.length > 1) await objectPage(path[0], path.slice(1).join("/"));
+    else if (path.length === 0) {
+      await home();
+      followLive("blocks", () => home().catch(() => {}));
+    }
+    else if (path[0] in PAGES && path.length > 1) {
+      const [kind, value] = [path[0], path.slice(1).join("/")];
+      await objectPage(kind, value);
+      if (kind in LIVE_TOPICS) followLive(LIVE_TOPICS[kind] + value, () => objectPage(kind, value).catch(() => {}));
+    }
     else show(el("h1", {}, "No such page"), el("p", {}, el("a", {href: "/"}, "Back to the chain")));
   } catch (error) {
     show(el("h1", {}, "Not found"), el("p", {class: "error"}, `${error.code || "error"}: ${error.message}`));

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -79,10 +80,20 @@ def story(cluster) -> dict[str, str]:
             bought = await client.send(buyer, "coupon.buy", {"batch": batch.id})
             order = await client.send(buyer, "order.create", {"merchant": merchant.address, "items": [{"sku": "tea", "qty": 1}],
                                                               "shipping_hash": b"\x02" * 32})
+            carrier = KeyPair.generate()
+            await client.send(admin, "account.register", {"name": "post", "account": carrier.address})
+            await client.send(carrier, "account.request_role", {"role": "carrier", "profile_hash": b"\x04" * 32})
+            await client.send(admin, "account.approve", {"account": carrier.address, "role": "carrier"})
+            steps = [await client.send(merchant, "order.ship", {"order": order.id, "carrier": carrier.address, "tracking": "TRK-1"}),
+                     await client.send(carrier, "trace.record", {"subject": order.id, "stage": "delivery", "location": "door",
+                                                                 "handler": "post", "data_hash": b"\x05" * 32}),
+                     await client.send(buyer, "order.confirm", {"order": order.id})]
             lot = f"{merchant.address}/tea/L1"
             traced = await client.send(merchant, "trace.record", {"subject": lot, "stage": "procurement", "location": HOSTILE_NAME,
                                                                   "handler": "farm", "data_hash": b"\x03" * 32})
-            assert all(result.ok for result in (batch, bought, order, traced))
+            corrected = await client.send(merchant, "trace.correct", {"subject": lot, "event": 0, "reason": "wrong farm",
+                                                                       "data_hash": b"\x06" * 32})
+            assert all(result.ok for result in (batch, bought, order, traced, corrected, *steps)), [r.code for r in steps]
         return {"block": str(traced.height), "tx": bought.id, "account": merchant.address,
                 "product": f"{merchant.address}/tea", "order": order.id, "coupon-batch": batch.id,
                 "coupon": f"{batch.id}/1", "trace": lot, "merchant": merchant.address}
@@ -91,12 +102,14 @@ def story(cluster) -> dict[str, str]:
 
 def load(driver, url: str, heading: str) -> None:
     driver.get(url)
-    WebDriverWait(driver, 20).until(lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith(heading))
+    WebDriverWait(driver, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith(heading))      # live pages re-render
 
 
 def badge(driver) -> str:
     """The badge's text once the page has checked what it shows."""
-    WebDriverWait(driver, 30).until(lambda d: "pending" not in d.find_element(By.ID, "badge").get_attribute("class"))
+    WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: "pending" not in d.find_element(By.ID, "badge").get_attribute("class"))
     return driver.find_element(By.ID, "badge").text
 
 
@@ -117,6 +130,17 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
             load(browser, f"{base}/", "Chain")
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert severe == []
+        load(browser, f"{base}/order/{objects['order']}", "Order")
+        assert badge(browser).startswith("verified at height")
+        timeline = browser.find_element(By.ID, "order-timeline").text
+        assert [line.split(" · ")[0] for line in timeline.splitlines()] == ["created", "shipped", "delivered", "settled"]
+        rows = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#settlement tr")]
+        assert rows[0].startswith("merchant") and rows[-1].startswith("escrow") and rows[-1].endswith("900 SHC"), rows
+        amounts = [int(cell.text.split()[0].replace(",", "")) for cell in browser.find_elements(By.CSS_SELECTOR, "#settlement td.num")]
+        assert sum(amounts[:-1]) == amounts[-1] == 900 and len(amounts) == 1 + 1 + 4 + 1    # merchant, treasury, 4 validators
+        load(browser, f"{base}/trace/{objects['trace']}", "Trace")
+        assert "Corrected" in browser.find_element(By.ID, "trace-timeline").text
+        assert "wrong farm" in browser.find_element(By.ID, "trace-timeline").text
         load(browser, f"{base}/product/{objects['product']}", "Product")
         assert HOSTILE_NAME in browser.find_element(By.ID, "page").text           # shown as text …
         assert browser.find_elements(By.CSS_SELECTOR, "#page img") == []          # … never as markup
@@ -295,7 +319,11 @@ def test_the_badge_says_what_failed_when_a_proxy_lies_and_the_trace_downloads_as
             WebDriverWait(browser, 20).until(lambda d: saved.exists() and saved.stat().st_size > 0)
             exported = json.loads(saved.read_text())
             assert exported["type"] == "EPCISDocument" and exported["schemaVersion"] == "2.0"
-            assert [event["bizStep"] for event in exported["epcisBody"]["eventList"]] == ["receiving"]
+            events = exported["epcisBody"]["eventList"]
+            assert [event["bizStep"] for event in events] == ["receiving", "receiving"]     # the event and its correction
+            # EPCIS's pattern: the error declaration repeats the corrected event under its eventID
+            assert "errorDeclaration" not in events[0] and events[1]["errorDeclaration"]["reason"] == "incorrect_data"
+            assert events[1]["eventID"] == events[0]["eventID"] and events[0]["eventTime"] <= events[1]["recordTime"]
             genesis = browser.find_element(By.ID, "genesis-hash").text
             load(browser, f"{base}/order/{objects['order']}#genesis={'0' * 64}", "Order")    # a link pins another genesis
             text = badge(browser)
@@ -313,3 +341,25 @@ def test_the_vendored_files_are_the_pinned_ones():
     assert len(listed) == 5
     for digest, name in listed:
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_a_coupon_bought_while_the_batch_page_is_open_shows_up_without_a_reload(tmp_path, browser):
+    with running_testnet(tmp_path / "net") as cluster:
+        objects = story(cluster)
+        base = rpc_url(cluster, "node0")[: -len("/rpc")]
+        load(browser, f"{base}/coupon-batch/{objects['coupon-batch']}", "Coupon batch")
+        first = badge(browser)
+        assert browser.find_element(By.ID, "batch-online").text == "1"
+        browser.execute_script("window.notReloaded = true")
+
+        async def buy() -> None:
+            admin, shopper = admin_key(cluster), KeyPair.generate()
+            async with ShopchainClient(rpc_url(cluster, "node0")) as client:
+                await client.send(admin, "account.register", {"name": "Bo", "account": shopper.address})
+                await client.send(admin, "funds.mint", {"to": shopper.address, "amount": 1_000})
+                assert (await client.send(shopper, "coupon.buy", {"batch": objects["coupon-batch"]})).ok
+        run(buy())
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "batch-online").text == "2")
+        assert browser.execute_script("return window.notReloaded === true")
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "badge").text.startswith("verified at height")
+                                         and d.find_element(By.ID, "badge").text != first)
