@@ -76,6 +76,9 @@ class RpcSection:
     # /health answers 503 after this many view timeouts without a commit, or this many blocks behind a verified certificate.
     health_no_commit_views: int = 3
     health_behind_blocks: int = 4
+    # Which web pages may read /rpc from a browser (CORS): "*" lets any explorer
+    # check this node against another; "" allows none but this node's own.
+    cors_allow_origin: str = "*"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 (``/block/H``, ``/order/ID``, …) so deep links load directly; the page's
 module routes by the path and reads the node's own /rpc. The page and its
 assets are sent with a Content Security Policy that runs only this
-node's own scripts, so text users wrote on chain can never run as code."""
+node's own scripts, so text users wrote on chain can never run as code;
+it may read from any node the viewer chooses (connect-src), which is how
+the page checks one node against another."""
 from __future__ import annotations
 
 import re
@@ -20,7 +22,7 @@ ASSETS = {
     **{f"vendor/noble-hashes-2.0.1/{name}.js": "text/javascript" for name in ("sha2", "_md", "_u64", "utils")},
 }
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "connect-src 'self' http: https: ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
                            "frame-ancestors 'none'")
 
 

@@ -24,10 +24,34 @@ log = logging.getLogger("shopchain.rpc")
 
 
 def add_http_api(app: web.Application, methods: MethodTable, hub: SubscriptionHub, body_bytes_max: int,
-                 gate: RpcGate, ws_send_timeout_s: float = 10.0) -> None:
+                 gate: RpcGate, ws_send_timeout_s: float = 10.0, cors_allow_origin: str = "") -> None:
     app.middlewares.append(gate.middleware)
+    if cors_allow_origin:
+        app.middlewares.append(_cors_middleware(cors_allow_origin))
+        app.router.add_route("OPTIONS", "/rpc", _preflight)
     app.router.add_post("/rpc", _rpc_handler(methods, body_bytes_max, gate))
     app.router.add_get("/ws", _ws_handler(hub, body_bytes_max, gate, ws_send_timeout_s))
+
+
+def _cors_middleware(origin: str):
+    """Let pages of ``origin`` read /rpc from a browser: an explorer served by
+    one node checks what another answers. No credentials are involved."""
+    @web.middleware
+    async def cors(request: web.Request, handler: Callable) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path == "/rpc":
+            response.headers["Access-Control-Allow-Origin"] = origin
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "POST"
+                response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+                response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    return cors
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 def add_health_route(app: web.Application, health: Callable[[], tuple[int, dict[str, Any]]]) -> None:

@@ -137,7 +137,8 @@ class NodeRuntime:
         api = web.Application(client_max_size=self.config.rpc.body_bytes_max + 1024)
         methods = build_method_table(self, self.config.rpc.batch_max, self.config.rpc.page_size_max, self.config.rpc.commit_wait_s,
                                      self.metrics.reject)
-        add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max, self.gate, self.config.rpc.ws_send_timeout_s)
+        add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max, self.gate, self.config.rpc.ws_send_timeout_s,
+                     self.config.rpc.cors_allow_origin)
         add_health_route(api, self.health)
         add_metrics_route(api, self.metrics)
         add_explorer_route(api)

@@ -7,9 +7,16 @@ import {HEX_ID, el, fields, link} from "./dom.js";
 import {VIEWS} from "./views.js";
 
 let nextId = 1;
+const SOURCE_KEY = "shopchain.source";
+
+/** The node the page reads from: this one, or another the viewer chose
+ * (its RPC base URL), so one node's answers can be checked against another's. */
+function source() {
+  return localStorage.getItem(SOURCE_KEY) || "";
+}
 
 export async function rpc(method, params) {
-  const response = await fetch("/rpc", {method: "POST", headers: {"Content-Type": "application/json"},
+  const response = await fetch(`${source()}/rpc`, {method: "POST", headers: {"Content-Type": "application/json"},
     body: JSON.stringify({jsonrpc: "2.0", id: nextId++, method, params})});
   const answer = await response.json();
   if (answer.error) {
@@ -88,7 +95,7 @@ async function checkBadge(badge, trustLine, checker) {
   }
   trustLine.replaceChildren(`Trusted genesis of ${trust.chainId}: `, el("span", {class: "id", id: "genesis-hash"}, trust.genesisHash),
     trust.firstUse ? " (pinned now, on first use: compare it with a hash from elsewhere) " : " (pinned in this browser) ",
-    forgetButton(trust.chainId), ` · ${cryptoUsed()}`);
+    forgetButton(trust.chainId), ` · ${cryptoUsed()}`, sourceForm());
   try {
     badge.textContent = await checker()(trust);
     badge.className = "badge ok";
@@ -110,6 +117,20 @@ function epcisButton(subject) {
     anchor.remove();
   });
   return button;
+}
+
+/** Where the page reads from, and a way to read from another node. */
+function sourceForm() {
+  const input = el("input", {id: "source", type: "url", placeholder: "http://ANOTHER-NODE:26657", value: source()});
+  const form = el("form", {id: "source-form"}, el("label", {for: "source"}, "Read from node: "), input,
+                  el("button", {}, "Use"), " ", el("span", {id: "source-now"}, source() ? `reading from ${source()}` : "reading from this node"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = input.value.trim().replace(/\/+$/, "");
+    if (chosen) localStorage.setItem(SOURCE_KEY, new URL(chosen).origin); else localStorage.removeItem(SOURCE_KEY);
+    location.reload();
+  });
+  return form;
 }
 
 function forgetButton(chainId) {
@@ -162,7 +183,8 @@ async function searchPage(needle) {
 const LIVE_TOPICS = {"coupon-batch": "events:coupon:", order: "events:order:", trace: "events:trace:", account: "events:account:"};
 
 function followLive(topic, refresh) {
-  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  const base = new URL(source() || location.origin);
+  const socket = new WebSocket(`${base.protocol === "https:" ? "wss" : "ws"}://${base.host}/ws`);
   let pending = null;
   socket.addEventListener("open", () => socket.send(JSON.stringify({jsonrpc: "2.0", id: 1, method: "subscribe", params: {topic}})));
   socket.addEventListener("message", (message) => {

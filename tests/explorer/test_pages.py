@@ -263,7 +263,7 @@ class LyingProxy:
                                         headers={"Content-Type": request.headers.get("Content-Type", "text/plain")}) as answer:
             payload = await answer.read()
             headers = {name: value for name, value in answer.headers.items()
-                       if name.lower() in ("content-type", "content-security-policy")}
+                       if name.lower() in ("content-type", "content-security-policy") or name.lower().startswith("access-control-")}
         if request.path == "/rpc" and self.lie is not None:
             message = json.loads(payload)
             if "result" in message:
@@ -324,6 +324,21 @@ def test_the_badge_says_what_failed_when_a_proxy_lies_and_the_trace_downloads_as
             # EPCIS's pattern: the error declaration repeats the corrected event under its eventID
             assert "errorDeclaration" not in events[0] and events[1]["errorDeclaration"]["reason"] == "incorrect_data"
             assert events[1]["eventID"] == events[0]["eventID"] and events[0]["eventTime"] <= events[1]["recordTime"]
+
+            # the page of node0 reading from another node (here the proxy): CORS lets it, and the badge checks that node
+            node0 = rpc_url(cluster, "node0")[: -len("/rpc")]
+            load(browser, f"{node0}/coupon-batch/{objects['coupon-batch']}", "Coupon batch")
+            source = browser.find_element(By.ID, "source")
+            source.send_keys(base)
+            source.submit()
+            WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda d: d.find_element(By.ID, "source-now").text == f"reading from {base}")
+            assert badge(browser).startswith("verified at height")
+            proxy.lie = sold
+            browser.refresh()
+            assert badge(browser).startswith("not verified")
+            proxy.lie = None
+            browser.execute_script("localStorage.removeItem('shopchain.source')")
             genesis = browser.find_element(By.ID, "genesis-hash").text
             load(browser, f"{base}/order/{objects['order']}#genesis={'0' * 64}", "Order")    # a link pins another genesis
             text = badge(browser)

@@ -23,12 +23,12 @@ async def account_get(address: str) -> dict:
     return {"address": address, "next_nonce": 4}
 
 
-async def start(per_connection_max: int = 2, queue_max: int = 8):
+async def start(per_connection_max: int = 2, queue_max: int = 8, cors_allow_origin: str = ""):
     methods = MethodTable("test", "1", batch_max=3)
     methods.add(Method("account_get", "An account.", (Param("address", {"type": "string"}, "hex key"),), {"type": "object"}, account_get))
     hub = SubscriptionHub(per_connection_max, queue_max)
     app = web.Application()
-    add_http_api(app, methods, hub, BODY_MAX, RpcGate(64, 64, 1000.0, 1000))
+    add_http_api(app, methods, hub, BODY_MAX, RpcGate(64, 64, 1000.0, 1000), cors_allow_origin=cors_allow_origin)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -155,3 +155,28 @@ def test_lagging_subscriber_is_cut_off_without_blocking_publishers():
                     messages.append(json.loads(message.data))
                 assert messages[-1]["params"]["data"]["code"] == "subscription.lagging"
     run(scenario)
+
+
+@pytest.mark.parametrize("origin", ["*", ""])
+def test_cors_on_rpc_is_what_the_config_allows(origin):
+    """A page served by another node reads /rpc only when the config allows its origin."""
+    async def scenario():
+        runner, _, url = await start(cors_allow_origin=origin)
+        try:
+            async with aiohttp.ClientSession() as session:
+                headers = {"Origin": "http://127.0.0.2:9", "Access-Control-Request-Method": "POST",
+                           "Access-Control-Request-Headers": "content-type"}
+                async with session.options(url, headers=headers) as preflight:
+                    allowed = preflight.headers.get("Access-Control-Allow-Origin")
+                    methods = preflight.headers.get("Access-Control-Allow-Methods")
+                call = {"jsonrpc": "2.0", "id": 1, "method": "account_get", "params": {"address": "ab"}}
+                async with session.post(url, json=call, headers={"Origin": "http://127.0.0.2:9"}) as answer:
+                    assert (await answer.json())["result"]["next_nonce"] == 4
+                    answered = answer.headers.get("Access-Control-Allow-Origin")
+            if origin:
+                assert allowed == answered == origin and methods == "POST"
+            else:
+                assert allowed is None and answered is None
+        finally:
+            await runner.cleanup()
+    asyncio.run(scenario())
