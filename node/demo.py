@@ -2,11 +2,15 @@
 
 Initialises a fresh testnet under ./scratch/testnet, starts its four nodes
 as child processes, and walks through what the chain is for, printing each
-step: merchants approved and listing products, a limited coupon batch
-selling out (online and offline), shoppers ordering with coupons, a carrier
-tracing shipments to delivery, auto-confirm paying merchant, agent and
-validators, and a three-party contract executing itself. Then a light live
-workload runs until Ctrl-C, which stops every process the demo started.
+step: merchants approved and listing products, a product lot traced from
+procurement through production to the warehouse (with a correction), a
+limited coupon batch selling out (online and offline), shoppers ordering
+with coupons, a carrier tracing shipments to delivery, auto-confirm paying
+merchant, agent and validators (broken down by recipient), and a
+three-party contract executing itself; each object with its full id and
+explorer address, every role's key saved under scratch/testnet/keys. Then
+a light live workload runs until Ctrl-C, which stops every process the
+demo started.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chain.keys import KeyPair, load_key_file
+from chain.keys import KeyPair, load_key_file, save_key_file
 from node.client import ShopchainClient, SubmitResult
 from node.cluster import Cluster
 from node.testnet import init_testnet
@@ -40,9 +44,16 @@ def say(text: str = "") -> None:
 
 
 class Demo:
-    def __init__(self, client: ShopchainClient, admin: KeyPair, cli_rpc: str) -> None:
+    def __init__(self, client: ShopchainClient, admin: KeyPair, cli_rpc: str, keys_dir: Path) -> None:
         self.client, self.admin, self.rpc = client, admin, cli_rpc
+        self.explorer = cli_rpc[: -len("/rpc")]
+        self.keys_dir = keys_dir
         self.names: dict[str, KeyPair] = {}
+        self.known: dict[str, str] = {}      # other addresses worth a name: address -> name
+
+    def show(self, what: str, path: str) -> None:
+        """An object the demo made: its full id and its explorer page."""
+        say(f"  {what}: {self.explorer}/{path}")
 
     async def send(self, key: KeyPair, kind: str, body: dict[str, Any], quiet: bool = False) -> SubmitResult:
         result = await self.client.send(key, kind, body)
@@ -54,6 +65,7 @@ class Demo:
     async def person(self, name: str, *roles: str, referrer: KeyPair | None = None, funds: int = 0) -> KeyPair:
         key = KeyPair.generate()
         self.names[name] = key
+        save_key_file(self.keys_dir / f"{name}.json", key)
         body: dict[str, Any] = {"name": name}
         if referrer is not None:
             body["referrer"] = referrer.address
@@ -63,7 +75,7 @@ class Demo:
             await self.send(self.admin, "account.approve", {"account": key.address, "role": role}, quiet=True)
         if funds:
             await self.send(self.admin, "funds.mint", {"to": key.address, "amount": funds}, quiet=True)
-        say(f"  {name:<10} {key.address[:16]}…  {', '.join(('consumer',) + roles)}")
+        say(f"  {name:<10} {key.address}  {', '.join(('consumer',) + roles)}  key {self.keys_dir / f'{name}.json'}")
         return key
 
     async def balance(self, key: KeyPair) -> int:
@@ -78,7 +90,18 @@ class Demo:
 
         say("\n== Products")
         await self.send(tea, "product.list", {"sku": "oolong", "title": "Oolong tea 100 g", "price": 12_000, "stock": 50, "category": "tea"})
-        say(f"  product {tea.address[:16]}…/oolong  (shopchain query product {tea.address}/oolong --rpc {self.rpc})")
+        self.show("product", f"product/{tea.address}/oolong")
+
+        lot = f"{tea.address}/oolong/L1"
+        say("\n== A lot of that product, traced before anything ships: procurement, production, warehousing")
+        for stage, location, handler in (("procurement", "Fujian tea garden", "garden co-op"), ("production", "Anxi roastery", "roaster"),
+                                         ("warehousing", "Xiamen warehouse", "tea-shop")):
+            await self.send(tea, "trace.record", {"subject": lot, "stage": stage, "location": location, "handler": handler,
+                                                  "data_hash": digest(lot + stage)})
+        await self.send(tea, "trace.correct", {"subject": lot, "event": 1, "reason": "roasted in Anxi, not Fujian",
+                                               "data_hash": digest(lot + "correction")})
+        self.show("lot trace", f"trace/{lot}")
+        say(f"  as GS1 EPCIS 2.0: shopchain query trace-export {lot} --rpc {self.rpc}")
 
         say(f"\n== A limited coupon batch: {COUPONS_TOTAL} coupons, {COUPONS_OFFLINE} kept for the shop counter")
         status = await self.client.chain_status()
@@ -94,7 +117,7 @@ class Demo:
         await self.send(tea, "coupon.record_sale", {"batch": batch, "buyer": KeyPair.generate().address, "evidence_hash": digest("receipt-1")})
         view = await self.client.query("coupon_batch_get", batch=batch)
         say(f"  batch: total {view['total']}, sold online {view['sold_online']}, offline {view['sold_offline']} — never oversold")
-        say(f"  (shopchain query coupon-batch {batch} --rpc {self.rpc})")
+        self.show("coupon batch", f"coupon-batch/{batch}")
 
         say("\n== Shoppers order with their coupons; the shop ships; the carrier traces to delivery")
         orders = []
@@ -109,14 +132,16 @@ class Demo:
             for stage in ("transit", "delivery"):
                 await self.send(carrier, "trace.record", {"subject": order_id, "stage": stage, "location": stage, "handler": "post",
                                                           "data_hash": digest(order_id + stage)})
-        say(f"  (shopchain query order {orders[0][1]} --rpc {self.rpc})")
-        say(f"  (shopchain query trace {orders[0][1]} --rpc {self.rpc})")
+        for _, order_id in orders:
+            self.show("order", f"order/{order_id}")
+        self.show("its parcel's trace", f"trace/{orders[0][1]}")
 
         before = {name: await self.balance(key) for name, key in (("tea-shop", tea), ("agent", agent))}
         say("\n== Waiting for auto-confirm (15 s after delivery on this testnet) …")
         await self.wait_settled([order_id for _, order_id in orders])
         for name, key in (("tea-shop", tea), ("agent", agent)):
-            say(f"  {name:<10} balance {before[name]:>8} -> {await self.balance(key):>8}")
+            say(f"  {name:<10} balance {before[name]:>8} SHC -> {await self.balance(key):>8} SHC")
+        await self.settlement(orders[0][1])
 
         say("\n== A three-party contract executes itself at settle_at")
         await self.send(tea, "asset.issue", {"symbol": "TEA-SHARE", "name": "Tea shop shares", "supply": 1_000})
@@ -128,7 +153,19 @@ class Demo:
         for party in parties:
             await self.send(party, "contract.sign", {"contract": contract})
         state = await self.wait_contract(contract)
-        say(f"  contract {contract[:16]}… is {state}  (shopchain query contract {contract} --rpc {self.rpc})")
+        say(f"  contract {contract} is {state}")
+        self.show("contract", f"contract/{contract}")
+
+    async def settlement(self, order_id: str) -> None:
+        """Where one order's escrow went, by recipient."""
+        order = await self.client.query("order_get", order=order_id)
+        treasury = (await self.client.query("genesis_get"))["document"]["treasury"]
+        names = {treasury: "the chain's treasury", **self.known, **{key.address: name for name, key in self.names.items()}}
+        say(f"  order {order_id}: escrow {order['escrow']} SHC went to")
+        for payout in order["payouts"]:
+            who = names.get(payout["to"], payout["to"])
+            say(f"    {payout['role']:<10} {payout['amount']:>8} SHC  {who}")
+        say(f"    {'in all':<10} {sum(payout['amount'] for payout in order['payouts']):>8} SHC")
 
     async def wait_settled(self, order_ids: list[str]) -> None:
         while True:
@@ -159,13 +196,18 @@ class Demo:
 async def main_async(cluster: Cluster) -> None:
     rpc = cluster.testnet.nodes[0].rpc_url
     async with ShopchainClient(rpc) as client:
-        demo = Demo(client, load_key_file(cluster.testnet.admin_key_path), rpc)
+        keys_dir = SCRATCH / "keys"
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        demo = Demo(client, load_key_file(cluster.testnet.admin_key_path), rpc, keys_dir)
+        for node in cluster.testnet.nodes:      # validators are named after their nodes in the settlement
+            demo.known[load_key_file(node.home / "node_key.json").address] = f"validator of {node.name}"
         await demo.run()
         say("\n== Where to look")
         for node in cluster.testnet.nodes:
             explorer = node.rpc_url[: -len("/rpc")] + "/"
             say(f"  {node.name}: RPC {node.rpc_url}   explorer {explorer}   metrics {explorer}metrics   log {node.home / 'node.log'}")
-        say(f"  any getter: shopchain query --help;  a transaction: shopchain tx KIND --key {cluster.testnet.admin_key_path} --rpc {rpc} …")
+        say(f"  every role's key: {keys_dir}/NAME.json;  the admin's: {cluster.testnet.admin_key_path}")
+        say(f"  any getter: shopchain query --help;  a transaction: shopchain tx KIND --key {keys_dir}/tea-shop.json --rpc {rpc} …")
         await demo.live()
 
 

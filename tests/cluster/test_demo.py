@@ -1,6 +1,7 @@
 """`make run`'s demo: the walkthrough completes on a real testnet, and
 Ctrl-C (pressed twice, impatiently) still stops every process it started."""
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -23,8 +24,17 @@ def test_demo_walks_through_and_ctrl_c_stops_everything(tmp_path):
     nodes: list[int] = []
     try:
         printed = "\n".join(wait_for_line(lines, "== Live workload", WALKTHROUGH_DEADLINE_S))
-        for expected in ("refused coupon.sold_out", "never oversold", "orders settled", "is executed", "== Where to look"):
+        for expected in ("refused coupon.sold_out", "never oversold", "orders settled", "is executed", "== Where to look",
+                         "trace.record", "trace.correct", "lot trace: http://127.0.0.1:", "coupon batch: http://127.0.0.1:",
+                         "contract: http://127.0.0.1:", "treasury", "validator", "in all"):
             assert expected in printed, printed
+        # every role's key is saved, each object is printed with its full id, and the settlement adds up
+        keys = sorted(path.name for path in (tmp_path / "scratch" / "testnet" / "keys").iterdir())
+        assert {"tea-shop.json", "agent.json", "post.json", "shopper0.json"} <= set(keys), keys
+        assert re.search(r"order: http://127\.0\.0\.1:\d+/order/[0-9a-f]{64}$", printed, re.M), printed
+        escrow = int(re.search(r"escrow (\d+) SHC went to", printed)[1])
+        shares = [int(share) for share in re.findall(r"^    (?:merchant|treasury|validator|agent|buyer) +(\d+) SHC", printed, re.M)]
+        assert sum(shares) == escrow == int(re.search(r"in all +(\d+) SHC", printed)[1]) and len(shares) >= 6
         nodes = children_of(demo.pid)
         assert len(nodes) == 4
         demo.send_signal(signal.SIGINT)
