@@ -119,7 +119,8 @@ class ChainApplication:
             except CodedError as error:
                 raise StateDivergence(f"certified block {block.height} fails here ({error.code}): {error.message}") from None
         results = prepared.execution.results
-        terms = [term for tx, result in zip(prepared.txs, results) for term in search_terms(tx, result)]
+        terms = [term for index, (tx, result) in enumerate(zip(prepared.txs, results))
+                 for term in search_terms(tx, result, block.height, index)]
         self.store.commit(block, certificate, results, prepared.execution.write_set, prepared.tree, terms)
         self._prepared.clear()
         return CommittedBlock(block, prepared.txs, prepared.execution)

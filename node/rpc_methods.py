@@ -34,7 +34,7 @@ from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
 from commerce import queries
 from commerce.epcis import trace_document
-from commerce.search import SERIAL_PREFIX, TRACKING, split_serial
+from commerce.search import CREATED, SERIAL_PREFIX, TRACKING, created_at, split_serial
 from commerce.executor import get_nonce
 from commerce.orders import ORDER_STATES
 from consensus.messages import decode_evidence
@@ -259,6 +259,12 @@ class _Api:
                 _string("tracking", "a tracking number as the merchant gave it in order.ship", "^.{1,256}$"),
             ), _object("items", "height", "block_time_ms", items=_ARR, height=_INT, block_time_ms=_INT),
              self.orders_by_tracking),
+            ("latest_created", "The objects of a kind (order, coupon-batch, contract) the latest blocks created, newest "
+                               "first: the explorer's home.", (
+                _string("kind", "order, coupon-batch or contract", "^(order|coupon-batch|contract)$"),
+                _param("limit", {"type": "integer", "minimum": 1}, f"how many (default {min(DEFAULT_PAGE_SIZE, self.page_size_max)}, "
+                       f"capped at {self.page_size_max})", required=False),
+            ), _object("items", "height", "block_time_ms", items=_ARR, height=_INT, block_time_ms=_INT), self.latest_created),
             ("trace_export", "A trace as a GS1 EPCIS 2.0 JSON-LD document (docs/commerce.md, \"EPCIS export\").", (
                 _string("subject", "an order id (its shipment) or a product lot merchant/sku/lot", "^.{1,255}$"),
             ), _object("document", "height", "block_time_ms", document=_OBJ, height=_INT, block_time_ms=_INT),
@@ -498,6 +504,11 @@ class _Api:
         orders = self.node.store.search(TRACKING, tracking)
         return self._read(lambda state: {"items": [view for view in (queries.order_get(state, order) for order in orders)
                                                    if view is not None and view.get("tracking") == tracking]}, False)
+
+    async def latest_created(self, kind: str, limit: int | None = None) -> dict[str, Any]:
+        read_at = self._read_at(self.node.store.last_height())
+        items = [created_at(found) for found in self.node.store.search(CREATED, kind, self._limit(limit))]
+        return {"items": [{"id": object_id, "created_height": height} for height, object_id in items], **read_at}
 
     async def trace_export(self, subject: str) -> dict[str, Any]:
         def read(state: KeyValueReader) -> dict[str, Any]:

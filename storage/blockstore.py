@@ -15,6 +15,7 @@ the root of the height that left the window.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -229,10 +230,11 @@ class BlockStore:
             height, record = unpack(value, len(value))
             yield height, record
 
-    def search(self, kind: str, term: str) -> list[str]:
-        """The ids ``term`` of ``kind`` finds (commerce/search.py), in id order."""
+    def search(self, kind: str, term: str, limit: int | None = None) -> list[str]:
+        """What ``term`` of ``kind`` finds (commerce/search.py), in key order, at most ``limit``."""
         prefix = keys.search_prefix(kind, term)
-        return [key[len(prefix):].decode() for key, _ in self.kv.iterate_prefix(prefix)]
+        found = (key[len(prefix):].decode() for key, _ in self.kv.iterate_prefix(prefix))
+        return list(itertools.islice(found, limit))
 
     def state(self) -> StateView:
         return StateView(self.kv)

@@ -42,10 +42,18 @@ async function home() {
                   new Date(block.header.time_ms).toLocaleString()));
   }
   blocks.append(...items);
+  const latest = [];
+  for (const [kind, title] of [["order", "Latest orders"], ["coupon-batch", "Latest coupon batches"]]) {
+    const list = el("ul", {class: "rows", id: `latest-${kind}`});
+    for (const item of (await rpc("latest_created", {kind, limit: 5})).items) {
+      list.append(el("li", {}, link(kind, item.id), ` · block ${item.created_height}`));
+    }
+    latest.push(el("h2", {}, title), list.children.length ? list : el("p", {class: "muted"}, "none yet"));
+  }
   show(el("h1", {}, `Chain ${status.chain_id}`),
        fields({height: status.height, view: status.view, validators: status.validators.length, peers: status.peers.length,
                last_block_time_ms: status.last_block_time_ms}),
-       el("p", {class: "muted"}, "Updates live as blocks commit."), el("h2", {}, "Latest blocks"), blocks);
+       el("p", {class: "muted"}, "Updates live as blocks commit."), ...latest, el("h2", {}, "Latest blocks"), blocks);
 }
 
 // path kind -> (title, RPC method, its parameter)

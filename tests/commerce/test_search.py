@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chain.results import TxResult
-from commerce.search import SERIAL_PREFIX, TRACKING, search_terms, split_serial
+from commerce.search import CREATED, SERIAL_PREFIX, TRACKING, created_at, newest_first, search_terms, split_serial
 from tests.commerce.harness import Chain
 
 prefixes = st.from_regex(r"[A-Za-z0-9._-]{1,64}", fullmatch=True)
@@ -26,6 +26,19 @@ def test_only_successful_issues_and_shipments_add_terms():
     issue = chain.tx(merchant, "coupon.issue", {"serial_prefix": "TEA-X"})
     ship = chain.tx(merchant, "order.ship", {"order": "ab" * 32, "tracking": "T 1", "carrier": merchant.address})
     ok, failed = TxResult(True), TxResult(False, "order.unknown", "no such order")
-    assert search_terms(issue, ok) == [(SERIAL_PREFIX, "TEA-X", issue.id)]
-    assert search_terms(ship, ok) == [(TRACKING, "T 1", "ab" * 32)]
-    assert search_terms(ship, failed) == [] and search_terms(chain.tx(merchant, "funds.transfer", {}), ok) == []
+    assert search_terms(issue, ok, 7, 2) == [(SERIAL_PREFIX, "TEA-X", issue.id),
+                                             (CREATED, "coupon-batch", f"{newest_first(7, 2)}/{issue.id}")]
+    assert search_terms(ship, ok, 7, 3) == [(TRACKING, "T 1", "ab" * 32)]
+    assert search_terms(ship, failed, 7, 3) == [] and search_terms(chain.tx(merchant, "funds.transfer", {}), ok, 7, 4) == []
+    order = chain.tx(merchant, "order.create", {})
+    [(kind, term, found)] = search_terms(order, ok, 9, 0)
+    assert (kind, term) == (CREATED, "order") and created_at(found) == (9, order.id)
+
+
+places = st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**32))
+
+
+@given(places, places)
+def test_newest_first_sorts_the_later_place_first(a, b):
+    assert (newest_first(*a) < newest_first(*b)) == (a > b)
+    assert created_at(f"{newest_first(*a)}/x") == (a[0], "x")

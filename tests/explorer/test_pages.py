@@ -128,6 +128,9 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
                 assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (kind, width)
                 browser.save_screenshot(str(SCREENSHOTS / f"{kind}-{width}.png"))
             load(browser, f"{base}/", "Chain")
+        load(browser, f"{base}/", "Chain")
+        assert objects["order"] in browser.find_element(By.ID, "latest-order").text
+        assert objects["coupon-batch"] in browser.find_element(By.ID, "latest-coupon-batch").text
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert severe == []
         load(browser, f"{base}/order/{objects['order']}", "Order")
