@@ -46,6 +46,9 @@ export function address(value, rpc) {
   return el("span", {class: "address", title: value}, link("account", value, short), copy, name);
 }
 
+// Fields that hold an amount of the native asset (the commerce records' own names).
+const AMOUNTS = new Set(["price", "amount", "total_paid", "escrow", "discount", "refunded", "price_per_unit"]);
+
 export function valueNode(name, value) {
   if (value === null || value === undefined) return el("span", {class: "muted"}, "—");
   if (Array.isArray(value)) {
@@ -55,6 +58,7 @@ export function valueNode(name, value) {
   }
   if (typeof value === "object") return fields(value);
   if (typeof value === "number" && name.endsWith("_ms") && value > 1e12) return time(value);
+  if (typeof value === "number" && AMOUNTS.has(name)) return amount(value);
   const text = String(value);
   const kind = LINKS[name];
   if (kind && (HEX_ID.test(text) || (kind === "coupon" && /^[0-9a-f]{64}\/\d+$/.test(text)))) return link(kind, text);

@@ -103,7 +103,7 @@ async function checkBadge(badge, trustLine, checker) {
   }
   trustLine.replaceChildren(`Trusted genesis of ${trust.chainId}: `, el("span", {class: "id", id: "genesis-hash"}, trust.genesisHash),
     trust.firstUse ? " (pinned now, on first use: compare it with a hash from elsewhere) " : " (pinned in this browser) ",
-    forgetButton(trust.chainId), ` · ${cryptoUsed()}`, sourceForm());
+    forgetButton(trust.chainId), ` · ${cryptoUsed()}`, sourceForm(), trustModel());
   try {
     badge.textContent = await checker()(trust);
     badge.className = "badge ok";
@@ -125,6 +125,17 @@ function epcisButton(subject) {
     anchor.remove();
   });
   return button;
+}
+
+/** The trust model, in a few lines (docs/operations.md, "What the badge proves"). */
+function trustModel() {
+  return el("details", {id: "trust-model"}, el("summary", {}, "What the badge proves"),
+    el("p", {}, "Your browser checks what this page shows: the block's header carries the signatures of the chain's "
+      + "validators (listed in the genesis whose hash is pinned above), and every value shown is proven against that "
+      + "header by a Merkle proof. A node that lies in its answers is caught."),
+    el("p", {}, "This page's code comes from the node it reads, so a node that also changed the page could fool it. "
+      + "Open the page from a node you trust and read from the one you want to check (below), and compare the genesis "
+      + "hash with one from elsewhere, or open a link that carries it (#genesis=HASH)."));
 }
 
 /** Where the page reads from, and a way to read from another node. */

@@ -93,10 +93,17 @@ def story(cluster) -> dict[str, str]:
                                                                   "handler": "farm", "data_hash": b"\x03" * 32})
             corrected = await client.send(merchant, "trace.correct", {"subject": lot, "event": 0, "reason": "wrong farm",
                                                                        "data_hash": b"\x06" * 32})
-            assert all(result.ok for result in (batch, bought, order, traced, corrected, *steps)), [r.code for r in steps]
+            await client.send(merchant, "asset.issue", {"symbol": "TEA-SHARE", "name": "Tea shares", "supply": 100})
+            now = (await client.chain_status())["last_block_time_ms"]
+            contract = await client.send(merchant, "contract.create", {
+                "asset": "TEA-SHARE", "price_per_unit": 10, "parties": [{"account": buyer.address, "units": 5}],
+                "settle_at": now + 3_600_000, "expires_at": now + 7_200_000, "document_hash": b"\x07" * 32})
+            signed = await client.send(buyer, "contract.sign", {"contract": contract.id})
+            assert all(result.ok for result in (batch, bought, order, traced, corrected, contract, signed, *steps)), \
+                [r.code for r in (contract, signed, *steps)]
         return {"block": str(traced.height), "tx": bought.id, "account": merchant.address,
                 "product": f"{merchant.address}/tea", "order": order.id, "coupon-batch": batch.id,
-                "coupon": f"{batch.id}/1", "trace": lot, "merchant": merchant.address}
+                "coupon": f"{batch.id}/1", "trace": lot, "merchant": merchant.address, "contract": contract.id}
     return run(scenario())
 
 
@@ -118,7 +125,7 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
         objects = story(cluster)
         base = rpc_url(cluster, "node0")[: -len("/rpc")]
         headings = {"block": "Block", "tx": "Transaction", "account": "Account", "product": "Product", "order": "Order",
-                    "coupon-batch": "Coupon batch", "coupon": "Coupon", "trace": "Trace"}
+                    "coupon-batch": "Coupon batch", "coupon": "Coupon", "trace": "Trace", "contract": "Contract"}
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for width, height in SIZES:
             browser.set_window_size(width, height)
@@ -141,6 +148,10 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
         assert rows[0].startswith("merchant") and rows[-1].startswith("escrow") and rows[-1].endswith("900 SHC"), rows
         amounts = [int(cell.text.split()[0].replace(",", "")) for cell in browser.find_elements(By.CSS_SELECTOR, "#settlement td.num")]
         assert sum(amounts[:-1]) == amounts[-1] == 900 and len(amounts) == 1 + 1 + 4 + 1    # merchant, treasury, 4 validators
+        load(browser, f"{base}/contract/{objects['contract']}", "Contract")
+        assert badge(browser).startswith("verified at height")
+        assert "1 of 1 parties signed" in browser.find_element(By.ID, "page").text
+        assert browser.find_element(By.ID, "parties").text.endswith("5 TEA-SHARE signed")
         load(browser, f"{base}/trace/{objects['trace']}", "Trace")
         assert "Corrected" in browser.find_element(By.ID, "trace-timeline").text
         assert "wrong farm" in browser.find_element(By.ID, "trace-timeline").text
