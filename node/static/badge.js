@@ -135,6 +135,12 @@ export async function loadTrust(rpc) {
   return {...trust, firstUse};
 }
 
+/** Pin a genesis hash the viewer got from elsewhere (typed, or read off a QR code). */
+export function pinGenesis(chainId, hash) {
+  if (!/^[0-9a-f]{64}$/.test(hash)) throw new VerifyFailed("a genesis hash is 64 lowercase hex digits");
+  localStorage.setItem(PIN_PREFIX + chainId, hash);
+}
+
 export function forgetPin(chainId) {
   localStorage.removeItem(PIN_PREFIX + chainId);
 }

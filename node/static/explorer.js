@@ -2,7 +2,9 @@
 // from this node's /rpc. Everything users wrote on chain is set as text,
 // never parsed as HTML (docs/operations.md, "The explorer").
 
-import {PROVEN_PAGES, cryptoUsed, forgetPin, loadTrust, verifyBlock, verifyObject, verifyTransaction} from "./badge.js";
+import {
+  PROVEN_PAGES, cryptoUsed, forgetPin, loadTrust, pinGenesis, verifyBlock, verifyObject, verifyTransaction,
+} from "./badge.js";
 import {HEX_ID, el, fields, link} from "./dom.js";
 import {VIEWS} from "./views.js";
 
@@ -98,12 +100,12 @@ async function checkBadge(badge, trustLine, checker) {
     badge.className = "badge bad";
     badge.textContent = `not verified: ${error.message} — this node serves another chain under the same id, `
       + "or the pin is wrong; forget the pin only if you trust this node's genesis";
-    trustLine.replaceChildren(forgetButton(error.chainId));
+    trustLine.replaceChildren(forgetButton(error.chainId), pinForm(error.chainId));
     return;
   }
   trustLine.replaceChildren(`Trusted genesis of ${trust.chainId}: `, el("span", {class: "id", id: "genesis-hash"}, trust.genesisHash),
     trust.firstUse ? " (pinned now, on first use: compare it with a hash from elsewhere) " : " (pinned in this browser) ",
-    forgetButton(trust.chainId), ` · ${cryptoUsed()}`, sourceForm(), trustModel());
+    forgetButton(trust.chainId), ` · ${cryptoUsed()}`, pinForm(trust.chainId), sourceForm(), trustModel());
   try {
     badge.textContent = await checker()(trust);
     badge.className = "badge ok";
@@ -138,10 +140,29 @@ function trustModel() {
       + "hash with one from elsewhere, or open a link that carries it (#genesis=HASH)."));
 }
 
+/** Pin a genesis hash typed in (from a printout, another node, a QR code). */
+function pinForm(chainId) {
+  const input = el("input", {id: "pin", placeholder: "genesis hash from elsewhere", spellcheck: "false", autocomplete: "off"});
+  const form = el("form", {id: "pin-form", class: "inline-form"}, el("label", {for: "pin"}, "Pin a genesis hash: "), input,
+                  el("button", {}, "Pin"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    try {
+      pinGenesis(chainId, input.value.trim().toLowerCase());
+      history.replaceState(null, "", location.pathname + location.search);
+      location.reload();
+    } catch (error) {
+      input.setCustomValidity(error.message);
+      input.reportValidity();
+    }
+  });
+  return form;
+}
+
 /** Where the page reads from, and a way to read from another node. */
 function sourceForm() {
   const input = el("input", {id: "source", type: "url", placeholder: "http://ANOTHER-NODE:26657", value: source()});
-  const form = el("form", {id: "source-form"}, el("label", {for: "source"}, "Read from node: "), input,
+  const form = el("form", {id: "source-form", class: "inline-form"}, el("label", {for: "source"}, "Read from node: "), input,
                   el("button", {}, "Use"), " ", el("span", {id: "source-now"}, source() ? `reading from ${source()}` : "reading from this node"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -162,7 +162,8 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
         for needle, heading, path in ((objects["block"], "Block", f"/block/{objects['block']}"),
                                       (objects["merchant"], "Account", f"/account/{objects['merchant']}"),
                                       (objects["order"], "Order", f"/order/{objects['order']}"),
-                                      ("TEA-1", "Coupon", f"/coupon/{objects['coupon']}")):
+                                      ("TEA-1", "Coupon", f"/coupon/{objects['coupon']}"),
+                                      ("TRK-1", "Order", f"/order/{objects['order']}")):
             load(browser, f"{base}/", "Chain")
             box = browser.find_element(By.ID, "needle")
             box.send_keys(needle)
@@ -358,9 +359,19 @@ def test_the_badge_says_what_failed_when_a_proxy_lies_and_the_trace_downloads_as
             text = badge(browser)
             assert text.startswith("not verified") and "another chain under the same id" in text, text
             browser.find_element(By.ID, "forget-pin").click()
-            WebDriverWait(browser, 20).until(lambda d: "pending" not in d.find_element(By.ID, "badge").get_attribute("class")
-                                             and d.find_element(By.ID, "badge").text.startswith("verified at height"))
+            WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda d: d.find_element(By.ID, "badge").text.startswith("verified at height"))
             assert browser.find_element(By.ID, "genesis-hash").text == genesis
+            pin = browser.find_element(By.ID, "pin")                             # typed in from elsewhere: a wrong one …
+            pin.send_keys("ab" * 32)
+            pin.submit()
+            WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda d: d.find_element(By.ID, "badge").text.startswith("not verified"))
+            pin = browser.find_element(By.ID, "pin")                             # … then the right one
+            pin.send_keys(genesis)
+            pin.submit()
+            WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+                lambda d: d.find_element(By.ID, "badge").text.startswith("verified at height"))
 
 
 def test_the_vendored_files_are_the_pinned_ones():
