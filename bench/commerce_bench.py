@@ -18,16 +18,15 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import Mapping
 
 from bench.timing import Measurement
 from chain.genesis import Genesis
-from chain.kv import KeyValueStore
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, key_path, state_changes
 from chain.transaction import SignedTransaction
 from chain.tree_cache import CachedNodes
 from commerce.executor import execute_block
 from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
+from node.bound import apply_write_set
 from node.workload import Workload, make_world
 from storage.keys import TREE_NODE
 from storage.leveldb import READ_CACHE_ENTRIES, LevelDBStore
@@ -36,14 +35,6 @@ BLOCK_TXS = 2_000
 RUNS = 7
 MERCHANTS = 10
 VALIDATORS = 4
-
-
-def apply_write_set(store: KeyValueStore, write_set: Mapping[bytes, bytes | None]) -> None:
-    """Commit a block's write-set to ``store`` (untimed, outside execute_block)."""
-    with store.write_batch() as batch:
-        for key in sorted(write_set):
-            value = write_set[key]
-            batch.delete(key) if value is None else batch.put(key, value)
 
 
 class BenchChain:

@@ -15,18 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.commerce_bench import apply_write_set
 from bench.timing import Measurement
-from chain.state_tree import MemoryStateTree
-from chain.transaction import verify_transaction
-from commerce.executor import execute_block
-from commerce.genesis_state import compute_genesis_write_set
 from node.sim import FAULTS, PARTITIONS, STRATEGIES, SimConfig
 from node.sim import run as run_simulation
 from node.sim.plot import write_svg
+from node.bound import executor_rate, verify_seconds
 from node.sim.sweep import grid, sweep
-from node.workload import Workload, build_workload, make_world
-from storage.memory import MemoryStore
+from node.workload import build_workload, make_world
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TABLE_VALIDATORS = (4, 7, 10, 16, 31)
@@ -49,29 +44,6 @@ def wall_time(validators: int, heights: int) -> dict:
             "virtual_s": report.virtual_ms / 1000, "messages": report.messages}
 
 
-def executor_rate(workload: Workload, txs: list, block_size: int) -> float:
-    """The executor's own in-memory rate, the state root included:
-    execute_block over a MemoryStore and the state tree's update, the
-    history's blocks untimed, then ``txs`` in blocks of ``block_size``, each
-    block's write set committed untimed."""
-    genesis = workload.world.genesis
-    store, tree = MemoryStore(), MemoryStateTree()
-    genesis_writes = compute_genesis_write_set(genesis)
-    apply_write_set(store, genesis_writes)
-    tree.commit(genesis_writes)
-    time_ms, executing_s = genesis.genesis_time_ms, 0.0
-    blocks = workload.history + [txs[start:start + block_size] for start in range(0, len(txs), block_size)]
-    for index, block in enumerate(blocks):
-        time_ms += 100
-        began = time.perf_counter()
-        execution = execute_block(store, time_ms, block)
-        tree.commit(execution.write_set)
-        if index >= len(workload.history):
-            executing_s += time.perf_counter() - began
-        apply_write_set(store, execution.write_set)
-    return len(txs) / executing_s
-
-
 def commerce_throughput() -> dict:
     config = SimConfig(validators=4, seed=1, duration_ms=WORKLOAD_DURATION_MS, shoppers=WORKLOAD_SHOPPERS,
                        tx_rate=WORKLOAD_TX_RATE)
@@ -88,16 +60,6 @@ def commerce_throughput() -> dict:
             "sim_tx_per_wall_s": round(sim_rate), "executor_tx_per_s": round(own_rate),
             "exec_us_per_tx": round(1e6 / own_rate, 1), "verify_us_per_tx": round(verify_s * 1e6, 1),
             "bound_tx_per_s": round(bound), "ratio_to_bound": round(sim_rate / bound, 3), "mean_block_txs": block_size}
-
-
-def verify_seconds(txs: list) -> float:
-    """Seconds per transaction to check its signature once (what the simulator
-    must do once in the process for every transaction, on top of executing it
-    four times): the floor under the simulator's own cost."""
-    began = time.perf_counter()
-    for tx in txs:
-        verify_transaction(tx)
-    return (time.perf_counter() - began) / len(txs)
 
 
 def latency_table() -> list[dict]:

@@ -1,40 +1,56 @@
-"""The load generator: pre-signed transfers driven into a real local cluster
-over JSON-RPC, counting only what commits.
+"""The load generator: a pre-signed mix of transactions driven into a real
+local cluster over JSON-RPC, counting only what commits with ``ok: true``.
 
-Accounts are registered and funded by the admin first; then every transfer
-is signed before the clock starts. Transactions go out in JSON-RPC batches
-to the nodes in turn at a steady rate; a ``blocks`` subscription on one node
-tells when each block commits, and ``block_get`` which transactions it holds.
-Commit latency is the time from a transaction's submission to the
-notification of the block that holds it.
+The mix comes from the shared workload (node/workload.py): ``transfer``
+(transfers between shoppers) or ``commerce`` (40 % transfers, 20 % coupon
+purchases, 20 % orders, 10 % trace records, 10 % order confirmations). A
+run derives fresh shoppers and merchants under its own label, has the admin
+fund them, sets the marketplace up (registrations, roles, listings, coupon
+batches, delivered orders to confirm), each step committed before the next;
+then every transaction of the load is signed before the clock starts. They
+go out in JSON-RPC batches to the nodes in turn at a steady rate; a
+``blocks`` subscription on one node tells when each block commits, and
+``block_get`` which transactions it holds and how each ended. Commit latency
+is the time from a transaction's submission to the notification of the
+block that holds it.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import secrets
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 
+from chain.genesis import genesis_from_document
 from chain.keys import KeyPair
-from chain.transaction import SignedTransaction, build_transaction
+from chain.transaction import SignedTransaction
 from node.client import ShopchainClient
+from node.workload import Workload, world_on
 
-FUNDING = 10**9
+MIXES = ("transfer", "commerce")
 # Calls per JSON-RPC batch: within the node's default rpc.batch_max (100).
 BATCH_CALLS = 100
+POLL_S = 0.2
+
+Progress = Callable[[int, int], None]    # (transactions submitted, of how many)
 
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
+    mix: str
     accounts: int
+    offered_tx_per_s: float
     submitted: int
     refused: int
-    committed: int
+    committed: int          # committed with ok: true
+    failed: int             # committed with ok: false
     duration_s: float
-    tx_per_s: float
+    tx_per_s: float         # committed (ok) per second, from the first submission to the last such commit
     latency_ms_p50: float
     latency_ms_p99: float
 
@@ -52,7 +68,8 @@ def percentile(values: list[float], fraction: float) -> float:
 async def _rpc_batch(session: aiohttp.ClientSession, url: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     async with session.post(url, data=json.dumps(calls), headers={"Content-Type": "application/json"}) as response:
         answer = await response.json()
-    return answer if isinstance(answer, list) else [answer]
+    answers = answer if isinstance(answer, list) else [answer]
+    return sorted(answers, key=lambda item: item["id"] if isinstance(item.get("id"), int) else -1)
 
 
 async def _submit_batch(session: aiohttp.ClientSession, url: str, txs: list[SignedTransaction]) -> list[dict[str, Any]]:
@@ -61,62 +78,76 @@ async def _submit_batch(session: aiohttp.ClientSession, url: str, txs: list[Sign
         return []
     calls = [{"jsonrpc": "2.0", "id": i, "method": "tx_submit", "params": {"tx": tx.raw.hex(), "wait": "mempool"}}
              for i, tx in enumerate(txs)]
-    answers = await _rpc_batch(session, url, calls)
-    return sorted(answers, key=lambda answer: answer["id"] if isinstance(answer.get("id"), int) else -1)
+    return await _rpc_batch(session, url, calls)
 
 
-async def _fund(session: aiohttp.ClientSession, url: str, admin: KeyPair, accounts: list[KeyPair]) -> None:
-    async with ShopchainClient(url) as client:
-        status = await client.chain_status()
-        nonce = await client.next_nonce(admin.address)
-    txs: list[SignedTransaction] = []
-    for key in accounts:
-        for kind, body in (("account.register", {"name": "load", "account": key.address}),
-                           ("funds.mint", {"to": key.address, "amount": FUNDING})):
-            txs.append(build_transaction(admin, status["chain_id"], nonce, kind, body))
-            nonce += 1
-    # A sender may have at most a bounded run of nonces pending: fund in
-    # chunks, each waited for until its last transaction commits.
-    for start in range(0, len(txs), BATCH_CALLS):
-        chunk = txs[start:start + BATCH_CALLS]
-        refused = [a for a in await _submit_batch(session, url, chunk[:-1]) if "error" in a]
-        if refused:
-            raise RuntimeError(f"funding refused: {refused[0]['error']['message']}")
-        async with ShopchainClient(url) as client:
-            result = await client.submit(chunk[-1], wait="commit")
-        if not result.ok:
-            raise RuntimeError(f"funding failed: {result.code}: {result.message}")
+async def _commit_in_order(session: aiohttp.ClientSession, url: str, blocks: list[list[SignedTransaction]]) -> None:
+    """Commit each set-up block before the next (later ones need what earlier
+    ones made), in chunks a sender's pending limit allows, each ending ok."""
+    for block in blocks:
+        for start in range(0, len(block), BATCH_CALLS):
+            chunk = block[start:start + BATCH_CALLS]
+            refused = [answer["error"] for answer in await _submit_batch(session, url, chunk) if "error" in answer]
+            if refused:
+                raise RuntimeError(f"the set-up was refused: {refused[0]['message']}")
+            waiting = {tx.id for tx in chunk}
+            while waiting:
+                await asyncio.sleep(POLL_S)
+                ids = sorted(waiting)
+                calls = [{"jsonrpc": "2.0", "id": i, "method": "tx_get", "params": {"id": tx_id}} for i, tx_id in enumerate(ids)]
+                for tx_id, answer in zip(ids, await _rpc_batch(session, url, calls)):
+                    result = answer.get("result")
+                    if result is None:
+                        continue
+                    if not result["ok"]:
+                        raise RuntimeError(f"the set-up failed: {result['code']}: {result['message']}")
+                    waiting.discard(tx_id)
+
+
+async def plan(rpc_url: str, admin: KeyPair, mix: str, accounts: int, txs: int,
+               seed: int | None = None) -> tuple[list[list[SignedTransaction]], list[SignedTransaction]]:
+    """The set-up blocks and the pre-signed load of ``txs`` transactions of
+    ``mix`` from ``accounts`` fresh shoppers on the running chain."""
+    if mix not in MIXES:
+        raise ValueError(f"mix is one of {', '.join(MIXES)}")
+    async with ShopchainClient(rpc_url) as client:
+        genesis = genesis_from_document((await client.query("genesis_get"))["document"])
+        admin_nonce = await client.next_nonce(admin.address)
+    label = f"load-{secrets.token_hex(6)}"
+    workload = Workload(world_on(genesis, admin, label, accounts), random.Random(seed))
+    workload.nonces[admin.public_key] = admin_nonce - 1
+    workload.fund()
+    workload.set_up(orders_to_confirm=txs // 10 + 1 if mix == "commerce" else 0)
+    load = workload.mix(txs) if mix == "commerce" else workload.transfers(txs)
+    return workload.history, load
 
 
 async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int, rate_per_s: float,
-                   drain_s: float = 20.0) -> LoadReport:
-    keys = [KeyPair.generate() for _ in range(accounts)]
+                   mix: str = "transfer", drain_s: float = 20.0, progress: Progress | None = None) -> LoadReport:
+    set_up, signed = await plan(rpc_urls[0], admin, mix, accounts, txs)
     async with aiohttp.ClientSession() as session:
-        await _fund(session, rpc_urls[0], admin, keys)
-        async with ShopchainClient(rpc_urls[0]) as client:
-            chain_id = (await client.chain_status())["chain_id"]
-        signed = [build_transaction(keys[i % accounts], chain_id, i // accounts + 1, "funds.transfer",
-                                    {"to": keys[(i + 1) % accounts].address, "amount": 1}) for i in range(txs)]
+        await _commit_in_order(session, rpc_urls[0], set_up)
         submitted_at: dict[str, float] = {}
-        committed_at: dict[str, float] = {}
+        committed_at: dict[str, tuple[float, bool]] = {}
         watcher = asyncio.get_running_loop().create_task(_watch_commits(session, rpc_urls[0], committed_at))
-        refused = await _submit_steadily(session, rpc_urls, signed, rate_per_s, submitted_at)
+        refused = await _submit_steadily(session, rpc_urls, signed, rate_per_s, submitted_at, progress)
         start = min(submitted_at.values(), default=time.monotonic())
         end_by = time.monotonic() + drain_s
         while time.monotonic() < end_by and not all(tx_id in committed_at for tx_id in submitted_at):
             await asyncio.sleep(0.1)
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
-    latencies = [1000 * (committed_at[tx_id] - sent) for tx_id, sent in submitted_at.items() if tx_id in committed_at]
-    last_commit = max((committed_at[tx_id] for tx_id in submitted_at if tx_id in committed_at), default=start)
-    duration = max(last_commit - start, 1e-9)
-    committed = len(latencies)
-    return LoadReport(accounts, len(submitted_at), refused, committed, round(duration, 3), round(committed / duration, 1),
+    ended = {tx_id: committed_at[tx_id] for tx_id in submitted_at if tx_id in committed_at}
+    ok = {tx_id: moment for tx_id, (moment, succeeded) in ended.items() if succeeded}
+    latencies = [1000 * (moment - submitted_at[tx_id]) for tx_id, moment in ok.items()]
+    duration = max(max(ok.values(), default=start) - start, 1e-9)
+    return LoadReport(mix, accounts, rate_per_s, len(submitted_at), refused, len(ok), len(ended) - len(ok),
+                      round(duration, 3), round(len(ok) / duration, 1),
                       round(percentile(latencies, 0.5), 1), round(percentile(latencies, 0.99), 1))
 
 
 async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], signed: list[SignedTransaction],
-                           rate_per_s: float, submitted_at: dict[str, float]) -> int:
+                           rate_per_s: float, submitted_at: dict[str, float], progress: Progress | None) -> int:
     """Send ``signed`` in batches every 50 ms so the rate holds; returns how many were refused."""
     tick_s = 0.05
     per_tick = min(BATCH_CALLS, max(1, int(rate_per_s * tick_s)))
@@ -132,13 +163,15 @@ async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], 
                 refused += 1
             else:
                 submitted_at[tx.id] = sent
+        if progress is not None:
+            progress(offset + len(chunk), len(signed))
         delay = started + (number + 1) * tick_s - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
     return refused
 
 
-async def _watch_commits(session: aiohttp.ClientSession, rpc_url: str, committed_at: dict[str, float]) -> None:
+async def _watch_commits(session: aiohttp.ClientSession, rpc_url: str, committed_at: dict[str, tuple[float, bool]]) -> None:
     ws_url = rpc_url.rsplit("/rpc", 1)[0] + "/ws"
     async with session.ws_connect(ws_url) as websocket:
         await websocket.send_json({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": "blocks"}})
@@ -149,5 +182,6 @@ async def _watch_commits(session: aiohttp.ClientSession, rpc_url: str, committed
             seen = time.monotonic()
             height = payload["params"]["height"]
             answer = await _rpc_batch(session, rpc_url, [{"jsonrpc": "2.0", "id": 1, "method": "block_get", "params": {"height": height}}])
-            for tx_id in answer[0]["result"]["txs"]:
-                committed_at.setdefault(tx_id, seen)
+            block = answer[0]["result"]
+            for tx_id, result in zip(block["txs"], block["results"]):
+                committed_at.setdefault(tx_id, (seen, result["ok"]))

@@ -199,13 +199,14 @@ class _Api:
             ("tx_get", "A committed transaction with its result and block.", (
                 _hex_id("id", "the transaction id (hex SHA-256 of its signed bytes)"),
             ), _TX_RESULT, self.tx_get),
-            ("block_get", "A committed block: header, transaction ids, evidence and commit certificate, the "
-                          "header and certificate also as their canonical bytes (what a light client checks).", (
+            ("block_get", "A committed block: header, transaction ids and each one's result (ok, code), evidence and "
+                          "commit certificate, the header and certificate also as their canonical bytes (what a light "
+                          "client checks).", (
                 _param("height", {"type": "integer", "minimum": 1}, "the block height (default: the last committed)",
                        required=False),
-            ), _object("height", "hash", "header", "txs", "evidence", "certificate", "header_bytes", "certificate_bytes",
-                       height=_INT, hash=_HEX, header=_OBJ,
-                       txs={"type": "array", "items": _HEX}, evidence={"type": "array", "items": _HEX},
+            ), _object("height", "hash", "header", "txs", "results", "evidence", "certificate", "header_bytes",
+                       "certificate_bytes", height=_INT, hash=_HEX, header=_OBJ,
+                       txs={"type": "array", "items": _HEX}, results=_ARR, evidence={"type": "array", "items": _HEX},
                        evidence_ids={"type": "array", "items": _HEX}, certificate=_CERTIFICATE,
                        header_bytes=_HEX, certificate_bytes=_HEX), self.block_get),
             ("genesis_get", "The chain's genesis document and its hash: a light client that trusts only the hash "
@@ -416,10 +417,11 @@ class _Api:
             height = last
         if not 1 <= height <= last:
             raise CodedError("block.unknown", f"no committed block at height {height}; the last committed height is {last}")
-        block, _, certificate = self._block_parts(height)
+        block, results, certificate = self._block_parts(height)
         return {
             "height": height, "hash": block.hash().hex(), "header": queries.to_json(block.header.to_map()),
             "txs": [transaction_id(raw) for raw in block.txs],
+            "results": [{"ok": result.ok, "code": result.code} for result in results],
             "evidence": [record.hex() for record in block.evidence],
             "evidence_ids": [hashlib.sha256(record).hexdigest() for record in block.evidence],
             "certificate": queries.to_json(certificate.to_map()),

@@ -1,13 +1,14 @@
 """The commerce workload: a marketplace's participants and genesis, a short
 history that sets the marketplace up, and a mix of pre-signed transactions:
 40 % ``funds.transfer``, 20 % ``coupon.buy``, 20 % ``order.create``, 10 %
-``trace.record``, 10 % ``order.confirm`` of a delivered order.
+``trace.record``, 10 % ``order.confirm`` of a delivered order (or, for the
+transfers-only load, transfers alone).
 
-The simulator (node/sim) and the commerce benchmark (bench/commerce_bench.py)
-both run it. Keys are derived from fixed labels and every random choice comes
-from the caller's seeded ``random.Random``, so every process builds
-byte-identical validators, accounts, blocks and transactions for one set of
-arguments.
+The simulator (node/sim), the commerce benchmark (bench/commerce_bench.py)
+and the load generator (node/loadgen.py) all run it. Keys are derived from
+fixed labels and every random choice comes from the caller's seeded
+``random.Random``, so every process builds byte-identical validators,
+accounts, blocks and transactions for one set of arguments.
 
 The history (blocks of at most the genesis's ``block_txs_max`` transactions)
 registers the shoppers, approves the merchants and a carrier, lists a product
@@ -152,6 +153,12 @@ class Workload:
             "subject": tx.id, "stage": "delivery", "location": "door", "handler": "carrier",
             "data_hash": _digest(tx.id)}) for tx in creates])
         self.delivered = [(buyer, tx.id) for (buyer, _), tx in zip(placed, creates)]
+
+    def transfers(self, count: int) -> list[SignedTransaction]:
+        """``count`` transfers between random shoppers: the transfers-only mix."""
+        rng, shoppers = self.rng, self.world.shoppers
+        return [self.tx(rng.choice(shoppers), "funds.transfer", {"to": rng.choice(shoppers).address, "amount": 1})
+                for _ in range(count)]
 
     def mix(self, count: int) -> list[SignedTransaction]:
         """The next ``count`` transactions of the mix, from random shoppers

@@ -280,14 +280,28 @@ def test_running_node_refuses_foreign_and_garbage_peers_and_keeps_committing(tmp
         run(scenario())
 
 
-def test_load_generator_counts_committed_transfers(tmp_path):
+def test_load_generator_counts_committed_transactions_of_either_mix_and_runs_a_grid(tmp_path):
     with running_testnet(tmp_path / "net") as cluster:
-        result = subprocess.run([SHOPCHAIN, "bench", "load", str(cluster.testnet.directory), "--accounts", "20", "--txs", "300",
-                                 "--rate", "300", "--json"], capture_output=True, text=True, timeout=120)
+        directory = str(cluster.testnet.directory)
+        for mix in ("transfer", "commerce"):
+            result = subprocess.run([SHOPCHAIN, "bench", "load", directory, "--mix", mix, "--accounts", "20", "--txs", "300",
+                                     "--rate", "300", "--json"], capture_output=True, text=True, timeout=240)
+            assert result.returncode == 0, result.stderr
+            report = json.loads(result.stdout)
+            assert report["mix"] == mix and report["submitted"] == 300 and report["refused"] == 0
+            assert report["committed"] + report["failed"] == 300 and report["committed"] >= 270, report
+            assert report["tx_per_s"] > 0 and 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
+            bound = report["bound"]
+            assert bound["mix"] == mix and bound["validators"] == 4 and bound["exec_us"] > 0 and bound["verify_us"] > 0
+            assert report["ratio_to_bound"] == round(report["tx_per_s"] / bound["tx_per_s"], 3)
+        out = tmp_path / "grid"
+        result = subprocess.run([SHOPCHAIN, "bench", "load", directory, "--mix", "commerce", "--accounts", "20", "--txs", "100",
+                                 "--grid", "--rates", "100,200", "--out", str(out)], capture_output=True, text=True, timeout=240)
         assert result.returncode == 0, result.stderr
-        report = json.loads(result.stdout)
-        assert report["submitted"] == 300 and report["committed"] == 300 and report["refused"] == 0
-        assert report["tx_per_s"] > 0 and 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
+        assert "offered" in result.stdout and "this machine's bound" in result.stdout
+        grid = json.loads((out / "grid.json").read_text())
+        assert [point["offered_tx_per_s"] for point in grid["points"]] == [100, 200]
+        assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_explorer_and_metrics_are_served(tmp_path):
