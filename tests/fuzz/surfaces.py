@@ -380,7 +380,7 @@ def rpc_surface() -> Surface:
         "order": [scenario.order], "subject": [scenario.lot, scenario.order], "contract": [scenario.contract],
         "from_height": [0, 5], "buyer": [BOB.address], "merchant": [SHOP.address], "state": ["created", "shipped"],
         "category": ["ware"], "holder": [BOB.address], "offset": [0, 1], "limit": [1, 2],
-        "keys": [[BOB.public_key.hex()], ["00", "0100"]],
+        "keys": [[BOB.public_key.hex()], ["00", "0100"]], "kind": ["order", "coupon-batch"],
     }
     document = table.openrpc_document()
     calls: list[dict[str, Any]] = []
