@@ -5,7 +5,9 @@ LevelDB: the commerce executor reads a few keys per transaction, and a
 Python dict answers a hot key in well under a microsecond where a LevelDB
 get over a state of 100,000 accounts costs several. A key enters the cache
 when it is read; a write updates a key the cache holds, only once LevelDB
-has applied it, so the cache never holds a value the database does not. A
+has applied it, so the cache never holds a value the database does not; a
+read that overlaps a write (the RPC reads while the worker commits) is not
+remembered, as it may have seen the value before the write. A
 key only written (a block, a transaction's location, a state tree node or
 its stale mark: most of a block's writes) never displaces what is read.
 Keys under the ``uncached`` prefixes (state tree nodes, which have their own
@@ -65,23 +67,36 @@ class LevelDBStore:
         self._db = _open(self.path)
         self._cache: Generations[bytes | None] = Generations(read_cache_entries)
         self._uncached = frozenset(uncached)
+        # Odd while a write is being applied; a read overlapping a write may
+        # have read the value before it and must not be remembered (a seqlock:
+        # the node reads on its event loop while its worker thread writes).
+        self._writes = 0
 
     def get(self, key: bytes) -> bytes | None:
         value = self._cache.get(key)
         if value is not MISSING:
             return value
+        before = self._writes
         value = self._db.get(key)
-        if not (key and key[0] in self._uncached):
+        if not (before & 1 or self._writes != before or (key and key[0] in self._uncached)):
             self._remember(bytes(key), value)
         return value
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._db.put(key, value)
-        self._written(bytes(key), bytes(value))
+        self._writes += 1
+        try:
+            self._db.put(key, value)
+            self._written(bytes(key), bytes(value))
+        finally:
+            self._writes += 1
 
     def delete(self, key: bytes) -> None:
-        self._db.delete(key)
-        self._written(bytes(key), None)
+        self._writes += 1
+        try:
+            self._db.delete(key)
+            self._written(bytes(key), None)
+        finally:
+            self._writes += 1
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         snapshot = self._db.snapshot()
@@ -92,11 +107,18 @@ class LevelDBStore:
 
     @contextmanager
     def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:
-        with self._db.write_batch(transaction=True, sync=sync) as batch:
-            recording = _RecordingBatch(batch)
-            yield recording
-        for key, value in recording.writes.items():
-            self._written(key, value)
+        applying = False
+        try:
+            with self._db.write_batch(transaction=True, sync=sync) as batch:
+                recording = _RecordingBatch(batch)
+                yield recording
+                applying = True
+                self._writes += 1      # the batch is applied as this block ends
+            for key, value in recording.writes.items():
+                self._written(key, value)
+        finally:
+            if applying:
+                self._writes += 1
 
     def _written(self, key: bytes, value: bytes | None) -> None:
         """A write LevelDB has applied: the cache follows it for a key it holds."""

@@ -221,3 +221,43 @@ def test_uncached_prefixes_always_read_the_database(tmp_path):
         assert store.get(b"\x08node") == b"2"
     finally:
         store.close()
+
+
+class _WriterDuringRead:
+    """LevelDB whose next ``get`` lets a writer commit right after reading:
+    the interleaving of an RPC read on the event loop with the worker
+    thread's commit, made deterministic."""
+
+    def __init__(self, db, write) -> None:
+        self._db, self._write = db, write
+
+    def get(self, key):
+        value = self._db.get(key)
+        write, self._write = self._write, None
+        if write is not None:
+            write()
+        return value
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+@pytest.mark.parametrize("through_batch", [True, False])
+def test_a_read_overlapping_a_write_is_not_remembered(tmp_path, through_batch):
+    """Without the write counter the read would cache the value it saw before
+    the write (here: absent) for good: a committed transaction that tx_get
+    keeps calling unknown, a balance that never changes on the RPC."""
+    store = LevelDBStore(tmp_path / "db")
+    try:
+        def commit() -> None:
+            if through_batch:
+                with store.write_batch() as batch:
+                    batch.put(b"tx-location", b"height 9")
+            else:
+                store.put(b"tx-location", b"height 9")
+        store._db = _WriterDuringRead(store._db, commit)
+        assert store.get(b"tx-location") is None       # read before the write landed
+        assert store.get(b"tx-location") == b"height 9"
+        assert store.get(b"tx-location") == b"height 9"
+    finally:
+        store.close()
