@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from cli.output import emit, reports_user_errors
-from node.testnet import DEFAULT_BASE_PORT, init_testnet
+from node.testnet import DEFAULT_BASE_PORT, TestnetError, init_testnet
 
 
 @click.group("testnet")
@@ -20,11 +20,15 @@ def testnet_group() -> None:
 @click.option("--base-port", type=int, default=DEFAULT_BASE_PORT, show_default=True,
               help="Node i listens for peers on base+2i and for RPC on base+2i+1.")
 @click.option("--chain-id", default="shopchain-local", show_default=True, help="The new chain's id.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A genesis parameter (docs/protocol.md section 9) over the testnet's own; repeatable. "
+                   "Example: --param auto_confirm_ms=604800000.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_user_errors
-def testnet_init(directory: Path, validators: int, base_port: int, chain_id: str, as_json: bool) -> None:
+def testnet_init(directory: Path, validators: int, base_port: int, chain_id: str, params: tuple[str, ...],
+                 as_json: bool) -> None:
     """Write node homes, a shared genesis and DIRECTORY/testnet.json."""
-    testnet = init_testnet(directory, validators, base_port, chain_id)
+    testnet = init_testnet(directory, validators, base_port, chain_id, params=_params(params))
     lines = [f"testnet {testnet.chain_id} in {directory}: {len(testnet.nodes)} validators"]
     lines += [f"  {node.name}: rpc {node.rpc_url}  p2p {node.p2p_url}" for node in testnet.nodes]
     lines.append(f"admin key: {testnet.admin_key_path}")
@@ -49,3 +53,19 @@ def testnet_up(directory: Path, stop_on_exit: bool) -> None:
     from node.cluster import run_testnet
 
     run_testnet(directory, echo=click.echo, stop_on_exit=stop_on_exit)
+
+
+def _params(given: tuple[str, ...]) -> dict[str, int | bool]:
+    """NAME=VALUE pairs as genesis parameters: integers, or true and false."""
+    params: dict[str, int | bool] = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise TestnetError("testnet.invalid", f"--param takes NAME=VALUE, not {item!r}")
+        if value in ("true", "false"):
+            params[name] = value == "true"
+        elif value.isdigit():
+            params[name] = int(value)
+        else:
+            raise TestnetError("testnet.invalid", f"--param {name} takes an integer, true or false, not {value!r}")
+    return params

@@ -17,6 +17,7 @@ block that holds it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import random
 import secrets
@@ -30,12 +31,14 @@ from chain.genesis import genesis_from_document
 from chain.keys import KeyPair
 from chain.transaction import SignedTransaction
 from node.client import ShopchainClient
-from node.workload import Workload, world_on
+from node.workload import MERCHANTS, Workload, world_on
 
 MIXES = ("transfer", "commerce")
 # Calls per JSON-RPC batch: within the node's default rpc.batch_max (100).
 BATCH_CALLS = 100
 POLL_S = 0.2
+SET_UP_STEP_S = 60.0     # a set-up step not committed by then is reported, not waited for
+SHOPPERS_PER_MERCHANT = 50
 
 Progress = Callable[[int, int], None]    # (transactions submitted, of how many)
 
@@ -47,6 +50,7 @@ class LoadReport:
     offered_tx_per_s: float
     submitted: int
     refused: int
+    refused_codes: dict[str, int]      # why, by error code
     committed: int          # committed with ok: true
     failed: int             # committed with ok: false
     duration_s: float
@@ -91,7 +95,12 @@ async def _commit_in_order(session: aiohttp.ClientSession, url: str, blocks: lis
             if refused:
                 raise RuntimeError(f"the set-up was refused: {refused[0]['message']}")
             waiting = {tx.id for tx in chunk}
+            deadline = time.monotonic() + SET_UP_STEP_S
             while waiting:
+                if time.monotonic() > deadline:
+                    lost = next(tx for tx in chunk if tx.id in waiting)
+                    raise RuntimeError(f"{len(waiting)} set-up transactions are not committed after {SET_UP_STEP_S:g} s, "
+                                       f"such as {lost.kind} {lost.id} of {lost.sender_address} (nonce {lost.nonce})")
                 await asyncio.sleep(POLL_S)
                 ids = sorted(waiting)
                 calls = [{"jsonrpc": "2.0", "id": i, "method": "tx_get", "params": {"id": tx_id}} for i, tx_id in enumerate(ids)]
@@ -114,7 +123,10 @@ async def plan(rpc_url: str, admin: KeyPair, mix: str, accounts: int, txs: int,
         genesis = genesis_from_document((await client.query("genesis_get"))["document"])
         admin_nonce = await client.next_nonce(admin.address)
     label = f"load-{secrets.token_hex(6)}"
-    workload = Workload(world_on(genesis, admin, label, accounts), random.Random(seed))
+    # One merchant for every SHOPPERS_PER_MERCHANT shoppers, as in a market: a
+    # few merchants would each send more than a sender may have pending.
+    merchants = max(MERCHANTS, accounts // SHOPPERS_PER_MERCHANT)
+    workload = Workload(world_on(genesis, admin, label, accounts, merchants), random.Random(seed))
     workload.nonces[admin.public_key] = admin_nonce - 1
     workload.fund()
     workload.set_up(orders_to_confirm=txs // 10 + 1 if mix == "commerce" else 0)
@@ -131,6 +143,7 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
         committed_at: dict[str, tuple[float, bool]] = {}
         watcher = asyncio.get_running_loop().create_task(_watch_commits(session, rpc_urls[0], committed_at))
         refused = await _submit_steadily(session, rpc_urls, signed, rate_per_s, submitted_at, progress)
+        refused_codes = dict(collections.Counter(refused))
         start = min(submitted_at.values(), default=time.monotonic())
         end_by = time.monotonic() + drain_s
         while time.monotonic() < end_by and not all(tx_id in committed_at for tx_id in submitted_at):
@@ -141,17 +154,17 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
     ok = {tx_id: moment for tx_id, (moment, succeeded) in ended.items() if succeeded}
     latencies = [1000 * (moment - submitted_at[tx_id]) for tx_id, moment in ok.items()]
     duration = max(max(ok.values(), default=start) - start, 1e-9)
-    return LoadReport(mix, accounts, rate_per_s, len(submitted_at), refused, len(ok), len(ended) - len(ok),
+    return LoadReport(mix, accounts, rate_per_s, len(submitted_at), len(refused), refused_codes, len(ok), len(ended) - len(ok),
                       round(duration, 3), round(len(ok) / duration, 1),
                       round(percentile(latencies, 0.5), 1), round(percentile(latencies, 0.99), 1))
 
 
 async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], signed: list[SignedTransaction],
-                           rate_per_s: float, submitted_at: dict[str, float], progress: Progress | None) -> int:
-    """Send ``signed`` in batches every 50 ms so the rate holds; returns how many were refused."""
+                           rate_per_s: float, submitted_at: dict[str, float], progress: Progress | None) -> list[str]:
+    """Send ``signed`` in batches every 50 ms so the rate holds; returns the codes of those refused."""
     tick_s = 0.05
     per_tick = min(BATCH_CALLS, max(1, int(rate_per_s * tick_s)))
-    refused = 0
+    refused: list[str] = []
     started = time.monotonic()
     for number, offset in enumerate(range(0, len(signed), per_tick)):
         chunk = signed[offset:offset + per_tick]
@@ -160,7 +173,8 @@ async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], 
         answers = await _submit_batch(session, url, chunk)
         for tx, answer in zip(chunk, answers):
             if "error" in answer:
-                refused += 1
+                error = answer["error"]
+                refused.append((error.get("data") or {}).get("code") or str(error.get("code")))
             else:
                 submitted_at[tx.id] = sent
         if progress is not None:

@@ -82,3 +82,16 @@ def test_open_home_reports_what_is_missing(tmp_path):
     (tmp_path / "config.toml").unlink()
     with pytest.raises(ConfigError):
         open_home(tmp_path)
+
+
+def test_init_takes_genesis_parameters_from_the_command_line(tmp_path):
+    made = subprocess.run([SHOPCHAIN, "testnet", "init", str(tmp_path / "net"), "--validators", "1", "--base-port", "30100",
+                           "--param", "auto_confirm_ms=604800000", "--param", "open_registration=false"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    params = open_home(tmp_path / "net" / "node0").genesis.params
+    assert params["auto_confirm_ms"] == 604800000 and params["open_registration"] is False
+    for bad, says in (("auto_confirm_ms=soon", "takes an integer"), ("novel=1", "unknown parameter"), ("x", "NAME=VALUE")):
+        refused = subprocess.run([SHOPCHAIN, "testnet", "init", str(tmp_path / bad), "--validators", "1", "--param", bad],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and refused.stderr.startswith("testnet.invalid:") and says in refused.stderr
