@@ -61,7 +61,8 @@ from p2p.sync import (
     BlockSyncer, CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
     encode_sync_response, verify_certified_block,
 )
-from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE, KIND_TX
+from p2p.wire import (KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE, KIND_TXS, decode_tx_batch,
+                      encode_tx_batch)
 from storage.blockstore import BlockStore
 
 log = logging.getLogger("shopchain.node")
@@ -70,6 +71,7 @@ T = TypeVar("T")
 
 TIMER_EARLY_PROPOSE = "early-propose"
 TIMER_SYNC = "sync"
+TIMER_GOSSIP = "gossip"
 # Gossiped transactions with these errors prove the relaying peer broken.
 INVALID_TX_CODES = ("tx.bad_signature", "tx.malformed", "tx.wrong_chain", "tx.bad_version")
 
@@ -113,6 +115,10 @@ class CoreSettings:
     max_message_bytes: int
     resend_ms: int = 1000
     propose_batch_ms: int = 50
+    # Transactions to gossip wait this long, or until this many bytes are
+    # waiting, and go out in one message per peer: one frame, one encryption.
+    gossip_flush_ms: int = 5
+    gossip_batch_bytes: int = 256 * 1024
     sync_batch_blocks: int = P2PSection().sync_batch_blocks
     sync_window_blocks: int = 64
     sync_tick_ms: int = 250
@@ -172,6 +178,9 @@ class NodeCore:
         self._sync_armed = False
         self._persisting = 0          # the height being persisted on the worker, if any
         self._position = (self.replica.height, self.replica.view)
+        self._gossip: dict[bytes | None, list[bytes]] = {}   # peer the transactions came from (None: a client) -> them
+        self._gossip_bytes = 0
+        self._gossip_armed = False
 
     def _unless_stale(self, sign_state: SignState | None) -> SignState | None:
         """A sign_state whose floor is below a height this validator's COMMIT
@@ -221,6 +230,9 @@ class NodeCore:
         elif name == TIMER_SYNC:
             self._sync_armed = False
             self._request_blocks()
+        elif name == TIMER_GOSSIP:
+            self._gossip_armed = False
+            self._flush_gossip()
         elif name in self._timer_args:
             height, view = self._timer_args[name]
             self._feed(self.replica.on_timer(name, height, view, self.host.now_ms()))
@@ -239,8 +251,8 @@ class NodeCore:
             return
         if kind == KIND_CONSENSUS:
             self._feed(self.replica.on_message(payload, self.host.now_ms()))
-        elif kind == KIND_TX:
-            self._on_gossiped_tx(peer, payload)
+        elif kind == KIND_TXS:
+            self._on_gossiped_txs(peer, payload)
         elif kind == KIND_STATUS:
             self.syncer.on_peer_height(peer, decode_status(payload))
             self._request_blocks()
@@ -254,7 +266,7 @@ class NodeCore:
         if self.stopped:
             raise RequestRejected("node.halted", "this node has stopped; send the transaction to another node")
         tx = self.mempool.add_raw(raw)
-        self.host.broadcast(KIND_TX, raw)
+        self._relay(raw, None)
         self._propose_early_if_waiting()
         return tx
 
@@ -412,15 +424,33 @@ class NodeCore:
 
     # -- transactions from peers -------------------------------------------------------------
 
-    def _on_gossiped_tx(self, peer: bytes, raw: bytes) -> None:
-        try:
-            self.mempool.add_raw(raw)
-        except CodedError as error:
-            if error.code in INVALID_TX_CODES:
-                raise PeerError("p2p.invalid_tx", f"the peer relayed an invalid transaction ({error.code})") from None
-            return
-        self.host.broadcast(KIND_TX, raw, exclude=peer)
+    def _on_gossiped_txs(self, peer: bytes, payload: bytes) -> None:
+        for raw in decode_tx_batch(payload):
+            try:
+                self.mempool.add_raw(raw)
+            except CodedError as error:
+                if error.code in INVALID_TX_CODES:
+                    raise PeerError("p2p.invalid_tx", f"the peer relayed an invalid transaction ({error.code})") from None
+                continue
+            self._relay(raw, peer)
         self._propose_early_if_waiting()
+
+    def _relay(self, raw: bytes, source: bytes | None) -> None:
+        """Gossip a transaction just admitted to every peer but ``source``, in
+        the next batch: it leaves within ``gossip_flush_ms``, at once when
+        ``gossip_batch_bytes`` are waiting."""
+        self._gossip.setdefault(source, []).append(raw)
+        self._gossip_bytes += len(raw)
+        if self._gossip_bytes >= self.settings.gossip_batch_bytes:
+            self._flush_gossip()
+        elif not self._gossip_armed:
+            self._gossip_armed = True
+            self.host.set_timer(TIMER_GOSSIP, self.settings.gossip_flush_ms)
+
+    def _flush_gossip(self) -> None:
+        waiting, self._gossip, self._gossip_bytes = self._gossip, {}, 0
+        for source, raws in waiting.items():
+            self.host.broadcast(KIND_TXS, encode_tx_batch(raws), exclude=source)
 
     # -- block sync ---------------------------------------------------------------------------
 

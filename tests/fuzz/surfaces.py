@@ -34,7 +34,8 @@ from consensus.messages import (
 from p2p.errors import PeerError
 from p2p.secure_channel import Handshake
 from p2p.sync import CertifiedBlock, decode_sync_response, encode_sync_response, verify_certified_block
-from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_TX, decode_message as decode_wire, encode_message
+from p2p.wire import (KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_TXS, decode_message as decode_wire, decode_tx_batch,
+                      encode_message, encode_tx_batch)
 from tests.factories import CHAIN_ID, certified_chain, seeded_key, validator_keys
 from tests.fuzz.mutate import Mutator
 
@@ -265,6 +266,8 @@ def p2p_surface() -> Surface:
         plaintext = copy.copy(receiver).open(frame)
         kind, payload = decode_wire(plaintext, FRAME_BYTES_MAX)
         assert encode_message(kind, payload) == plaintext, "an accepted message does not encode back to its bytes"
+        if kind == KIND_TXS:
+            assert encode_tx_batch(decode_tx_batch(payload)) == payload, "an accepted batch does not encode back to its bytes"
         return ACCEPTED
 
     def bob_after_hello() -> Handshake:
@@ -292,7 +295,7 @@ def p2p_surface() -> Surface:
     auth_fields = [CHAIN_ID, alice_hello, bob_hello, alice_address]
     auth_plaintext = pack([CHAIN_ID, alice_key.public_key, alice_address, sign_fields(alice_key, "handshake", auth_fields)])
     wire_messages = [
-        encode_message(KIND_TX, build_transaction(alice_key, CHAIN_ID, 1, "account.register", {}).raw),
+        encode_message(KIND_TXS, encode_tx_batch([build_transaction(alice_key, CHAIN_ID, 1, "account.register", {}).raw])),
         encode_message(KIND_CONSENSUS, encode_consensus(sign_vote(alice_key, CHAIN_ID, "prepare", 1, 0, bytes(32)))),
         encode_message(KIND_SYNC_REQUEST, pack({"count": 16, "from": 1})),
         encode_message(KIND_STATUS, pack({"height": 7})),

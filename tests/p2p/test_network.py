@@ -39,7 +39,7 @@ def test_gossip_is_handled_once_per_node_in_a_triangle():
             c.network.add_persistent_peer(PeerAddress(a.url))
             for node in nodes:
                 await wait_until(node.handler, lambda node=node: len(node.network.peers()) == 2)
-            assert a.network.broadcast("tx", b"signed tx bytes") == 2
+            assert a.network.broadcast("txs", b"signed tx bytes") == 2
             await wait_until(b.handler, lambda: b.handler.messages)
             await wait_until(c.handler, lambda: c.handler.messages)
             # b and c each get the gossip twice (from a, and relayed by the
