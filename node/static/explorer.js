@@ -1,6 +1,7 @@
 // The explorer: one page for every address (/block/H, /order/ID, …), read
-// from this node's /rpc. Everything users wrote on chain is set as text,
-// never parsed as HTML (docs/operations.md, "The explorer").
+// from this node's /rpc or another node's the viewer chose, each object
+// checked by the badge (badge.js). Everything users wrote on chain is set as
+// text, never parsed as HTML (docs/operations.md, "The explorer").
 
 import {
   PROVEN_PAGES, cryptoUsed, forgetPin, loadTrust, pinGenesis, verifyBlock, verifyObject, verifyTransaction,
