@@ -92,9 +92,10 @@ def history_entry(ctx: Context, step: str, target: str) -> dict[str, Any]:
     return entry
 
 
-def _release(state: Overlay, order: dict[str, Any], buyer_amount: int) -> dict[str, Any]:
+def _release(state: Overlay, order_id: str, order: dict[str, Any], buyer_amount: int, **extra: Any) -> None:
     """Split the escrow: ``buyer_amount`` back to the buyer, the rest settled
-    to the merchant; the order with ``payouts``, where the escrow went."""
+    to the merchant; the order keeps ``payouts``, where the escrow went, and
+    ``extra`` fields of the step."""
     payouts = []
     if buyer_amount:
         credit(state, order["buyer"], NATIVE_ASSET, buyer_amount)
@@ -102,7 +103,7 @@ def _release(state: Overlay, order: dict[str, Any], buyer_amount: int) -> dict[s
     merchant_amount = order["escrow"] - buyer_amount
     if merchant_amount:
         payouts += settle(state, order, merchant_amount)
-    return {**order, "payouts": payouts}
+    put_record(state, order_key(order_id), {**order, "payouts": payouts, **extra})
 
 
 def compute_fee_shares(amount: int, params: dict[str, Any], validator_count: int, has_agent: bool) -> dict[str, int]:
@@ -199,7 +200,7 @@ def process_order_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     _require_party(order, ctx.sender, "buyer", "merchant")
     order = process_step(state, ctx, order_id, order, "cancel")
     _restock(state, order)
-    put_record(state, order_key(order_id), _release(state, order, order["escrow"]))
+    _release(state, order_id, order, order["escrow"])
 
 
 def process_order_ship(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -219,7 +220,7 @@ def process_order_confirm(state: Overlay, tx: SignedTransaction, ctx: Context) -
     order_id, order = require_order(state, tx.body)
     _require_party(order, ctx.sender, "buyer")
     order = process_step(state, ctx, order_id, order, "confirm")
-    put_record(state, order_key(order_id), _release(state, order, 0))
+    _release(state, order_id, order, 0)
 
 
 def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -235,7 +236,7 @@ def process_order_refund(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     order = process_step(state, ctx, order_id, order, step)
     if step == "refund":
         _restock(state, order)
-    put_record(state, order_key(order_id), {**_release(state, order, amount), "refunded": amount})
+    _release(state, order_id, order, amount, refunded=amount)
 
 
 def process_order_dispute(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
@@ -254,19 +255,18 @@ def process_order_resolve(state: Overlay, tx: SignedTransaction, ctx: Context) -
     share_bps = bps_field(body, "buyer_share_bps")
     order = process_step(state, ctx, order_id, order, "resolve")
     buyer_amount = order["escrow"] * share_bps // BPS
-    order = _release(state, order, buyer_amount)
-    put_record(state, order_key(order_id), {**order, "refunded": buyer_amount, "buyer_share_bps": share_bps})
+    _release(state, order_id, order, buyer_amount, refunded=buyer_amount, buyer_share_bps=share_bps)
 
 
 def process_order_timeout(state: Overlay, ctx: Context, order_id: str, step: str) -> None:
     """A time-driven exit: ship_timeout and dispute_timeout refund, auto_confirm settles."""
     order = process_step(state, ctx, order_id, get_order(state, order_id), step)
     if step == "auto_confirm":
-        put_record(state, order_key(order_id), _release(state, order, 0))
+        _release(state, order_id, order, 0)
         return
     if step == "ship_timeout":
         _restock(state, order)
-    put_record(state, order_key(order_id), _release(state, order, order["escrow"]))
+    _release(state, order_id, order, order["escrow"])
 
 
 def process_order_delivered(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any]) -> None:

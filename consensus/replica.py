@@ -569,15 +569,12 @@ class Replica:
         """The validators that asked for the view we are in or a higher one."""
         return {validator for view, by in self.vcs.items() if view >= self.view for validator in by}
 
-    def _view_change_quorum(self) -> bool:
-        return len(self._asking_from_here()) >= self.validators.quorum
-
     def _waiting_for_view_change(self) -> bool:
         """Whether we asked for the view we are in and too few others did yet.
         A replica back in a view it cannot ask for again (it voted there
         before a lost write) has its timer run as usual."""
         return (self.in_view_change and self.me in self.vcs.get(self.view, {})
-                and not self._view_change_quorum())
+                and len(self._asking_from_here()) < self.validators.quorum)
 
     def _record_view_change(self, vc: ViewChange) -> list[Action]:
         """Keep a VIEW-CHANGE. The timer of a view being changed to runs only
