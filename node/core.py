@@ -17,7 +17,10 @@ What it decides:
   run on the worker, and nothing later in the queue happens before they
   finish: the sign_state is on disk before any message after it leaves.
 - A primary at view 0 with transactions waiting proposes after
-  ``propose_batch_ms`` instead of at the empty-block interval.
+  ``propose_batch_ms`` instead of at the empty-block interval, and at once
+  when the block just committed carried transactions and more are waiting
+  (under load the block before was the batching window) or a full block is
+  waiting.
 - Status: each peer hears our committed height when it connects and after
   every commit; what peers claim only steers block sync.
 - Block sync (p2p/sync.BlockSyncer plans it): requests for the heights we
@@ -174,7 +177,10 @@ class NodeCore:
         self._busy = False
         self._pumping = False
         self._timer_args: dict[str, tuple[int, int]] = {}
-        self._early_pending = False
+        self._early_for: tuple[int, int] | None = None   # the (height, view) an early proposal is armed for
+        self._early_at_once = False     # ... without the batching delay
+        self._under_load = False        # the last block committed carried transactions
+        self._block_txs_max = app.param("block_txs_max")
         self._sync_armed = False
         self._persisting = 0          # the height being persisted on the worker, if any
         self._position = (self.replica.height, self.replica.view)
@@ -223,9 +229,8 @@ class NodeCore:
         if self.stopped:
             return
         if name == TIMER_EARLY_PROPOSE:
-            self._early_pending = False
-            if self._timer_args.get(name) == (self.replica.height, self.replica.view):
-                height, view = self._timer_args[name]
+            if self._early_for == (self.replica.height, self.replica.view):
+                height, view = self._early_for
                 self._feed(self.replica.on_timer(TIMER_PROPOSE, height, view, self.host.now_ms()))
         elif name == TIMER_SYNC:
             self._sync_armed = False
@@ -373,6 +378,8 @@ class NodeCore:
         self._persisting = 0
         self.last_commit_duration_ms = self.host.monotonic_ms() - started_ms
         self.mempool.on_commit(committed.txs)
+        self._under_load = bool(committed.txs)
+        self._block_txs_max = self.app.param("block_txs_max")
         for listener in self.on_committed:
             listener(committed)
         self.host.broadcast(KIND_STATUS, encode_status(block.height))
@@ -411,16 +418,20 @@ class NodeCore:
 
     def _propose_early_if_waiting(self) -> None:
         """As primary at view 0 with transactions waiting, fire the propose
-        timer after a short batching delay rather than the empty-block
-        interval; the replica checks, as for its own timer, that a proposal
+        timer rather than wait for the empty-block interval: at once when the
+        last block carried transactions or a full block is waiting, else after
+        a short batching delay; once a height (a delayed timer may be brought
+        forward). The replica checks, as for its own timer, that a proposal
         is still due."""
         replica = self.replica
-        if (self._early_pending or not self.is_validator or replica.view != 0 or replica.me != replica.primary
-                or len(self.mempool) == 0 or self.stopped):
+        if (not self.is_validator or replica.view != 0 or replica.me != replica.primary or len(self.mempool) == 0
+                or self.stopped):
             return
-        self._early_pending = True
-        self._timer_args[TIMER_EARLY_PROPOSE] = (replica.height, 0)
-        self.host.set_timer(TIMER_EARLY_PROPOSE, self.settings.propose_batch_ms)
+        at_once = self._under_load or len(self.mempool) >= self._block_txs_max
+        if self._early_for == (replica.height, 0) and (self._early_at_once or not at_once):
+            return
+        self._early_for, self._early_at_once = (replica.height, 0), at_once
+        self.host.set_timer(TIMER_EARLY_PROPOSE, 0 if at_once else self.settings.propose_batch_ms)
 
     # -- transactions from peers -------------------------------------------------------------
 

@@ -37,6 +37,14 @@ BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 # Bloom filters at 10 bits a key skip ~99 % of disk reads for absent keys
 # (LevelDB's recommended setting); commerce asks for many keys not yet written.
 BLOOM_FILTER_BITS = 10
+# Writes gather in a 64 MiB memtable before LevelDB sorts them into a table
+# (its default is 4 MiB): a block's tree nodes, most of them pruned a proof
+# window later, reach the compactions in fewer, larger files. And no Snappy:
+# what the chain stores is mostly hashes and signatures, which do not
+# compress, while every flush and compaction would pay to try. Together they
+# cut the compaction thread's CPU under a steady load roughly tenfold
+# (docs/benchmarks.md, "Latency that holds").
+WRITE_BUFFER_BYTES = 64 * 1024 * 1024
 # The read cache: entries kept, in two generations (chain/generations.py:
 # the recently used stay, at amortised O(1)), and the largest value cached
 # (blocks and results are written once and rarely read, so they stay out).
@@ -143,7 +151,8 @@ class LevelDBStore:
 def _open(path: Path) -> plyvel.DB:
     """Open or create the database, turning every failure into a coded StorageError."""
     try:
-        return plyvel.DB(str(path), create_if_missing=True, lru_cache_size=BLOCK_CACHE_BYTES, bloom_filter_bits=BLOOM_FILTER_BITS)
+        return plyvel.DB(str(path), create_if_missing=True, lru_cache_size=BLOCK_CACHE_BYTES, bloom_filter_bits=BLOOM_FILTER_BITS,
+                         write_buffer_size=WRITE_BUFFER_BYTES, compression=None)
     except plyvel.CorruptionError as error:
         raise StorageError("storage.corrupt", f"{path} is damaged ({_reason(error)}); restore a backup or resync into an empty data/") from None
     except plyvel.IOError as error:

@@ -9,15 +9,15 @@ from typing import Callable
 import pytest
 
 from chain.constants import PHASE_COMMIT, PHASE_PREPARE
-from chain.genesis import genesis_from_document
-from chain.transaction import TransactionDecoder
+from chain.genesis import Genesis, genesis_from_document
+from chain.transaction import TransactionDecoder, build_transaction
 from chain.votes import Vote, sign_vote
 from commerce.executor import get_nonce
 from consensus.messages import decode_message, encode_message, sign_proposal
 from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication
 from node.config import ConfigError
-from node.core import TIMER_SYNC, CoreSettings, NodeCore, encode_status
+from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status
 from node.mempool import Mempool, MempoolLimits
 from p2p.sync import CertifiedBlock, certified_block_bytes_max, decode_sync_request, encode_sync_response
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
@@ -31,6 +31,7 @@ GENESIS = genesis_from_document({
     "validators": [key.address for key in KEYS], "admins": [seeded_key("admin").address],
     "treasury": seeded_key("treasury").address, "allocations": [],
 })
+ADMIN = seeded_key("admin")
 T0 = GENESIS.genesis_time_ms
 FRAME_BYTES_MAX = 16 * 1024 * 1024   # p2p.frame_bytes_max's default
 VALIDATORS = GENESIS.validators
@@ -45,6 +46,7 @@ class Host:
         self.sent: list[tuple[bytes | None, str, bytes]] = []
         self.sign_state: bytes | None = None
         self.halted: str | None = None
+        self.timers: list[tuple[str, int]] = []
 
     def now_ms(self) -> int:
         return self.now
@@ -53,7 +55,11 @@ class Host:
         return self.now
 
     def set_timer(self, name: str, delay_ms: int) -> None:
-        pass
+        self.timers.append((name, delay_ms))
+
+    def early_proposals(self) -> list[int]:
+        """The delays the core asked the early-propose timer for, in order."""
+        return [delay for name, delay in self.timers if name == TIMER_EARLY_PROPOSE]
 
     def send(self, peer: bytes, kind: str, payload: bytes) -> None:
         self.sent.append((peer, kind, payload))
@@ -93,28 +99,30 @@ class HeldWorker:
 
 
 def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | None = None,
-             host: Host | None = None, settings: CoreSettings = SETTINGS) -> tuple[NodeCore, Host, HeldWorker]:
+             host: Host | None = None, settings: CoreSettings = SETTINGS,
+             genesis: Genesis = GENESIS) -> tuple[NodeCore, Host, HeldWorker]:
     store = store or BlockStore(MemoryStore())
     mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
-                      TransactionDecoder(GENESIS.chain_id))
+                      TransactionDecoder(genesis.chain_id))
     host = host or Host()
     if sign_state is None:
-        sign_state = SignState(GENESIS.chain_id, KEYS[me].public_key).encode()
+        sign_state = SignState(genesis.chain_id, KEYS[me].public_key).encode()
     worker = HeldWorker()
-    core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool,
+    core = NodeCore(genesis, KEYS[me], store, ChainApplication(store, genesis), mempool,
                     SignState.decode(sign_state), settings, host, worker)
     core.start()
     worker.drain()
     return core, host, worker
 
 
-def chain(length: int, tag: int = 0) -> list[CertifiedBlock]:
-    """Certified empty blocks built by the real application; ``tag`` varies the times."""
+def chain(length: int, tag: int = 0, txs: tuple = ()) -> list[CertifiedBlock]:
+    """Certified blocks built by the real application, empty but for ``txs``
+    in the first; ``tag`` varies the times."""
     app = ChainApplication(BlockStore(MemoryStore()), GENESIS)
     out = []
     for height in range(1, length + 1):
         block = app.build_block(height, app.store.last_block_hash(), T0 + height * 1000 + tag, VALIDATORS.primary(height, 0),
-                                (), ())
+                                (), txs if height == 1 else ())
         certificate = certify(block, KEYS, VALIDATORS, GENESIS.chain_id)
         app.persist_block(block, certificate)
         out.append(CertifiedBlock(block, certificate))
@@ -291,3 +299,51 @@ def test_a_frame_cap_below_one_certified_block_is_refused_at_start():
     assert refused.value.code == "config.frame_too_small"
     assert f"at least {certified_block_bytes_max(GENESIS.params['block_bytes_max'], 4)}" in refused.value.message
     new_core(settings=dataclasses.replace(SETTINGS, max_message_bytes=certified_block_bytes_max(GENESIS.params["block_bytes_max"], 4)))
+
+
+def mint(nonce: int):
+    return build_transaction(ADMIN, GENESIS.chain_id, nonce, "funds.mint", {"to": KEYS[0].address, "amount": 1})
+
+
+def primary_at(height: int) -> int:
+    return [key.public_key for key in KEYS].index(VALIDATORS.primary(height, 0))
+
+
+def test_the_first_transaction_after_a_quiet_spell_waits_the_batching_delay_once_a_height():
+    core, host, worker = new_core(me=primary_at(1))
+    core.submit(mint(1).raw)
+    core.submit(mint(2).raw)
+    assert host.early_proposals() == [SETTINGS.propose_batch_ms]
+    core.on_timer(TIMER_EARLY_PROPOSE)
+    worker.drain()
+    core.submit(mint(3).raw)
+    assert host.early_proposals() == [SETTINGS.propose_batch_ms], "armed again at a height it already proposed at"
+
+
+def test_a_primary_proposes_at_once_after_a_block_that_carried_transactions():
+    me = primary_at(2)
+    core, host, worker = new_core(me=me)
+    core.submit(mint(2).raw)                      # waits for nonce 1, which block 1 carries
+    serve_sync(core, host, worker, chain(2, txs=(mint(1),))[:1])
+    worker.drain()
+    assert core.store.last_height() == 1 and core.replica.height == 2 and core.replica.primary == KEYS[me].public_key
+    assert host.early_proposals() == [0]
+
+
+def test_after_an_empty_block_a_waiting_transaction_gets_the_batching_delay():
+    me = primary_at(2)
+    core, host, worker = new_core(me=me)
+    core.submit(mint(1).raw)
+    serve_sync(core, host, worker, chain(1))
+    worker.drain()
+    assert core.replica.height == 2
+    assert host.early_proposals() == [SETTINGS.propose_batch_ms]
+
+
+def test_a_full_block_waiting_brings_the_proposal_forward():
+    small = genesis_from_document({**GENESIS.document, "params": {"block_txs_max": 2}})
+    core, host, worker = new_core(me=primary_at(1), genesis=small)
+    core.submit(build_transaction(ADMIN, small.chain_id, 1, "funds.mint", {"to": KEYS[0].address, "amount": 1}).raw)
+    assert host.early_proposals() == [SETTINGS.propose_batch_ms]
+    core.submit(build_transaction(ADMIN, small.chain_id, 2, "funds.mint", {"to": KEYS[0].address, "amount": 1}).raw)
+    assert host.early_proposals() == [SETTINGS.propose_batch_ms, 0]
