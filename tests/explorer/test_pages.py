@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -43,7 +43,7 @@ def downloads(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(downloads):
+def browser(downloads, tmp_path_factory):
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.fail("Chromium and its driver are missing: `make test` installs them (apt-get chromium chromium-driver)")
     options = webdriver.ChromeOptions()
@@ -53,7 +53,9 @@ def browser(downloads):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Chromium leaves its profile's singleton-socket folder in TMPDIR: keep it among the test's own files.
+    scratch = tmp_path_factory.mktemp("chromium-tmp")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env={**os.environ, "TMPDIR": str(scratch)}), options=options)
     try:
         yield driver
     finally:
@@ -113,6 +115,22 @@ def load(driver, url: str, heading: str) -> None:
         lambda d: d.find_element(By.TAG_NAME, "h1").text.startswith(heading))      # live pages re-render
 
 
+def live_text(driver, element_id: str, expected: str) -> str:
+    """The text of a part of a live page (re-rendered on every block, so an
+    element found may be replaced before it is read) once it shows ``expected``,
+    or its last text after the wait."""
+    seen = {"text": ""}
+
+    def shows(d) -> bool:
+        seen["text"] = d.find_element(By.ID, element_id).text
+        return expected in seen["text"]
+    try:
+        WebDriverWait(driver, 20, ignored_exceptions=[StaleElementReferenceException]).until(shows)
+    except TimeoutException:
+        pass
+    return seen["text"]
+
+
 def badge(driver) -> str:
     """The badge's text once the page has checked what it shows."""
     WebDriverWait(driver, 30, ignored_exceptions=[StaleElementReferenceException]).until(
@@ -136,8 +154,8 @@ def test_every_object_page_loads_by_its_deep_link_fits_a_phone_and_runs_no_user_
                 browser.save_screenshot(str(SCREENSHOTS / f"{kind}-{width}.png"))
             load(browser, f"{base}/", "Chain")
         load(browser, f"{base}/", "Chain")
-        assert objects["order"] in browser.find_element(By.ID, "latest-order").text
-        assert objects["coupon-batch"] in browser.find_element(By.ID, "latest-coupon-batch").text
+        assert objects["order"] in live_text(browser, "latest-order", objects["order"])
+        assert objects["coupon-batch"] in live_text(browser, "latest-coupon-batch", objects["coupon-batch"])
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert severe == []
         load(browser, f"{base}/order/{objects['order']}", "Order")
