@@ -10,8 +10,8 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import (chain_bench, commerce_bench, e2e_bench, flood_bench, million_bench, proof_bench, sim_bench, spam_bench, state_tree_bench,
-                   storage_bench)
+from bench import (chain_bench, commerce_bench, e2e_bench, flood_bench, million_bench, proof_bench, sim_bench, spam_bench,
+                   state_tree_bench, storage_bench)
 
 SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "state-tree": state_tree_bench.run, "proofs": proof_bench.run,
           "commerce": commerce_bench.run, "commerce-1m": million_bench.run, "e2e": e2e_bench.run, "sim": sim_bench.run,
