@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from chain.block import Block, decode_block
-from chain.encoding import pack, unpack
+from chain.encoding import pack, unpack, unpack_trusted
 from chain.kv import KeyValueStore, WriteBatch
 from chain.errors import CodedError
 from chain.results import TxResult
@@ -170,17 +170,18 @@ class BlockStore:
         """The tree's version ``height``, and what leaves the proof window with it."""
         for node_key, raw in tree.nodes.items():
             batch.put(keys.tree_node_key(node_key), raw)
-        for node_key in tree.stale:
-            batch.put(keys.tree_stale_key(height, node_key), b"")
+        if tree.stale:
+            batch.put(keys.tree_stale_key(height), pack(tree.stale))
         batch.put(keys.tree_root_key(height), tree.root or b"")
         # Versions height - window + 1 .. height stay; a node replaced at or
         # below the oldest of them is read by none of them.
         oldest = height - self.proof_window_blocks + 1
         if oldest >= 1:
-            prefix = keys.tree_stale_key(oldest, b"")
-            for stale_key, _ in self.kv.iterate_prefix(prefix):
-                batch.delete(keys.tree_node_key(stale_key[len(prefix):]))
-                batch.delete(stale_key)
+            stale = self.kv.get(keys.tree_stale_key(oldest))
+            if stale is not None:
+                for node_key in unpack_trusted(stale):
+                    batch.delete(keys.tree_node_key(node_key))
+                batch.delete(keys.tree_stale_key(oldest))
             batch.delete(keys.tree_root_key(oldest - 1))
 
     # -- reads ------------------------------------------------------------------
@@ -264,4 +265,4 @@ def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> 
 
 def open_block_store(data_dir: str | Path, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> BlockStore:
     """Open (creating if needed) the LevelDB store of a node home's ``data/``."""
-    return BlockStore(LevelDBStore(data_dir, uncached=keys.TREE_NODE), proof_window_blocks)
+    return BlockStore(LevelDBStore(data_dir, uncached=keys.TREE_NODE + keys.TREE_STALE), proof_window_blocks)

@@ -20,7 +20,7 @@ STATE = b"\x06"  # + state key (variable length, so nothing follows it) -> state
 EVIDENCE = b"\x07"  # + evidence id (32 bytes) -> packed [height, record]
 TREE_NODE = b"\x08"  # + state tree node key (version, depth, prefix) -> stored node
 TREE_ROOT = b"\x09"  # + height -> the state tree's root reference at that height (empty: the empty tree)
-TREE_STALE = b"\x0a"  # + height + node key -> empty: the node is replaced from that height on
+TREE_STALE = b"\x0a"  # + height -> packed list of the node keys replaced at that height
 SEARCH = b"\x0b"  # + search term (search_key) + the id it finds -> empty (commerce/search.py)
 
 # Metadata names: a fixed set, none a prefix of another.
@@ -96,6 +96,6 @@ def tree_root_key(height: int) -> bytes:
     return TREE_ROOT + encode_height(height)
 
 
-def tree_stale_key(height: int, node_key: bytes) -> bytes:
-    return TREE_STALE + encode_height(height) + node_key
+def tree_stale_key(height: int) -> bytes:
+    return TREE_STALE + encode_height(height)
 

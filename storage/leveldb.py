@@ -8,10 +8,11 @@ when it is read; a write updates a key the cache holds, only once LevelDB
 has applied it, so the cache never holds a value the database does not; a
 read that overlaps a write (the RPC reads while the worker commits) is not
 remembered, as it may have seen the value before the write. A
-key only written (a block, a transaction's location, a state tree node or
-its stale mark: most of a block's writes) never displaces what is read.
+key only written (a block, a transaction's location, a state tree node:
+most of a block's writes) never displaces what is read.
 Keys under the ``uncached`` prefixes (state tree nodes, which have their own
-cache, chain/tree_cache.py) are never cached here.
+cache, chain/tree_cache.py, and the lists of nodes to prune, each read once)
+are never cached here.
 
 Prefix iteration reads a snapshot, so writes made while iterating are not
 seen by that iteration (the same as the memory twin). A write batch is

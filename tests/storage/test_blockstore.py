@@ -14,6 +14,7 @@ from chain.state_tree import (
 from chain.validators import ValidatorSet
 from chain.votes import verify_certificate
 from storage.blockstore import BlockStore, open_block_store
+from storage.keys import decode_height
 from storage.memory import MemoryStore
 from tests.chain.state_tree_reference import state_root_of
 from tests.factories import CHAIN_ID, certified_chain, certify, genesis_tree, make_block, validator_keys
@@ -141,6 +142,8 @@ def test_the_state_tree_proves_every_kept_height_and_prunes_what_none_of_them_re
     assert pruned.value.code == "state.pruned"
     kept = set().union(*(_reachable(store, store.tree_root(height)) for height in range(7, 11)))
     assert {key[1:] for key, _ in store.kv.iterate_prefix(b"\x08")} == kept
+    # What heights 8 to 10 replaced waits for its turn; the lists of older heights went with their nodes.
+    assert [decode_height(key[1:]) for key, _ in store.kv.iterate_prefix(b"\x0a")] == [8, 9, 10]
 
 
 def _reachable(store, root):

@@ -1,0 +1,76 @@
+"""A validator's worker thread, per committed transaction: CPU time to build
+a block (the primary), to validate it (the others) and to persist it.
+
+The node's own ChainApplication on two real LevelDB stores (node/LevelDB
+layout, read and tree caches included), the commerce mix of
+node/workload.py from 1,000 shoppers in blocks of BLOCK_TXS: one store
+builds each block, the other validates it, then both persist it with its
+certificate. BLOCKS runs past the proof window, so persisting includes
+pruning. CPU time of this thread (``time.thread_time``), not wall time: the
+machine's other tenants and a sync write's wait on the disk do not count,
+so the figures compare across runs on a shared machine. Each run is one
+chain; the medians are of RUNS chains.
+"""
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from bench.timing import Measurement
+from chain.constants import PHASE_COMMIT
+from chain.votes import CommitCertificate, sign_vote
+from node.application import ChainApplication
+from node.workload import Workload, make_world
+from storage.blockstore import PROOF_WINDOW_BLOCKS, open_block_store
+
+BLOCK_TXS = 150
+BLOCKS = PROOF_WINDOW_BLOCKS + 50
+SHOPPERS = 1_000
+RUNS = 3
+PHASES = ("build", "validate", "persist")
+
+
+def one_chain(directory: Path) -> dict[str, float]:
+    """µs of CPU a transaction in each phase, over the mix's blocks of one new chain."""
+    world = make_world(4, SHOPPERS)
+    workload = Workload(world, random.Random(1))
+    workload.set_up(orders_to_confirm=BLOCK_TXS * BLOCKS // 10 + 100)
+    history = len(workload.history)
+    blocks = workload.history + [workload.mix(BLOCK_TXS) for _ in range(BLOCKS)]
+    primary = ChainApplication(open_block_store(directory / "primary"), world.genesis)
+    validator = ChainApplication(open_block_store(directory / "validator"), world.genesis)
+    genesis, chain_id = world.genesis, world.genesis.chain_id
+    spent = dict.fromkeys(PHASES, 0.0)
+    for height, txs in enumerate(blocks, start=1):
+        known = {tx.id: tx for tx in txs}.get
+        started = time.thread_time()
+        block = primary.build_block(height, primary.store.last_block_hash(), genesis.genesis_time_ms + height * 1000,
+                                    world.validator_keys[0].public_key, (), txs)
+        built = time.thread_time()
+        if not validator.validate_block(block, known):
+            raise RuntimeError(f"block {height} does not validate")
+        validated = time.thread_time()
+        certificate = CommitCertificate.from_votes(
+            [sign_vote(key, chain_id, PHASE_COMMIT, height, 0, block.hash()) for key in world.validator_keys],
+            genesis.validators)
+        signed = time.thread_time()
+        for app in (primary, validator):
+            app.persist_block(block, certificate, known)
+        persisted = time.thread_time()
+        if height > history:
+            spent["build"] += built - started
+            spent["validate"] += validated - built
+            spent["persist"] += (persisted - signed) / 2
+    for app in (primary, validator):
+        app.store.close()
+    return {phase: seconds / (BLOCK_TXS * BLOCKS) * 1e6 for phase, seconds in spent.items()}
+
+
+def run() -> list[Measurement]:
+    runs = []
+    for _ in range(RUNS):
+        with tempfile.TemporaryDirectory() as scratch:
+            runs.append(one_chain(Path(scratch)))
+    return [Measurement(f"worker CPU a tx: {phase}", [figures[phase] for figures in runs]) for phase in PHASES]
