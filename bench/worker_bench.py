@@ -1,7 +1,7 @@
 """A validator's worker thread, per committed transaction: CPU time to build
 a block (the primary), to validate it (the others) and to persist it.
 
-The node's own ChainApplication on two real LevelDB stores (node/LevelDB
+The node's own ChainApplication on two real LevelDB stores (the node's
 layout, read and tree caches included), the commerce mix of
 node/workload.py from 1,000 shoppers in blocks of BLOCK_TXS: one store
 builds each block, the other validates it, then both persist it with its
@@ -9,7 +9,11 @@ certificate. BLOCKS runs past the proof window, so persisting includes
 pruning. CPU time of this thread (``time.thread_time``), not wall time: the
 machine's other tenants and a sync write's wait on the disk do not count,
 so the figures compare across runs on a shared machine. Each run is one
-chain; the medians are of RUNS chains.
+chain; the medians are of RUNS chains. Each run also measures the bound's
+two times (node/bound.py: one signature check, one in-memory execution of
+the mix with its state root; wall time, as the load generator's bound
+takes them), so `make bench` can set what a validator's worker spends
+beside what 0.5 of the bound lets a validator spend in all.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from bench.timing import Measurement
 from chain.constants import PHASE_COMMIT
 from chain.votes import CommitCertificate, sign_vote
 from node.application import ChainApplication
+from node.bound import measure_bound
 from node.workload import Workload, make_world
 from storage.blockstore import PROOF_WINDOW_BLOCKS, open_block_store
 
@@ -72,5 +77,7 @@ def run() -> list[Measurement]:
     runs = []
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory() as scratch:
-            runs.append(one_chain(Path(scratch)))
-    return [Measurement(f"worker CPU a tx: {phase}", [figures[phase] for figures in runs]) for phase in PHASES]
+            figures = {f"worker CPU a tx: {phase}": us for phase, us in one_chain(Path(scratch)).items()}
+        bound = measure_bound("commerce", 4, SHOPPERS)
+        runs.append(figures | {"bound: t_verify": bound.verify_us, "bound: t_exec": bound.exec_us})
+    return [Measurement(name, [figures[name] for figures in runs]) for name in runs[0]]
