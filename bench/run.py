@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark suite, print medians, save JSON.
 
 Usage: python -m bench.run [suite ...]   (suites: chain, storage, state-tree, proofs, commerce, commerce-1m, e2e, sim, spam, flood,
-worker; default all)
+worker, sign-state; default all)
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from bench import (chain_bench, commerce_bench, e2e_bench, flood_bench, million_bench, proof_bench, sim_bench, spam_bench,
-                   state_tree_bench, storage_bench, worker_bench)
+                   sign_state_bench, state_tree_bench, storage_bench, worker_bench)
 
 SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "state-tree": state_tree_bench.run, "proofs": proof_bench.run,
           "commerce": commerce_bench.run, "commerce-1m": million_bench.run, "e2e": e2e_bench.run, "sim": sim_bench.run,
-          "spam": spam_bench.run, "flood": flood_bench.run, "worker": worker_bench.run}
+          "spam": spam_bench.run, "flood": flood_bench.run, "worker": worker_bench.run,
+          "sign-state": sign_state_bench.run}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 

@@ -34,11 +34,11 @@ from chain.votes import Vote
 from consensus.messages import (
     CertificateMessage, Evidence, NewView, Proposal, ViewChange, decode_message, encode_message, sign_proposal,
 )
-from consensus.sign_state import SignState
 from node.application import ChainApplication
 from node.cluster import Cluster
 from node.core import decode_status, encode_status
 from node.home import open_home
+from node.sign_state_file import SignStateFile
 from p2p.network import NetworkConfig, PeerNetwork
 from p2p.sync import (
     CertifiedBlock, decode_sync_request, decode_sync_response, encode_sync_request, encode_sync_response,
@@ -260,7 +260,8 @@ async def _scenario(cluster: Cluster, homes: dict[str, Path]) -> None:
         wiped_at = len(peer.log)
         await peer.until(lambda: victim not in peer.network.peers(), "node0's link closing after the kill")
         lose_data(cluster, "node0")
-        kept = SignState.decode((homes["node0"] / "sign_state").read_bytes())
+        victim_home = open_home(homes["node0"])
+        kept = SignStateFile(victim_home.sign_state_path, victim_home.genesis.chain_id, victim_home.key.public_key).read()
         assert kept.latest is not None and (kept.latest.height, kept.latest.prepare) == (H, (0, a_hash))
         cluster.start("node0")
         await asyncio.to_thread(cluster.wait_ready, "node0")
