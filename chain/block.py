@@ -7,7 +7,7 @@ and on disk it is ``pack([header_map, [tx, ...], [evidence, ...]])``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from chain.constants import HASH_BYTES, HEADER_VERSION, MAX_UINT64, PUBLIC_KEY_BYTES
@@ -38,6 +38,8 @@ class Header:
     state_root: bytes
     validators_hash: bytes
     next_validators_hash: bytes
+    # The hash, computed on first use: a replica asks for it on every vote it counts.
+    _hash: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_map(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in HEADER_FIELDS}
@@ -46,7 +48,9 @@ class Header:
         return pack(self.to_map())
 
     def hash(self) -> bytes:
-        return sha256(self.encode())
+        if self._hash is None:
+            object.__setattr__(self, "_hash", sha256(self.encode()))
+        return self._hash
 
     @classmethod
     def from_map(cls, value: Any) -> "Header":
@@ -56,7 +60,7 @@ class Header:
         return cls(**value)
 
 
-HEADER_FIELDS = tuple(field.name for field in fields(Header))
+HEADER_FIELDS = tuple(item.name for item in fields(Header) if item.init)
 
 
 def _check_header_types(value: dict[str, Any]) -> None:

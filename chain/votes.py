@@ -8,6 +8,7 @@ PREPAREs never passes, because their signatures cover another phase.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_COMMIT, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
@@ -18,7 +19,10 @@ from chain.signing import signing_bytes
 from chain.validators import ValidatorSet
 
 
+@lru_cache(maxsize=1024)
 def vote_signing_bytes(chain_id: str, phase: str, height: int, view: int, block_hash: bytes) -> bytes:
+    """What a vote signs. Every validator's vote for one block in one phase
+    signs the same bytes, so the last ones made are remembered."""
     if phase not in VOTE_PHASES:
         raise ValueError(f"unknown vote phase {phase!r}")
     return signing_bytes("vote", [chain_id, phase, height, view, block_hash])

@@ -151,10 +151,19 @@ class BlockSyncer:
     certified_height: int = 0
     _in_flight: dict[bytes, _Request] = field(default_factory=dict)
     _buffer: dict[int, CertifiedBlock] = field(default_factory=dict)
+    _best_claim: int = 0             # max(peer_heights): asked on every status message, so kept, not recounted
 
     def on_peer_height(self, peer: bytes, height: int) -> None:
         """A height the peer claims to hold: it ranks the peer, proves nothing."""
-        self.peer_heights[peer] = max(height, self.peer_heights.get(peer, 0))
+        self._set_claim(peer, max(height, self.peer_heights.get(peer, 0)))
+
+    def _set_claim(self, peer: bytes, height: int) -> None:
+        lowered = self.peer_heights.get(peer, 0) > height
+        self.peer_heights[peer] = height
+        if lowered:
+            self._best_claim = max(self.peer_heights.values(), default=0)
+        else:
+            self._best_claim = max(self._best_claim, height)
 
     def on_certified_height(self, height: int) -> None:
         """A verified certificate shows the chain reached ``height``."""
@@ -162,11 +171,12 @@ class BlockSyncer:
 
     def on_peer_gone(self, peer: bytes) -> None:
         self.peer_heights.pop(peer, None)
+        self._best_claim = max(self.peer_heights.values(), default=0)
         self._in_flight.pop(peer, None)
         self.strikes.pop(peer, None)
 
     def best_height(self) -> int:
-        return max(self.peer_heights.values(), default=0)
+        return self._best_claim
 
     def has_work(self, our_height: int) -> bool:
         """Whether a tick may send a request: heights to fetch or requests out."""
@@ -241,11 +251,11 @@ class BlockSyncer:
         claimed = self.peer_heights.get(peer, 0)
         if delivered < request.from_height:
             if claimed >= request.from_height:            # it claimed heights it did not serve
-                self.peer_heights[peer] = delivered
+                self._set_claim(peer, delivered)
                 self.strikes[peer] = self.strikes.get(peer, 0) + 1
             return False
         # A run shorter than asked is what fits one frame: the rest is asked next.
-        self.peer_heights[peer] = max(claimed, delivered)
+        self._set_claim(peer, max(claimed, delivered))
         self.strikes.pop(peer, None)
         return True
 

@@ -227,7 +227,7 @@ class SimNode:
     disk: SimDisk
     byzantine: bool
     skew_ms: int
-    sign_state: bytes | None             # the home's sign_state file: survives a crash
+    sign_state: SignState | None         # the home's sign_state file, as read back: survives a crash
     strategy: Strategy | None = None
     core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
@@ -270,12 +270,13 @@ class _SimHost:
 
     def write_sign_state(self, state: bytes) -> None:
         node = self.sim.nodes[self.index]
+        written = SignState.decode(state)
         if node.sign_state is not None:      # the node's file refuses to move backwards: so does this one
-            SignState.decode(node.sign_state).check_successor(SignState.decode(state))
-        node.sign_state = state
+            node.sign_state.check_successor(written)
+        node.sign_state = written
         if node.wipe_armed and node.core is not None:
             height = node.core.replica.height
-            signed = SignState.decode(state).record(height)
+            signed = written.record(height)
             if signed is not None and signed.commit is not None and self.sim.worst_height(height):
                 self.sim.wipe(self.index)       # its COMMIT is on disk and has not left
                 return
@@ -318,7 +319,7 @@ class Simulation:
         self.twin_of.update({twin: i for i, twin in self.twin_of.items()})
         self.nodes = [SimNode(i, key, SimDisk(), i in byzantine or i >= config.validators,
                               self.rng.randint(-config.clock_skew_ms, config.clock_skew_ms),
-                              SignState(self.chain_id, key.public_key).encode())
+                              SignState(self.chain_id, key.public_key))
                       for i, key in enumerate(keys + [keys[i] for i in twins])]
         self.by_key = {key.public_key: i for i, key in enumerate(self.world.validator_keys)}
         self.peer_lists = [[j for j in range(len(self.nodes)) if self.nodes[j].key != node.key] for node in self.nodes]
@@ -401,7 +402,7 @@ class Simulation:
             last_block, last_certificate = history[-1]
             signed = HeightSigns(last_block.height, commit=(last_certificate.view, last_block.hash()))
             for node in self.nodes:
-                node.sign_state = SignState(self.chain_id, node.key.public_key, signed).encode()
+                node.sign_state = SignState(self.chain_id, node.key.public_key, signed)
         return workload.mix(count)
 
     # -- the network ------------------------------------------------------------------------
@@ -411,6 +412,8 @@ class Simulation:
         return self.peer_lists[i]
 
     def reachable(self, src: int, dst: int) -> bool:
+        if not self.blocked and not self.bans and self.partition_groups is None:
+            return True
         if (src, dst) in self.blocked or (dst, src) in self.blocked:
             return False
         if (src, dst) in self.bans or (dst, src) in self.bans:
@@ -435,14 +438,18 @@ class Simulation:
             delay += self.rng.randint(0, 5 * high)
         return delay
 
-    def send(self, src: int, dst: int, kind: str, raw: bytes) -> None:
+    def send(self, src: int, dst: int, kind: str, raw: bytes, raw_id: bytes | None = None) -> None:
+        """``raw_id`` is ``message_id(kind, raw)`` when the caller has it (one
+        broadcast's copies share it)."""
         if not self.reachable(src, dst):
             return
         if not self.healed and self.cfg.drop and self.rng.random() < self.cfg.drop:
             return
-        self.at(self.now + self._latency(), "deliver", src, dst, kind, raw)
+        if raw_id is None:
+            raw_id = message_id(kind, raw)
+        self.at(self.now + self._latency(), "deliver", src, dst, kind, raw, raw_id)
         if not self.healed and self.cfg.duplicate and self.rng.random() < self.cfg.duplicate:
-            self.at(self.now + self._latency(), "deliver", src, dst, kind, raw)
+            self.at(self.now + self._latency(), "deliver", src, dst, kind, raw, raw_id)
 
     def emit(self, i: int, destinations: list[int], kind: str, raw: bytes) -> None:
         """What node i sends; a Byzantine strategy rewrites its consensus messages."""
@@ -453,8 +460,9 @@ class Simulation:
             if kind == KIND_CONSENSUS:
                 self.check_own_vote(i, raw)
             pairs = [(dst, raw) for dst in destinations]
+        raw_id = message_id(kind, raw)
         for dst, payload in pairs:
-            self.send(i, dst, kind, payload)
+            self.send(i, dst, kind, payload, raw_id if payload is raw else None)
 
     def check_own_vote(self, i: int, raw: bytes) -> None:
         """Double-sign check: an honest replica never signs two votes for
@@ -524,10 +532,9 @@ class Simulation:
         mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, self.tx_decoder,
                           lambda tx, registration_pending: check_admission(tx, store.state(), registration_pending))
         app = ChainApplication(store, self.genesis, self.verifier, self.tx_decoder)
-        sign_state = None if node.sign_state is None else SignState.decode(node.sign_state)
         node.timers = {}
         node.seen = SeenCache(PeerLimits().seen_cache_max)
-        node.core = NodeCore(self.genesis, node.key, store, app, mempool, sign_state, self.settings,
+        node.core = NodeCore(self.genesis, node.key, store, app, mempool, node.sign_state, self.settings,
                              _SimHost(self, i), _InlineWorker())
         node.core.on_committed.append(lambda committed, i=i: self._on_commit(i, committed))
         if not node.byzantine:
@@ -729,7 +736,7 @@ class Simulation:
         elif kind == "unban":
             self._unban(*payload)
 
-    def _deliver(self, src: int, dst: int, kind: str, raw: bytes) -> None:
+    def _deliver(self, src: int, dst: int, kind: str, raw: bytes, gossip_id: bytes) -> None:
         node = self.nodes[dst]
         if node.core is None or not self.linked(src, dst):
             return
@@ -737,7 +744,6 @@ class Simulation:
             self.messages += 1
             if node.strategy is not None:
                 node.strategy.on_received(raw)
-        gossip_id = message_id(kind, raw)
         self.trace.update(b"msg %d %d " % (src, dst) + gossip_id)
         if kind in GOSSIP_KINDS and not node.seen.add(gossip_id):
             return      # an echo: the node's network drops it before the node sees it

@@ -1,8 +1,11 @@
 """Headers and blocks: strict maps, versions, body checks, round trips."""
+import dataclasses
+
 import pytest
 
 from chain.encoding import pack
 from chain.errors import BlockError
+from chain.hashing import sha256
 from chain.block import HEADER_FIELDS, Block, Header, decode_block, decode_header
 from chain.validators import ValidatorSet
 from chain.merkle import merkle_root
@@ -92,3 +95,12 @@ def test_size_cap():
     with pytest.raises(BlockError) as caught:
         decode_block(raw, len(raw) - 1)
     assert caught.value.code == "block.malformed"
+
+
+def test_the_remembered_hash_is_the_hash_of_the_fields_and_no_field_of_its_own():
+    header = decode_header(BLOCK.header.encode())
+    assert header.hash() == sha256(header.encode()) == header.hash()
+    moved = dataclasses.replace(header, height=header.height + 1)
+    assert moved.hash() == sha256(moved.encode()) != header.hash()
+    assert set(header.to_map()) == set(HEADER_FIELDS) and "_hash" not in HEADER_FIELDS
+    assert header == decode_header(header.encode()) and hash(header) == hash(decode_header(header.encode()))

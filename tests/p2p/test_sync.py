@@ -249,3 +249,28 @@ def test_a_silent_observer_claiming_a_huge_height_cannot_hold_sync():
     assert plan.next_requests(6, 6_002) == []
     assert plan.next_requests(6, 11_001) == [(PEER_A, 7, 2), (silent, 9, 2)]   # it times out: re-asked, it probes on
     assert plan.strikes == {silent: 2}
+
+
+_PEERS = [bytes([i]) * 32 for i in range(2)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["claim", "gone", "failed", "ask", "answer"]), st.integers(0, 1),
+                          st.integers(0, 3)), max_size=40))
+def test_the_best_claim_is_always_the_highest_claim_held(operations):
+    """best_height is kept as claims change, not recounted: it must equal the
+    recount after claims rise, peers leave and short answers lower a claim."""
+    plan = syncer(batch=3)
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    for operation, index, height in operations:
+        peer = _PEERS[index]
+        if operation == "claim":
+            plan.on_peer_height(peer, height)
+        elif operation == "gone":
+            plan.on_peer_gone(peer)
+        elif operation == "failed":
+            plan.on_peer_failed(peer)
+        elif operation == "ask":
+            plan.next_requests(0, height)
+        else:
+            plan.on_response(peer, items[:height])
+        assert plan.best_height() == max(plan.peer_heights.values(), default=0)
