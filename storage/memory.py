@@ -11,6 +11,8 @@ from typing import Iterator
 
 from chain.kv import WriteBatch
 
+_CHANGES_MIN = 1024     # a store this small merges its keys at most once per this many changes
+
 
 class _MemoryBatch:
     def __init__(self) -> None:
@@ -24,9 +26,16 @@ class _MemoryBatch:
 
 
 class MemoryStore:
+    """Keys are kept in a dict, their order in a sorted list brought up to
+    date only once the keys added and removed since outnumber a sixteenth of
+    it (one merge), so a write costs a few set operations, not an insertion
+    into a sorted list; a scan in between also reads the few keys added."""
+
     def __init__(self) -> None:
         self._values: dict[bytes, bytes] = {}
-        self._sorted_keys: list[bytes] = []
+        self._sorted_keys: list[bytes] = []     # as of the last merge
+        self._added: set[bytes] = set()         # since then: in _values, not in _sorted_keys
+        self._removed: set[bytes] = set()       # since then: in _sorted_keys, not in _values
 
     def get(self, key: bytes) -> bytes | None:
         return self._values.get(key)
@@ -34,19 +43,38 @@ class MemoryStore:
     def put(self, key: bytes, value: bytes) -> None:
         key = bytes(key)
         if key not in self._values:
-            bisect.insort(self._sorted_keys, key)
+            if key in self._removed:
+                self._removed.discard(key)
+            else:
+                self._added.add(key)
+                self._merge_if_due()
         self._values[key] = bytes(value)
 
     def delete(self, key: bytes) -> None:
         if self._values.pop(key, None) is not None:
-            del self._sorted_keys[bisect.bisect_left(self._sorted_keys, key)]
+            if key in self._added:
+                self._added.discard(key)
+            else:
+                self._removed.add(key)
+                self._merge_if_due()
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        start = bisect.bisect_left(self._sorted_keys, prefix)
-        end = start
-        while end < len(self._sorted_keys) and self._sorted_keys[end].startswith(prefix):
+        keys = self._sorted_keys
+        start = end = bisect.bisect_left(keys, prefix)
+        while end < len(keys) and keys[end].startswith(prefix):
             end += 1
-        return iter([(key, self._values[key]) for key in self._sorted_keys[start:end]])
+        found = [key for key in keys[start:end] if key not in self._removed]
+        found.extend(key for key in self._added if key.startswith(prefix))
+        found.sort()
+        return iter([(key, self._values[key]) for key in found])
+
+    def _merge_if_due(self) -> None:
+        if len(self._added) + len(self._removed) > max(_CHANGES_MIN, len(self._sorted_keys) // 16):
+            removed = self._removed
+            self._sorted_keys = [key for key in self._sorted_keys if key not in removed]
+            self._sorted_keys.extend(sorted(self._added))
+            self._sorted_keys.sort()        # two sorted runs: one merge
+            self._added, self._removed = set(), set()
 
     @contextmanager
     def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:

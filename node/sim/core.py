@@ -208,6 +208,7 @@ class SimDisk(MemoryStore):
         twin = SimDisk()
         twin._values = dict(self._values)
         twin._sorted_keys = list(self._sorted_keys)
+        twin._added, twin._removed = set(self._added), set(self._removed)
         twin._undo = dict(self._undo)
         return twin
 

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -124,22 +125,29 @@ def test_leveldb_with_a_damaged_manifest_is_reported_corrupt(tmp_path):
     assert error.value.code == "storage.corrupt" and "restore a backup" in str(error.value)
 
 
+def operations_on(keys):
+    return st.lists(st.one_of(
+        st.tuples(st.just("put"), keys, st.binary(max_size=4)),
+        st.tuples(st.just("delete"), keys, st.just(b"")),
+        st.tuples(st.just("get"), keys, st.just(b"")),
+        st.tuples(st.just("scan"), keys, st.just(b"")),
+        st.tuples(st.sampled_from(["batch", "abandoned batch"]),
+                  st.lists(st.tuples(keys, st.one_of(st.none(), st.binary(max_size=4))), max_size=5), st.just(b"")),
+    ), max_size=40)
+
+
 KEYS = st.binary(min_size=0, max_size=4)
-OPERATIONS = st.lists(st.one_of(
-    st.tuples(st.just("put"), KEYS, st.binary(max_size=4)),
-    st.tuples(st.just("delete"), KEYS, st.just(b"")),
-    st.tuples(st.just("get"), KEYS, st.just(b"")),
-    st.tuples(st.sampled_from(["batch", "abandoned batch"]),
-              st.lists(st.tuples(KEYS, st.one_of(st.none(), st.binary(max_size=4))), max_size=5), st.just(b"")),
-), max_size=40)
+OPERATIONS = operations_on(KEYS)
+FEW_KEYS = st.sampled_from([b"", b"a", b"ab", b"abc", b"b", b"ba"])     # written, deleted and written again
 
 
 @settings(max_examples=80)
 @given(operations=OPERATIONS, prefix=KEYS)
 def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, prefix):
-    """Reads in between writes and abandoned batches included, so LevelDB's
-    read cache (full-sized, tiny, off, and skipping keys that start with
-    0x00) must always agree with the data."""
+    """Reads and prefix scans in between writes and abandoned batches
+    included, so LevelDB's read cache (full-sized, tiny, off, and skipping
+    keys that start with 0x00) and the memory store's key order, brought up
+    to date at each scan, must always agree with the data."""
     stores = [MemoryStore(), LevelDBStore(tmp_path_factory.mktemp("db")),
               LevelDBStore(tmp_path_factory.mktemp("db"), read_cache_entries=3),
               LevelDBStore(tmp_path_factory.mktemp("db"), read_cache_entries=0),
@@ -149,6 +157,10 @@ def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, pre
         for operation, key, value in operations:
             if operation == "get":
                 assert all(store.get(key) == oracle.get(key) for store in stores)
+                continue
+            if operation == "scan":
+                found = sorted((k, v) for k, v in oracle.items() if k.startswith(key))
+                assert all(list(store.iterate_prefix(key)) == found for store in stores)
                 continue
             for store in stores:
                 apply(store, operation, key, value)
@@ -161,6 +173,24 @@ def test_random_operations_match_a_dict_oracle(tmp_path_factory, operations, pre
         for store in stores:
             store.close()
 
+
+
+@settings(max_examples=80)
+@given(operations=operations_on(FEW_KEYS), prefix=FEW_KEYS)
+def test_the_memory_store_merging_its_key_order_at_every_change_matches_a_dict_oracle(operations, prefix):
+    """The same, with the memory store merging its sorted keys as often as
+    it can (a real store merges once per thousand changes or more)."""
+    with mock.patch("storage.memory._CHANGES_MIN", 0):
+        store, oracle = MemoryStore(), {}
+        for operation, key, value in operations:
+            if operation == "scan":
+                assert list(store.iterate_prefix(key)) == sorted((k, v) for k, v in oracle.items() if k.startswith(key))
+            elif operation == "get":
+                assert store.get(key) == oracle.get(key)
+            else:
+                apply(store, operation, key, value)
+                apply_to_dict(oracle, operation, key, value)
+        assert list(store.iterate_prefix(prefix)) == sorted((k, v) for k, v in oracle.items() if k.startswith(prefix))
 
 class Abandon(Exception):
     pass
