@@ -15,7 +15,8 @@ failures and the time, and it answers with the requests to send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 from chain.block import Block, decode_block
 from chain.encoding import pack, unpack
@@ -146,22 +147,27 @@ class BlockSyncer:
     window_blocks: int
     request_timeout_ms: int
     validators: frozenset[bytes] = frozenset()
-    peer_heights: dict[bytes, int] = field(default_factory=dict)
     strikes: dict[bytes, int] = field(default_factory=dict)
     certified_height: int = 0
     _in_flight: dict[bytes, _Request] = field(default_factory=dict)
     _buffer: dict[int, CertifiedBlock] = field(default_factory=dict)
-    _best_claim: int = 0             # max(peer_heights): asked on every status message, so kept, not recounted
+    _claims: dict[bytes, int] = field(default_factory=dict, init=False)   # peer -> the height it claims
+    _best_claim: int = field(default=0, init=False)   # max of _claims: asked on every status message, so kept
+
+    @property
+    def peer_heights(self) -> Mapping[bytes, int]:
+        """Each peer's claimed height (read-only: claims change through the methods below)."""
+        return MappingProxyType(self._claims)
 
     def on_peer_height(self, peer: bytes, height: int) -> None:
         """A height the peer claims to hold: it ranks the peer, proves nothing."""
-        self._set_claim(peer, max(height, self.peer_heights.get(peer, 0)))
+        self._set_claim(peer, max(height, self._claims.get(peer, 0)))
 
     def _set_claim(self, peer: bytes, height: int) -> None:
-        lowered = self.peer_heights.get(peer, 0) > height
-        self.peer_heights[peer] = height
+        lowered = self._claims.get(peer, 0) > height
+        self._claims[peer] = height
         if lowered:
-            self._best_claim = max(self.peer_heights.values(), default=0)
+            self._best_claim = max(self._claims.values(), default=0)
         else:
             self._best_claim = max(self._best_claim, height)
 
@@ -170,8 +176,8 @@ class BlockSyncer:
         self.certified_height = max(self.certified_height, height)
 
     def on_peer_gone(self, peer: bytes) -> None:
-        self.peer_heights.pop(peer, None)
-        self._best_claim = max(self.peer_heights.values(), default=0)
+        self._claims.pop(peer, None)
+        self._best_claim = max(self._claims.values(), default=0)
         self._in_flight.pop(peer, None)
         self.strikes.pop(peer, None)
 
@@ -196,7 +202,7 @@ class BlockSyncer:
             if peer is None:
                 continue
             proven = from_height <= self.certified_height
-            top = min(self.certified_height, from_height + self.batch_blocks - 1) if proven else self.peer_heights[peer]
+            top = min(self.certified_height, from_height + self.batch_blocks - 1) if proven else self._claims[peer]
             count = min(self.batch_blocks, top - from_height + 1)
             self._in_flight[peer] = _Request(peer, from_height, count, now_ms)
             requests.append((peer, from_height, count))
@@ -225,14 +231,14 @@ class BlockSyncer:
     def _idle_peer_with(self, height: int) -> bytes | None:
         """The best-ranked idle peer for ``height``: any peer for a proven
         height (claimants first among equals), a claimant for a probe."""
-        idle = [peer for peer in self.peer_heights if peer not in self._in_flight]
+        idle = [peer for peer in self._claims if peer not in self._in_flight]
         if height > self.certified_height:
-            idle = [peer for peer in idle if self.peer_heights[peer] >= height]
+            idle = [peer for peer in idle if self._claims[peer] >= height]
         return min(idle, key=lambda peer: self._rank(peer, height), default=None)
 
     def _rank(self, peer: bytes, height: int) -> tuple[int, int, int, bytes]:
         return (self.strikes.get(peer, 0), 0 if peer in self.validators else 1,
-                0 if self.peer_heights[peer] >= height else 1, peer)
+                0 if self._claims[peer] >= height else 1, peer)
 
     def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> bool:
         """Keep verified blocks of the range this peer was asked for. True
@@ -248,7 +254,7 @@ class BlockSyncer:
                 self._buffer[item.height] = item
                 delivered = max(delivered, item.height)
         self.on_certified_height(delivered)             # each kept block came with its verified certificate
-        claimed = self.peer_heights.get(peer, 0)
+        claimed = self._claims.get(peer, 0)
         if delivered < request.from_height:
             if claimed >= request.from_height:            # it claimed heights it did not serve
                 self._set_claim(peer, delivered)

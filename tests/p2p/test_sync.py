@@ -274,3 +274,14 @@ def test_the_best_claim_is_always_the_highest_claim_held(operations):
         else:
             plan.on_response(peer, items[:height])
         assert plan.best_height() == max(plan.peer_heights.values(), default=0)
+
+
+def test_claims_change_only_through_the_syncer():
+    """The kept best claim holds only if nothing else writes the claims."""
+    plan = syncer()
+    plan.on_peer_height(PEER_A, 9)
+    with pytest.raises(TypeError):
+        plan.peer_heights[PEER_A] = 2
+    with pytest.raises(TypeError):
+        BlockSyncer(batch_blocks=2, window_blocks=6, request_timeout_ms=5000, peer_heights={PEER_A: 9})
+    assert plan.best_height() == 9
