@@ -264,10 +264,11 @@ class _SimHost:
 
     def broadcast(self, kind: str, payload: bytes, exclude: bytes | None = None) -> None:
         """As the node's network does: gossip it sends is marked seen, so its echoes are dropped."""
+        payload_id = message_id(kind, payload)
         if kind in GOSSIP_KINDS:
-            self.sim.nodes[self.index].seen.add(message_id(kind, payload))
+            self.sim.nodes[self.index].seen.add(payload_id)
         skip = None if exclude is None else self.sim.by_key.get(exclude)
-        self.sim.emit(self.index, [j for j in self.sim.peers(self.index) if j != skip], kind, payload)
+        self.sim.emit(self.index, [j for j in self.sim.peers(self.index) if j != skip], kind, payload, payload_id)
 
     def write_sign_state(self, state: bytes) -> None:
         node = self.sim.nodes[self.index]
@@ -452,7 +453,7 @@ class Simulation:
         if not self.healed and self.cfg.duplicate and self.rng.random() < self.cfg.duplicate:
             self.at(self.now + self._latency(), "deliver", src, dst, kind, raw, raw_id)
 
-    def emit(self, i: int, destinations: list[int], kind: str, raw: bytes) -> None:
+    def emit(self, i: int, destinations: list[int], kind: str, raw: bytes, raw_id: bytes | None = None) -> None:
         """What node i sends; a Byzantine strategy rewrites its consensus messages."""
         strategy = self.nodes[i].strategy
         if strategy is not None:
@@ -461,7 +462,7 @@ class Simulation:
             if kind == KIND_CONSENSUS:
                 self.check_own_vote(i, raw)
             pairs = [(dst, raw) for dst in destinations]
-        raw_id = message_id(kind, raw)
+        raw_id = raw_id or message_id(kind, raw)
         for dst, payload in pairs:
             self.send(i, dst, kind, payload, raw_id if payload is raw else None)
 
