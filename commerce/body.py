@@ -9,6 +9,7 @@ from chain.keys import is_address
 from commerce.errors import TxRejected
 
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+HEX_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
 TEXT_BYTES_MAX = 256
 HASH_BYTES = 32
 
@@ -71,7 +72,7 @@ def identifier_field(body: Mapping[str, Any], name: str) -> str:
 
 def is_hex_id(value: Any) -> bool:
     """True for 64 lowercase hex digits: a transaction id or an account."""
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and HEX_ID_PATTERN.fullmatch(value) is not None
 
 
 def id_field(body: Mapping[str, Any], name: str) -> str:

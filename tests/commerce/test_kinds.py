@@ -24,6 +24,7 @@ from chain.genesis import DEFAULT_PARAMS
 from chain.keys import KeyPair
 from chain.results import TxResult
 from chain.transaction import build_transaction
+from commerce.body import is_hex_id
 from commerce.dispatch import HANDLERS
 from commerce.errors import TxRejected
 from commerce.executor import get_nonce, process_transaction
@@ -287,3 +288,22 @@ def test_admission_and_block_agree_on_malformed_bodies(case):
         # One mutation of a body that succeeds: the handler gets past its state checks to the mutated field, so a field
         # admission refuses is refused by the block too, with the same code (admission is no stricter than the block).
         assert refused == block_body_code, (refused, result.code, result.message)
+
+
+HEX_DIGITS = "0123456789abcdef"
+HEX_IDS = st.text(alphabet=HEX_DIGITS, min_size=64, max_size=64)
+
+
+@st.composite
+def near_hex_ids(draw):
+    """A 64-digit id with one character replaced, dropped or added."""
+    text = draw(HEX_IDS)
+    at = draw(st.integers(0, 63))
+    other = draw(st.sampled_from("ABCDEFgx0\u0660 \n"))
+    return draw(st.sampled_from([text[:at] + other + text[at + 1:], text[:at] + text[at + 1:], text[:at] + other + text[at:]]))
+
+
+@given(st.one_of(HEX_IDS, near_hex_ids(), st.text(), st.binary(), st.integers()))
+def test_hex_id_check_agrees_with_a_character_by_character_reference(value):
+    reference = isinstance(value, str) and len(value) == 64 and all(character in HEX_DIGITS for character in value)
+    assert is_hex_id(value) is reference
