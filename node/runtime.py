@@ -255,6 +255,8 @@ class NodeRuntime:
         block = committed.block
         self.hub.publish("blocks", {"height": block.height, "hash": block.hash().hex(), "time_ms": block.header.time_ms,
                                     "tx_count": len(block.txs)})
+        if not self.hub.has_event_subscribers():
+            return
         for event in committed.execution.step_events:
             for topic in topics_of(event, None):
                 self.hub.publish(topic, {"height": block.height, "tx_id": None, "event": event})

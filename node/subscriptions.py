@@ -66,6 +66,11 @@ class SubscriptionHub:
     def has_subscribers(self, topic: str) -> bool:
         return topic in self._by_topic
 
+    def has_event_subscribers(self) -> bool:
+        """Whether anyone follows an ``events:`` topic (``blocks`` is the only
+        other kind), so a commit can skip working out its events' topics."""
+        return len(self._by_topic) > ("blocks" in self._by_topic)
+
     def publish(self, topic: str, params: dict[str, Any]) -> None:
         for subscriber in list(self._by_topic.get(topic, ())):
             try:

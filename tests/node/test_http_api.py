@@ -97,14 +97,16 @@ def test_subscribers_get_notifications_of_their_topics_only():
     async def scenario(hub, url):
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(url.replace("/rpc", "/ws")) as websocket:
+                assert not hub.has_event_subscribers()
                 assert (await ws_call(websocket, "subscribe", "events:order:abc"))["result"] == {"subscribed": "events:order:abc"}
+                assert hub.has_event_subscribers()
                 hub.publish("events:order:other", {"height": 1, "tx_id": "x"})
                 hub.publish("events:order:abc", {"height": 2, "tx_id": "y", "event": {"type": "order.shipped"}})
                 message = json.loads((await websocket.receive()).data)
                 assert message["method"] == "notification"
                 assert message["params"] == {"topic": "events:order:abc", "height": 2, "tx_id": "y", "event": {"type": "order.shipped"}}
                 assert (await ws_call(websocket, "unsubscribe", "events:order:abc", 2))["result"] == {"unsubscribed": True}
-                assert not hub.has_subscribers("events:order:abc")
+                assert not hub.has_subscribers("events:order:abc") and not hub.has_event_subscribers()
     run(scenario)
 
 
@@ -114,6 +116,7 @@ def test_client_subscribe_yields_notifications():
             stream = client.subscribe("blocks")
             reader = asyncio.ensure_future(stream.__anext__())
             await eventually(lambda: hub.has_subscribers("blocks"), what="a blocks subscriber")
+            assert not hub.has_event_subscribers()
             hub.publish("blocks", {"height": 7, "hash": "00"})
             assert await asyncio.wait_for(reader, 10) == {"topic": "blocks", "height": 7, "hash": "00"}
             await stream.aclose()
