@@ -48,7 +48,7 @@ def bench_load(directory: Path, mix: str, accounts: int, txs: int, rate: float, 
     admin = load_key_file(testnet.admin_key_path)
     offered = _rates(rates) if grid else [rate]
     plot = _plotter() if grid else None
-    bound = measure_bound(mix, len(urls), accounts)      # before the load: it must not share the cores with it
+    before = measure_bound(mix, len(urls), accounts)      # before and after the load: it must not share the cores with it
     reports = []
     for number, point in enumerate(offered, start=1):
         label = f"{mix} at {point:g} tx/s" + (f" ({number} of {len(offered)})" if grid else "")
@@ -56,21 +56,24 @@ def bench_load(directory: Path, mix: str, accounts: int, txs: int, rate: float, 
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.pos)
             reports.append(asyncio.run(run_load(urls, admin, accounts, txs, point, mix, progress=progress)))
+    after = measure_bound(mix, len(urls), accounts)
+    bound = before.averaged_with(after)
     best = max(report.tx_per_s for report in reports)
-    summary = {"bound": {**dataclasses.asdict(bound), "tx_per_s": round(bound.tx_per_s, 1)},
+    summary = {"bound": {**dataclasses.asdict(bound), "tx_per_s": round(bound.tx_per_s, 1),
+                         "tx_per_s_before": round(before.tx_per_s, 1), "tx_per_s_after": round(after.tx_per_s, 1)},
                "ratio_to_bound": round(best / bound.tx_per_s, 3)}
     if grid:
         out.mkdir(parents=True, exist_ok=True)
         document = {**summary, "points": [dataclasses.asdict(report) for report in reports]}
         (out / "grid.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
         plot(reports, bound, out / "grid.png")
-        emit(document, as_json, _table(reports, bound, best) + f"\nwrote {out / 'grid.json'} and {out / 'grid.png'}")
+        emit(document, as_json, _table(reports, before, after, best) + f"\nwrote {out / 'grid.json'} and {out / 'grid.png'}")
         return
     [report] = reports
     noun = "transfers" if mix == "transfer" else "transactions"
     human = (f"{report.committed} of {report.submitted} {noun} committed ok ({report.failed} failed, {report.refused} "
              f"refused) in {report.duration_s} s: {report.tx_per_s} tx/s, commit latency p50 {report.latency_ms_p50} ms, "
-             f"p99 {report.latency_ms_p99} ms\n" + _bound_line(bound, best))
+             f"p99 {report.latency_ms_p99} ms\n" + _bound_line(before, after, best))
     emit({**dataclasses.asdict(report), **summary}, as_json, human)
 
 
@@ -84,18 +87,20 @@ def _rates(text: str) -> list[float]:
     return rates
 
 
-def _bound_line(bound: Bound, best: float) -> str:
+def _bound_line(before: Bound, after: Bound, best: float) -> str:
+    bound = before.averaged_with(after)
     return (f"this machine's bound: {bound.cores} cores / ({bound.validators} validators × ({bound.verify_us} µs to check "
-            f"a signature + {bound.exec_us} µs to execute one of the mix)) = {bound.tx_per_s:,.0f} tx/s; "
+            f"a signature + {bound.exec_us} µs to execute one of the mix)) = {bound.tx_per_s:,.0f} tx/s (the mean of "
+            f"{before.tx_per_s:,.0f} measured before the load and {after.tx_per_s:,.0f} after); "
             f"committed {best:,.1f} tx/s = {best / bound.tx_per_s:.2f} of it")
 
 
-def _table(reports: list[LoadReport], bound: Bound, best: float) -> str:
+def _table(reports: list[LoadReport], before: Bound, after: Bound, best: float) -> str:
     lines = [f"{'offered':>9} {'committed':>10} {'failed':>7} {'refused':>8} {'p50 ms':>8} {'p99 ms':>8}"]
     for report in reports:
         lines.append(f"{report.offered_tx_per_s:>9g} {report.tx_per_s:>10.1f} {report.failed:>7} {report.refused:>8} "
                      f"{report.latency_ms_p50:>8.1f} {report.latency_ms_p99:>8.1f}")
-    return "\n".join(lines + [_bound_line(bound, best)])
+    return "\n".join(lines + [_bound_line(before, after, best)])
 
 
 def _plotter() -> Any:

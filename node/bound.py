@@ -4,6 +4,8 @@ signature once and executes it once (the state root included), so with
 ``validators`` validators on ``cores`` cores the bound is
 cores / (validators × (t_verify + t_exec)) transactions per second
 (docs/benchmarks.md). The simulator's own figure uses the same two times.
+The load generator measures it before and after its load and uses the mean
+of the two, as this machine's speed moves within minutes.
 """
 from __future__ import annotations
 
@@ -76,6 +78,12 @@ class Bound:
     @property
     def tx_per_s(self) -> float:
         return self.cores / (self.validators * (self.exec_us + self.verify_us) / 1e6)
+
+    def averaged_with(self, other: "Bound") -> "Bound":
+        """The bound of the two measurements' mean times: on a shared machine
+        whose speed drifts, one taken before a run and one after frame it."""
+        return Bound(self.mix, self.cores, self.validators, round((self.exec_us + other.exec_us) / 2, 1),
+                     round((self.verify_us + other.verify_us) / 2, 1))
 
 
 def measure_bound(mix: str, validators: int, shoppers: int, sample: int = SAMPLE_TXS) -> Bound:

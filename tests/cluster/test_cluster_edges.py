@@ -294,6 +294,9 @@ def test_load_generator_counts_committed_transactions_of_either_mix_and_runs_a_g
             bound = report["bound"]
             assert bound["mix"] == mix and bound["validators"] == 4 and bound["exec_us"] > 0 and bound["verify_us"] > 0
             assert report["ratio_to_bound"] == round(report["tx_per_s"] / bound["tx_per_s"], 3)
+            # the bound of the mean times lies between the two measured before and after the load
+            slowest, fastest = sorted((bound["tx_per_s_before"], bound["tx_per_s_after"]))
+            assert 0 < slowest * 0.99 <= bound["tx_per_s"] <= fastest * 1.01, bound
         out = tmp_path / "grid"
         result = subprocess.run([SHOPCHAIN, "bench", "load", directory, "--mix", "commerce", "--accounts", "20", "--txs", "100",
                                  "--grid", "--rates", "100,200", "--out", str(out)], capture_output=True, text=True, timeout=240)
