@@ -138,14 +138,16 @@ class SignState:
         """A file of the first format (one bare record, bound to nothing),
         as this format: None if ``raw`` is not one."""
         try:
-            return cls(chain_id, validator, HeightSigns.from_list(unpack(raw)))
+            return cls(chain_id, validator, HeightSigns.from_list(unpack(raw, len(raw))))
         except (CodedError, TypeError, ValueError, IndexError):
             return None
 
     @classmethod
     def decode(cls, raw: bytes) -> "SignState":
+        """The validator's own bytes, read whole: no fixed cap, as two
+        prepared full blocks (the records of two heights) can pass any."""
         try:
-            value = unpack(raw)
+            value = unpack(raw, len(raw))
             fmt, chain_id, validator, latest, before = value
             if fmt != FORMAT or not isinstance(chain_id, str) or not isinstance(validator, bytes):
                 raise ValueError("not a sign_state")

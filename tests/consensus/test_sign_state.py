@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chain.genesis import DEFAULT_PARAMS
 from consensus.sign_state import HeightSigns, SignState, SignStateError
 from node import sign_state_file
 from node.sign_state_file import LOG_HEADER, SignStateFile
@@ -98,6 +99,21 @@ def test_the_file_refuses_to_move_back_and_to_change_owner(tmp_path):
     with pytest.raises(SignStateError) as damaged:
         SignStateFile(path, CHAIN, KEY).read()
     assert damaged.value.code == "consensus.bad_sign_state"
+
+
+def test_records_of_two_heights_each_holding_a_full_prepared_block_are_written_and_read_back(tmp_path):
+    """Two consecutive full blocks (block_bytes_max of transactions each, any
+    account holder can fill them) make a state larger than the decoder's
+    default cap; the validator must still write and read it, or it halts."""
+    block = bytes(DEFAULT_PARAMS["block_bytes_max"] + 4096)    # the transactions' bytes and the block's own
+    state = SignState(CHAIN, KEY)
+    for height in (7, 8):
+        state = state.with_record(HeightSigns(height, prepare=(0, bytes(32)), commit=(0, bytes(32)), prepared_block=block))
+    assert len(state.encode()) > 2 * DEFAULT_PARAMS["block_bytes_max"]
+    file = SignStateFile(tmp_path / "sign_state", CHAIN, KEY)
+    file.create()
+    assert file.write(state.encode()) == state
+    assert SignStateFile(tmp_path / "sign_state", CHAIN, KEY).read() == state
 
 
 def test_a_file_of_the_first_format_is_read_as_its_latest_record(tmp_path):
