@@ -149,7 +149,7 @@ class NodeCore:
                  worker: Worker) -> None:
         """``sign_state`` is the validator's file as read (None: missing; see
         consensus/sign_state.Recovery); ``key`` None runs an observer."""
-        needed = certified_block_bytes_max(app.param("block_bytes_max"), len(genesis.validators))
+        needed = certified_block_bytes_max(app.param("block_bytes_max"), app.param("block_txs_max"), len(genesis.validators))
         if settings.max_message_bytes < needed:
             raise ConfigError("config.frame_too_small",
                               f"p2p.frame_bytes_max is {settings.max_message_bytes}, but one block of this chain with its "
@@ -476,7 +476,7 @@ class NodeCore:
         try:
             pairs = decode_sync_response(payload, self.settings.max_message_bytes, self.settings.sync_batch_blocks)
             blocks = [verify_certified_block(b, c, self.genesis.validators, self.chain_id,
-                                             self.genesis.params["block_bytes_max"], verify=self.settings.verifier)
+                                             self.settings.max_message_bytes, verify=self.settings.verifier)
                       for b, c in pairs]
         except PeerError:
             self.syncer.on_peer_failed(peer)

@@ -55,18 +55,21 @@ def decode_sync_request(payload: bytes, count_max: int) -> tuple[int, int]:
 
 
 # Bounds on what msgpack adds around a response's pairs and its frame: the
-# map, the list headers, the message kind.
+# map, the list headers, the message kind, a block's header.
 _RESPONSE_OVERHEAD_BYTES = 4096
 _PAIR_OVERHEAD_BYTES = 16
+# Each transaction in a block is a byte string: at most a 5-byte header (bin 32) before its bytes.
+_TX_FRAMING_BYTES = 5
 # A commit certificate takes about 101 bytes a validator (a vote's signature
 # and signer, encoded); this bounds it from above.
 _CERTIFICATE_BYTES_PER_VALIDATOR = 128
 
 
-def certified_block_bytes_max(block_bytes_max: int, validators: int) -> int:
+def certified_block_bytes_max(block_bytes_max: int, block_txs_max: int, validators: int) -> int:
     """The largest frame one certified block can need: a node whose frame cap
     is smaller could neither serve nor take such a block by sync."""
-    return block_bytes_max + validators * _CERTIFICATE_BYTES_PER_VALIDATOR + _RESPONSE_OVERHEAD_BYTES
+    return (block_bytes_max + block_txs_max * _TX_FRAMING_BYTES + validators * _CERTIFICATE_BYTES_PER_VALIDATOR
+            + _RESPONSE_OVERHEAD_BYTES)
 
 
 def encode_sync_response(blocks: Iterable[CertifiedBlock], frame_bytes_max: int) -> bytes:
@@ -101,10 +104,13 @@ def decode_sync_response(payload: bytes, frame_bytes_max: int, count_max: int) -
 
 
 def verify_certified_block(block_bytes: bytes, certificate_bytes: bytes, validators: ValidatorSet,
-                           chain_id: str, block_bytes_max: int, verify: Verify = verify_signature) -> CertifiedBlock:
-    """Raise PeerError("sync.bad_block") unless the block is certified for this chain."""
+                           chain_id: str, frame_bytes_max: int, verify: Verify = verify_signature) -> CertifiedBlock:
+    """Raise PeerError("sync.bad_block") unless the block is certified for this
+    chain. The block is decoded within the frame it came in, as a proposal is:
+    whether its transactions fit the chain's ``block_bytes_max`` (which
+    ``params.update`` can change) is the executor's check when it commits."""
     try:
-        block = decode_block(block_bytes, block_bytes_max)
+        block = decode_block(block_bytes, frame_bytes_max)
         certificate = decode_certificate(certificate_bytes, len(validators))
         header = block.header
         if header.chain_id != chain_id:

@@ -162,6 +162,34 @@ def test_a_block_committed_by_sync_and_then_by_consensus_commits_once():
     assert core.replica.height == 2
 
 
+def full_block_txs() -> list:
+    """Transactions of exactly the genesis block_bytes_max, each of tx_bytes_max (a trace correction any
+    account holder can send; it fails in the block, which still carries it)."""
+    txs = []
+    for nonce in range(1, GENESIS.params["block_bytes_max"] // GENESIS.params["tx_bytes_max"] + 1):
+        pad = GENESIS.params["tx_bytes_max"] - 400
+        while True:
+            tx = build_transaction(ADMIN, GENESIS.chain_id, nonce, "trace.correct",
+                                   {"subject": "x" * pad, "event": 0, "reason": "r", "data_hash": bytes(32)})
+            if len(tx.raw) == GENESIS.params["tx_bytes_max"]:
+                break
+            pad += GENESIS.params["tx_bytes_max"] - len(tx.raw)
+        txs.append(tx)
+    return txs
+
+
+def test_a_full_block_arrives_by_sync_and_commits():
+    """Its encoding is larger than block_bytes_max (the header and each
+    transaction's framing): sync decodes it within the frame, as a proposal is."""
+    [full] = chain(1, txs=tuple(full_block_txs()))
+    assert sum(map(len, full.block.txs)) == GENESIS.params["block_bytes_max"] < len(full.block.encode())
+    core, host, worker = new_core(me=0)
+    serve_sync(core, host, worker, [full])
+    worker.drain()
+    assert host.halted is None and core.store.last_height() == 1
+    assert core.store.block_by_height(1).hash() == full.block.hash()
+
+
 def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
     core, host, worker = new_core(me=0)
     [one] = chain(1)
@@ -297,8 +325,9 @@ def test_a_frame_cap_below_one_certified_block_is_refused_at_start():
     with pytest.raises(ConfigError) as refused:
         new_core(settings=small)
     assert refused.value.code == "config.frame_too_small"
-    assert f"at least {certified_block_bytes_max(GENESIS.params['block_bytes_max'], 4)}" in refused.value.message
-    new_core(settings=dataclasses.replace(SETTINGS, max_message_bytes=certified_block_bytes_max(GENESIS.params["block_bytes_max"], 4)))
+    needed = certified_block_bytes_max(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
+    assert f"at least {needed}" in refused.value.message
+    new_core(settings=dataclasses.replace(SETTINGS, max_message_bytes=needed))
 
 
 def mint(nonce: int):

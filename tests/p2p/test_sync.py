@@ -1,6 +1,6 @@
 """Block sync: only certified blocks of our chain get through, in height order."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from chain.encoding import pack
 from chain.validators import ValidatorSet
@@ -22,7 +22,25 @@ FRAME_BYTES_MAX = 16 * 1024 * 1024   # p2p.frame_bytes_max's default
 
 
 def verify(block, certificate, validators=VALIDATORS, chain_id=CHAIN_ID):
+    """Within a frame of BLOCK_MAX."""
     return verify_certified_block(block.encode(), certificate.encode(), validators, chain_id, BLOCK_MAX)
+
+
+@given(st.lists(st.one_of(st.integers(0, 300), st.integers(65_536, 65_600)), max_size=40), st.integers(1, 16))
+@example(sizes=[1] * 5_000, signers=4)      # the genesis block_txs_max of the smallest transactions
+def test_one_certified_block_always_fits_the_frame_the_node_requires(sizes, signers):
+    """certified_block_bytes_max bounds a block of any transactions (tiny ones
+    cost their framing, large ones a longer header) with its certificate."""
+    txs = [bytes([index % 256]) * size for index, size in enumerate(sizes)]
+    keys = validator_keys(signers)
+    validators = ValidatorSet.of(key.public_key for key in keys)
+    block = make_block(1, bytes(32), validators, txs)
+    certificate = certify(block, keys, validators, signers=len(keys))
+    frame = certified_block_bytes_max(sum(map(len, txs)), len(txs), len(keys))
+    payload = encode_sync_response([CertifiedBlock(block, certificate)], frame)
+    assert len(payload) <= frame
+    [(block_bytes, certificate_bytes)] = decode_sync_response(payload, frame, 16)
+    assert verify_certified_block(block_bytes, certificate_bytes, validators, CHAIN_ID, frame).block == block
 
 
 def test_request_round_trip_and_refusals():
@@ -45,7 +63,7 @@ def test_a_response_stops_at_the_blocks_that_fit_one_frame_but_always_holds_one(
     whole = encode_sync_response(blocks, FRAME_BYTES_MAX)
     pair_bytes = [len(item.block.encode()) + len(item.certificate.encode()) for item in blocks]
     for kept in range(1, len(blocks) + 1):
-        frame = certified_block_bytes_max(0, 0) + sum(pair_bytes[:kept]) + 16 * kept
+        frame = certified_block_bytes_max(0, 0, 0) + sum(pair_bytes[:kept]) + 16 * kept
         payload = encode_sync_response(blocks, frame)
         assert len(payload) <= frame
         assert [verify_certified_block(b, c, VALIDATORS, CHAIN_ID, BLOCK_MAX) for b, c in
