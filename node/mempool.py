@@ -51,11 +51,13 @@ class _SenderQueue:
 
 
 class Mempool:
-    def __init__(self, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: int,
+    def __init__(self, limits: MempoolLimits, committed_nonce: NonceLookup, tx_bytes_max: Callable[[], int],
                  decode: TransactionDecoder, admission: Admission = lambda tx, registration_pending: None) -> None:
+        """``tx_bytes_max`` reads the chain's parameter as committed (``params.update`` can move it)."""
         self._limits = limits
         self._committed_nonce = committed_nonce
         self._tx_bytes_max = tx_bytes_max
+        self._tx_bytes_cap = tx_bytes_max()     # as of the last commit
         self._by_id: dict[str, SignedTransaction] = {}
         self._senders: dict[bytes, _SenderQueue] = {}
         self._bytes = 0
@@ -80,7 +82,7 @@ class Mempool:
         """Check the envelope with the node's decoder, then ``add``."""
         self._refuse_duplicate(transaction_id(raw))
         try:
-            tx = self._decode(raw, self._tx_bytes_max)
+            tx = self._decode(raw, self._tx_bytes_cap)
         except TransactionError as error:
             raise RequestRejected(error.code, error.message) from None
         self.add(tx)
@@ -141,7 +143,9 @@ class Mempool:
     def on_commit(self, committed: Iterable[SignedTransaction]) -> None:
         """After a block: drop every pending transaction of the block's senders
         whose nonce the new state has used, the committed ones and any that
-        conflict with them (same sender and nonce, submitted to another node)."""
+        conflict with them (same sender and nonce, submitted to another node);
+        and, if the block lowered ``tx_bytes_max``, every one above it, which
+        no block can carry now (a primary would build an invalid block)."""
         for sender in {tx.sender for tx in committed}:
             queue = self._senders.get(sender)
             if queue is None:
@@ -149,6 +153,11 @@ class Mempool:
             last_used = self._committed_nonce(sender)
             for nonce in sorted(n for n in queue.by_nonce if n <= last_used):
                 self._remove(queue.by_nonce[nonce].tx)
+        cap, before = self._tx_bytes_max(), self._tx_bytes_cap
+        self._tx_bytes_cap = cap
+        if cap < before:
+            for tx in [tx for tx in self._by_id.values() if len(tx.raw) > cap]:
+                self._remove(tx)
 
     def _remove(self, tx: SignedTransaction) -> None:
         queue = self._senders[tx.sender]

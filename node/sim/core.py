@@ -46,6 +46,7 @@ from chain.kv import WriteBatch
 from chain.transaction import TransactionDecoder
 from chain.votes import Vote
 from commerce.executor import get_nonce
+from commerce.records import get_param
 from consensus import ConsensusError, NewView, Proposal
 from consensus.messages import MessageDecoder
 from consensus.sign_state import HeightSigns, SignState
@@ -531,7 +532,8 @@ class Simulation:
     def start(self, i: int) -> None:
         node = self.nodes[i]
         store = node.store      # a fresh BlockStore over the disk: nothing cached from before a crash
-        mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024, self.tx_decoder,
+        mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender),
+                          lambda: get_param(store.state(), "tx_bytes_max"), self.tx_decoder,
                           lambda tx, registration_pending: check_admission(tx, store.state(), registration_pending))
         app = ChainApplication(store, self.genesis, self.verifier, self.tx_decoder)
         node.timers = {}

@@ -29,7 +29,7 @@ def node(params=None):
     store = BlockStore(MemoryStore())
     verifier = SignatureVerifier(1_000)
     app = ChainApplication(store, genesis, verifier)
-    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), lambda: 64 * 1024,
                       TransactionDecoder(genesis.chain_id, verifier),
                       lambda tx, pending: check_admission(tx, store.state(), pending))
     return app, mempool, genesis

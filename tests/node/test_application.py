@@ -33,7 +33,7 @@ T0 = GENESIS.genesis_time_ms
 def node() -> tuple[ChainApplication, Mempool]:
     store = BlockStore(MemoryStore())
     verifier = SignatureVerifier(1_000)
-    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), lambda: 64 * 1024,
                       TransactionDecoder(GENESIS.chain_id, verifier))
     return ChainApplication(store, GENESIS, verifier), mempool
 

@@ -13,11 +13,13 @@ from chain.genesis import Genesis, genesis_from_document
 from chain.transaction import TransactionDecoder, build_transaction
 from chain.votes import Vote, sign_vote
 from commerce.executor import get_nonce
+from commerce.records import get_param
 from consensus.messages import decode_message, encode_message, sign_proposal
 from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication
 from node.config import ConfigError
 from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status
+from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
 from p2p.sync import CertifiedBlock, certified_block_bytes_max, decode_sync_request, encode_sync_response
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
@@ -102,7 +104,8 @@ def new_core(me: int = 0, store: BlockStore | None = None, sign_state: bytes | N
              host: Host | None = None, settings: CoreSettings = SETTINGS,
              genesis: Genesis = GENESIS) -> tuple[NodeCore, Host, HeldWorker]:
     store = store or BlockStore(MemoryStore())
-    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender),
+                      lambda: get_param(store.state(), "tx_bytes_max"),
                       TransactionDecoder(genesis.chain_id))
     host = host or Host()
     if sign_state is None:
@@ -190,6 +193,36 @@ def test_a_full_block_arrives_by_sync_and_commits():
     assert core.store.block_by_height(1).hash() == full.block.hash()
 
 
+def test_a_lowered_tx_bytes_max_empties_the_mempool_of_what_no_block_can_carry():
+    """params.update lowers tx_bytes_max while a larger transaction waits: the
+    mempool drops it at the commit and refuses its like after, so the primary
+    builds a valid block instead of halting on block.tx_too_large."""
+    lower = build_transaction(ADMIN, GENESIS.chain_id, 1, "params.update", {"name": "tx_bytes_max", "value": 1024})
+    [one] = chain(1, txs=(lower,))
+    me = [key.public_key for key in KEYS].index(VALIDATORS.primary(2, 0))
+    core, host, worker = new_core(me=me)
+    others = [key for index, key in enumerate(KEYS) if index != me]    # a certificate without our own COMMIT
+    one = CertifiedBlock(one.block, certify(one.block, others, VALIDATORS, GENESIS.chain_id))
+    large = [build_transaction(ADMIN, GENESIS.chain_id, nonce, "trace.correct",
+                               {"subject": "x" * 2000, "event": 0, "reason": "r", "data_hash": bytes(32)}) for nonce in (2, 3)]
+    core.submit(large[0].raw)             # under the cap the chain has so far
+    assert large[0].id in core.mempool
+    serve_sync(core, host, worker, [one])
+    worker.drain()
+    assert core.committed_height == 1 and core.app.param("tx_bytes_max") == 1024
+    assert len(core.mempool) == 0
+    with pytest.raises(RequestRejected) as refused:
+        core.submit(large[1].raw)
+    assert refused.value.code == "tx.too_large"
+    small = build_transaction(ADMIN, GENESIS.chain_id, 2, "funds.mint", {"to": ADMIN.address, "amount": 5})
+    core.submit(small.raw)
+    core.on_timer(TIMER_EARLY_PROPOSE)
+    worker.drain()
+    assert host.halted is None
+    proposals = [decode_message(payload, 4, FRAME_BYTES_MAX) for _, kind, payload in host.sent if kind == KIND_CONSENSUS]
+    assert any(getattr(message, "block", None) is not None and message.block.txs == (small.raw,) for message in proposals)
+
+
 def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
     core, host, worker = new_core(me=0)
     [one] = chain(1)
@@ -245,7 +278,8 @@ def test_a_validator_without_its_sign_state_abstains_until_a_newer_block_commits
     me = 3
     host = Host()
     store = BlockStore(MemoryStore())
-    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender), 64 * 1024,
+    mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender),
+                      lambda: get_param(store.state(), "tx_bytes_max"),
                       TransactionDecoder(GENESIS.chain_id))
     worker = HeldWorker()
     core = NodeCore(GENESIS, KEYS[me], store, ChainApplication(store, GENESIS), mempool, None, SETTINGS, host, worker)

@@ -35,7 +35,7 @@ class Ledger:
 
 def make_pool(verifier=verify_signature, **limits):
     ledger = Ledger()
-    return Mempool(MempoolLimits(**limits), ledger.committed_nonce, 64 * 1024, TransactionDecoder(CHAIN, verifier)), ledger
+    return Mempool(MempoolLimits(**limits), ledger.committed_nonce, lambda: 64 * 1024, TransactionDecoder(CHAIN, verifier)), ledger
 
 
 def rejected_code(call) -> str:
@@ -141,3 +141,19 @@ def test_reaped_blocks_commit_each_senders_contiguous_nonces_in_order(submission
             contiguous += 1
         assert ledger.committed_nonce(account(name).public_key) == contiguous
     assert len(pool) == sum(len(nonces) for nonces in accepted.values()) - sum(ledger.nonces.values())
+
+
+def test_the_size_cap_follows_the_chain_parameter_from_one_commit_to_the_next():
+    cap = [4096]
+    pool = Mempool(MempoolLimits(), Ledger().committed_nonce, lambda: cap[0], TransactionDecoder(CHAIN, verify_signature))
+    small, large = tx(ALICE, 1, "s"), tx(BOB, 1, "l" * 3000)
+    pool.add_raw(small.raw)
+    pool.add_raw(large.raw)
+    cap[0] = 1024                 # a committed params.update lowers it
+    pool.on_commit([])
+    assert large.id not in pool and small.id in pool
+    assert rejected_code(lambda: pool.add_raw(large.raw)) == "tx.too_large"
+    cap[0] = 8192                 # and raises it
+    pool.on_commit([])
+    pool.add_raw(large.raw)
+    assert large.id in pool and [t.id for t in pool.reap(10, 1 << 20)] == [small.id, large.id]

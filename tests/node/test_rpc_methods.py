@@ -56,7 +56,7 @@ class FakeNode:
     def __init__(self) -> None:
         self.store = BlockStore(MemoryStore())
         verifier = SignatureVerifier(1_000)
-        self.mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), 64 * 1024,
+        self.mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(self.store.state(), sender), lambda: 64 * 1024,
                                TransactionDecoder(GENESIS.chain_id, verifier))
         self.app = ChainApplication(self.store, GENESIS, verifier)
         self.genesis, self.chain_id = GENESIS, GENESIS.chain_id
