@@ -466,8 +466,8 @@ class NodeCore:
     # -- block sync ---------------------------------------------------------------------------
 
     def _serve_sync(self, peer: bytes, payload: bytes) -> None:
-        from_height, count = decode_sync_request(payload, self.settings.sync_batch_blocks)
-        last = min(self.committed_height, from_height + count - 1)
+        from_height, count = decode_sync_request(payload)
+        last = min(self.committed_height, from_height + min(count, self.settings.sync_batch_blocks) - 1)
         blocks = (CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h))
                   for h in range(from_height, last + 1))
         self.host.send(peer, KIND_SYNC_RESPONSE, encode_sync_response(blocks, self.settings.max_message_bytes))

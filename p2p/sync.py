@@ -41,7 +41,10 @@ def encode_sync_request(from_height: int, count: int) -> bytes:
     return pack({"from": from_height, "count": count})
 
 
-def decode_sync_request(payload: bytes, count_max: int) -> tuple[int, int]:
+def decode_sync_request(payload: bytes) -> tuple[int, int]:
+    """(from, count) of a request; the server sends at most its own
+    ``p2p.sync_batch_blocks`` of the count, so nodes configured apart still
+    sync from each other."""
     try:
         value = unpack(payload, 256)
     except DecodeError as error:
@@ -49,8 +52,8 @@ def decode_sync_request(payload: bytes, count_max: int) -> tuple[int, int]:
     if not isinstance(value, dict) or set(value) != {"from", "count"}:
         raise PeerError("sync.bad_request", "a sync request is {from, count}")
     from_height, count = value["from"], value["count"]
-    if type(from_height) is not int or type(count) is not int or from_height < 1 or not 1 <= count <= count_max:
-        raise PeerError("sync.bad_request", f"a sync request asks for 1..{count_max} blocks from height 1 or above")
+    if type(from_height) is not int or type(count) is not int or from_height < 1 or count < 1:
+        raise PeerError("sync.bad_request", "a sync request asks for 1 or more blocks from height 1 or above")
     return from_height, count
 
 
@@ -247,18 +250,22 @@ class BlockSyncer:
                 0 if self._claims[peer] >= height else 1, peer)
 
     def on_response(self, peer: bytes, blocks: list[CertifiedBlock]) -> bool:
-        """Keep verified blocks of the range this peer was asked for. True
-        when the answer brought a block (so asking on at once pays); an answer
-        nobody asked for, or an empty one, waits for the next tick."""
+        """Keep the verified blocks that run on from the height this peer was
+        asked for (an honest answer is such a run: as many as it holds and as
+        fit one frame). True when the answer brought a block (so asking on at
+        once pays); an answer nobody asked for, or one that does not start
+        where it was asked, waits for the next tick, and the peer is struck
+        if it claimed the height (else it could be asked the same range for
+        ever while it serves only what lies above it)."""
         request = self._in_flight.pop(peer, None)
         if request is None:
             return False
-        asked = range(request.from_height, request.from_height + request.count)
         delivered = request.from_height - 1
-        for item in blocks:
-            if item.height in asked:
-                self._buffer[item.height] = item
-                delivered = max(delivered, item.height)
+        for item in blocks[:request.count]:
+            if item.height != delivered + 1:
+                break
+            self._buffer[item.height] = item
+            delivered = item.height
         self.on_certified_height(delivered)             # each kept block came with its verified certificate
         claimed = self._claims.get(peer, 0)
         if delivered < request.from_height:

@@ -123,7 +123,7 @@ class ByzantinePeer:
         elif kind == KIND_STATUS:
             self.status[peer_key] = decode_status(payload)
         elif kind == KIND_SYNC_REQUEST:   # served like an honest node: committed blocks we hold
-            from_height, count = decode_sync_request(payload, self.limits.sync_batch_blocks)
+            from_height, count = decode_sync_request(payload)
             last = min(self.store.last_height(), from_height + count - 1)
             blocks = [CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h)) for h in range(from_height, last + 1)]
             self.network.send(peer_key, KIND_SYNC_RESPONSE, encode_sync_response(blocks, FRAME_BYTES_MAX))

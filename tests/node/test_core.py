@@ -21,7 +21,8 @@ from node.config import ConfigError
 from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
-from p2p.sync import CertifiedBlock, certified_block_bytes_max, decode_sync_request, encode_sync_response
+from p2p.sync import (CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
+                      encode_sync_response)
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
@@ -136,7 +137,7 @@ def serve_sync(core: NodeCore, host: Host, worker: HeldWorker, blocks: list[Cert
     """PEER claims the blocks' height, the core asks, PEER answers."""
     core.on_message(PEER, KIND_STATUS, encode_status(blocks[-1].height))
     request = [payload for peer, kind, payload in host.sent if kind == KIND_SYNC_REQUEST][-1]
-    from_height, count = decode_sync_request(request, SETTINGS.sync_batch_blocks)
+    from_height, count = decode_sync_request(request)
     core.on_message(PEER, KIND_SYNC_RESPONSE, encode_sync_response(blocks[from_height - 1:from_height - 1 + count], FRAME_BYTES_MAX))
 
 
@@ -221,6 +222,42 @@ def test_a_lowered_tx_bytes_max_empties_the_mempool_of_what_no_block_can_carry()
     assert host.halted is None
     proposals = [decode_message(payload, 4, FRAME_BYTES_MAX) for _, kind, payload in host.sent if kind == KIND_CONSENSUS]
     assert any(getattr(message, "block", None) is not None and message.block.txs == (small.raw,) for message in proposals)
+
+
+def test_a_peer_serving_only_the_top_of_each_range_cannot_hold_sync():
+    """The peer ranked first (lowest key) answers each request with the last
+    block asked for only; the node still reaches the height an honest peer serves."""
+    blocks = chain(40)
+    core, host, worker = new_core(me=0)
+    byzantine, honest = sorted([KEYS[1].public_key, KEYS[2].public_key])
+    for peer in (byzantine, honest):
+        core.on_message(peer, KIND_STATUS, encode_status(40))
+    for _ in range(50):
+        requests = [(peer, decode_sync_request(payload)) for peer, kind, payload in host.sent if kind == KIND_SYNC_REQUEST]
+        host.sent.clear()
+        if core.committed_height == 40:
+            break
+        if not requests:
+            host.now += SETTINGS.sync_tick_ms
+            core.on_timer(TIMER_SYNC)
+        for peer, (start, count) in requests:
+            asked = blocks[start - 1:start - 1 + count]
+            core.on_message(peer, KIND_SYNC_RESPONSE, encode_sync_response(asked[-1:] if peer == byzantine else asked,
+                                                                            FRAME_BYTES_MAX))
+            worker.drain()
+    assert core.committed_height == 40 and host.halted is None
+
+
+def test_a_request_for_more_than_this_nodes_batch_gets_its_batch():
+    """A node configured with a larger p2p.sync_batch_blocks syncs from this one."""
+    core, host, worker = new_core(me=3)
+    serve_sync(core, host, worker, chain(20))
+    worker.drain()
+    host.sent.clear()
+    core.on_message(KEYS[1].public_key, KIND_SYNC_REQUEST, encode_sync_request(1, 2 * SETTINGS.sync_batch_blocks))
+    [(peer, kind, payload)] = host.sent
+    assert (peer, kind) == (KEYS[1].public_key, KIND_SYNC_RESPONSE)
+    assert len(decode_sync_response(payload, FRAME_BYTES_MAX, SETTINGS.sync_batch_blocks)) == SETTINGS.sync_batch_blocks
 
 
 def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
@@ -340,7 +377,7 @@ def test_blocks_queued_behind_a_slow_commit_are_not_fetched_again():
     host.sent.clear()
     host.now += 10 * SETTINGS.sync_request_timeout_ms
     core.on_timer(TIMER_SYNC)
-    assert [decode_sync_request(payload, SETTINGS.sync_batch_blocks) for _, kind, payload in host.sent
+    assert [decode_sync_request(payload) for _, kind, payload in host.sent
             if kind == KIND_SYNC_REQUEST] == []
     worker.drain()
     assert core.store.last_height() == 6

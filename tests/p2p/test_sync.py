@@ -44,10 +44,11 @@ def test_one_certified_block_always_fits_the_frame_the_node_requires(sizes, sign
 
 
 def test_request_round_trip_and_refusals():
-    assert decode_sync_request(encode_sync_request(5, 16), 16) == (5, 16)
-    for bad in (encode_sync_request(0, 1), encode_sync_request(1, 17), pack({"from": 1}), b"\xc1"):
+    assert decode_sync_request(encode_sync_request(5, 16)) == (5, 16)
+    assert decode_sync_request(encode_sync_request(5, 1000)) == (5, 1000)    # served up to the server's own batch
+    for bad in (encode_sync_request(0, 1), encode_sync_request(1, 0), pack({"from": 1}), b"\xc1"):
         with pytest.raises(PeerError) as error:
-            decode_sync_request(bad, 16)
+            decode_sync_request(bad)
         assert error.value.code == "sync.bad_request"
 
 
@@ -210,6 +211,23 @@ def test_blocks_outside_the_asked_range_are_ignored():
     items = [CertifiedBlock(b, c) for b, c in CHAIN]
     plan.on_response(PEER_A, items[4:6])
     assert plan.take_ready(4) == []
+
+
+def test_an_answer_that_does_not_start_where_asked_keeps_nothing_and_the_range_goes_to_another_peer():
+    """Blocks above the height asked, without it, would leave the range
+    asked of the same peer again and again."""
+    plan = syncer(batch=3)
+    plan.on_peer_height(PEER_A, 6)
+    plan.on_peer_height(PEER_B, 6)
+    plan.on_certified_height(6)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 3), (PEER_B, 4, 3)]
+    items = [CertifiedBlock(b, c) for b, c in CHAIN]
+    assert not plan.on_response(PEER_A, items[1:3])           # heights 2 and 3, not 1
+    assert plan.strikes == {PEER_A: 1} and plan.take_ready(0) == []
+    assert plan.on_response(PEER_B, items[3:6])
+    assert plan.next_requests(0, 1) == [(PEER_B, 1, 3)]
+    assert plan.on_response(PEER_B, items[0:2] + items[3:4])    # a gap after 2: 1 and 2 kept
+    assert [item.height for item in plan.take_ready(0)] == [1, 2]
 
 
 @given(st.permutations(range(6)), st.integers(1, 3))
