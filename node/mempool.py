@@ -4,7 +4,11 @@ Caps by count, by bytes and per sender, so no client can make it grow
 without bound (tendermint #3079). A sender's transactions are kept by nonce:
 a nonce at or below the sender's last committed one is refused, and so is
 one more than ``nonce_gap_max`` ahead of it; only a contiguous run from the
-next nonce is offered to a block. Envelopes are checked with the node's
+next nonce is offered to a block. What waits behind a missing nonce
+("gapped": no block can take it until the nonce comes) has caps of its own,
+``gapped_txs_max`` and ``gapped_bytes_max``, below the mempool's: keys that
+leave their next nonce out (fresh keys whose own registration is left out
+among them) can fill those, never the room of transactions a block can take. Envelopes are checked with the node's
 ``decode`` (a ``chain.transaction.TransactionDecoder`` over the node's
 ``chain.keys.SignatureVerifier``, which remembers its answers), so block
 validation does not check signatures again.
@@ -36,6 +40,8 @@ class MempoolLimits:
     bytes_max: int = 64 * 1024 * 1024
     per_sender_max: int = 256
     nonce_gap_max: int = 256
+    gapped_txs_max: int = 2_000                # waiting behind a missing nonce of their sender
+    gapped_bytes_max: int = 8 * 1024 * 1024
     verified_cache_max: int = 200_000   # answers the node's SignatureVerifier remembers (node/runtime.py)
 
 
@@ -61,6 +67,9 @@ class Mempool:
         self._by_id: dict[str, SignedTransaction] = {}
         self._senders: dict[bytes, _SenderQueue] = {}
         self._bytes = 0
+        self._gapped_by_sender: dict[bytes, tuple[int, int]] = {}   # sender -> (transactions, bytes) behind its gap
+        self._gapped = 0
+        self._gapped_bytes = 0
         self._arrivals = 0
         self._decode = decode
         self._admission = admission
@@ -104,10 +113,38 @@ class Mempool:
             raise RequestRejected("mempool.sender_full", f"{self._limits.per_sender_max} transactions of this sender are pending; wait for some to commit")
         if len(self._by_id) >= self._limits.txs_max or self._bytes + len(tx.raw) > self._limits.bytes_max:
             raise RequestRejected("mempool.full", "the mempool is full; retry in a few seconds")
+        if tx.nonce > _run_end(queue, last_used + 1) and (
+                self._gapped >= self._limits.gapped_txs_max
+                or self._gapped_bytes + len(tx.raw) > self._limits.gapped_bytes_max):
+            raise RequestRejected("mempool.gapped_full",
+                                  f"too many pending transactions wait behind a missing nonce; send nonce "
+                                  f"{_run_end(queue, last_used + 1)} of this sender first, or retry once some commit")
         self._senders.setdefault(tx.sender, _SenderQueue()).by_nonce[tx.nonce] = _Pending(tx, self._arrivals)
         self._arrivals += 1
         self._by_id[tx.id] = tx
         self._bytes += len(tx.raw)
+        self._recount_gapped(tx.sender, last_used + 1)
+
+    def _recount_gapped(self, sender: bytes, next_nonce: int) -> None:
+        """Count again what of ``sender``'s waits behind a missing nonce."""
+        count, size = self._gapped_by_sender.pop(sender, (0, 0))
+        self._gapped -= count
+        self._gapped_bytes -= size
+        queue = self._senders.get(sender)
+        if queue is None:
+            return
+        end = _run_end(queue, next_nonce)
+        behind = [pending.tx.raw for nonce, pending in queue.by_nonce.items() if nonce > end]
+        if behind:
+            count, size = len(behind), sum(map(len, behind))
+            self._gapped_by_sender[sender] = (count, size)
+            self._gapped += count
+            self._gapped_bytes += size
+
+    @property
+    def gapped(self) -> tuple[int, int]:
+        """Transactions and bytes waiting behind a missing nonce of their sender."""
+        return self._gapped, self._gapped_bytes
 
     def _registration_pending(self, sender: bytes) -> bool:
         queue = self._senders.get(sender)
@@ -146,7 +183,8 @@ class Mempool:
         conflict with them (same sender and nonce, submitted to another node);
         and, if the block lowered ``tx_bytes_max``, every one above it, which
         no block can carry now (a primary would build an invalid block)."""
-        for sender in {tx.sender for tx in committed}:
+        touched = {tx.sender for tx in committed}
+        for sender in touched:
             queue = self._senders.get(sender)
             if queue is None:
                 continue
@@ -158,6 +196,9 @@ class Mempool:
         if cap < before:
             for tx in [tx for tx in self._by_id.values() if len(tx.raw) > cap]:
                 self._remove(tx)
+                touched.add(tx.sender)
+        for sender in touched:
+            self._recount_gapped(sender, self._committed_nonce(sender) + 1)
 
     def _remove(self, tx: SignedTransaction) -> None:
         queue = self._senders[tx.sender]
@@ -166,3 +207,12 @@ class Mempool:
             del self._senders[tx.sender]
         del self._by_id[tx.id]
         self._bytes -= len(tx.raw)
+
+
+def _run_end(queue: _SenderQueue | None, next_nonce: int) -> int:
+    """The first nonce from ``next_nonce`` on that ``queue`` lacks: below it, a
+    block can take the sender's transactions in turn; above it, none."""
+    nonce = next_nonce
+    while queue is not None and nonce in queue.by_nonce:
+        nonce += 1
+    return nonce

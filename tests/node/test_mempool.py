@@ -6,8 +6,14 @@ from hypothesis import given, settings, strategies as st
 
 from chain.keys import KeyPair, verify_signature
 from chain.transaction import TransactionDecoder, build_transaction
+from commerce.executor import get_nonce
+from node.admission import check_admission
+from node.application import ChainApplication
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
+from storage.blockstore import BlockStore
+from storage.memory import MemoryStore
+from tests.node.test_core import GENESIS
 
 CHAIN = "shopchain-mempool"
 
@@ -157,3 +163,77 @@ def test_the_size_cap_follows_the_chain_parameter_from_one_commit_to_the_next():
     pool.on_commit([])
     pool.add_raw(large.raw)
     assert large.id in pool and [t.id for t in pool.reap(10, 1 << 20)] == [small.id, large.id]
+
+
+def test_what_waits_behind_a_missing_nonce_has_caps_of_its_own():
+    pool, ledger = make_pool(gapped_txs_max=2)
+    pool.add(tx(ALICE, 2))
+    pool.add(tx(ALICE, 3))
+    assert pool.gapped == (2, len(tx(ALICE, 2).raw) + len(tx(ALICE, 3).raw))
+    assert rejected_code(lambda: pool.add(tx(BOB, 5))) == "mempool.gapped_full"
+    pool.add(tx(BOB, 1))                        # a block can take it: not gapped, admitted
+    pool.add(tx(ALICE, 1))                      # fills ALICE's gap: 2 and 3 can be taken now
+    assert pool.gapped == (0, 0)
+    pool.add(tx(BOB, 5))
+    assert pool.gapped == (1, len(tx(BOB, 5).raw))
+    ledger.nonces[BOB.public_key] = 4           # committed through another node: 5 is next now
+    pool.on_commit([tx(BOB, 1)])
+    assert pool.gapped == (0, 0)
+    bytes_capped, _ = make_pool(gapped_bytes_max=len(tx(ALICE, 2).raw))
+    bytes_capped.add(tx(ALICE, 2))
+    assert rejected_code(lambda: bytes_capped.add(tx(BOB, 2))) == "mempool.gapped_full"
+
+
+def test_keys_that_leave_their_first_nonce_out_cannot_fill_the_mempool():
+    """Fresh keys' self-registrations at nonce 2 (nonce 1 never sent) and
+    what follows them: no block can take any, so they get only the gapped room."""
+    store = BlockStore(MemoryStore())
+    ChainApplication(store, GENESIS)
+    limits = MempoolLimits()
+    pool = Mempool(limits, lambda sender: get_nonce(store.state(), sender), lambda: 64 * 1024,
+                   TransactionDecoder(GENESIS.chain_id), lambda item, pending: check_admission(item, store.state(), pending))
+    parked, index = 0, 0
+    while True:
+        key = account(f"parker {index}")
+        index += 1
+        try:
+            for nonce in range(2, limits.nonce_gap_max + 1):
+                pool.add_raw(build_transaction(key, GENESIS.chain_id, nonce, "account.register", {"name": "p"}).raw)
+                parked += 1
+        except RequestRejected as refused:
+            assert refused.code == "mempool.gapped_full"
+            break
+    assert parked == limits.gapped_txs_max == len(pool)
+    honest = build_transaction(account("honest"), GENESIS.chain_id, 1, "account.register", {"name": "alice"})
+    pool.add_raw(honest.raw)
+    assert [item.id for item in pool.reap(10, 1 << 20)] == [honest.id]
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(st.tuples(st.just("add"), st.sampled_from(["alice", "bob", "carol"]), st.integers(1, 7)),
+                          st.tuples(st.just("commit"), st.integers(1, 4), st.just(0))), max_size=40))
+def test_the_gapped_count_is_what_a_recount_from_scratch_gives(operations):
+    pool, ledger = make_pool(per_sender_max=5)
+    held: dict[bytes, dict[int, int]] = {}             # sender -> nonce -> size, as the pool holds them
+    for operation, first, second in operations:
+        if operation == "add":
+            item = tx(account(first), second)
+            try:
+                pool.add(item)
+                held.setdefault(item.sender, {})[item.nonce] = len(item.raw)
+            except RequestRejected:
+                pass
+        else:
+            block = pool.reap(first, 10**6)
+            for item in block:
+                ledger.nonces[item.sender] = item.nonce
+                del held[item.sender][item.nonce]
+            pool.on_commit(block)
+        count = size = 0
+        for sender, nonces in held.items():
+            end = ledger.committed_nonce(sender) + 1
+            while end in nonces:
+                end += 1
+            count += sum(1 for nonce in nonces if nonce > end)
+            size += sum(length for nonce, length in nonces.items() if nonce > end)
+        assert pool.gapped == (count, size)
