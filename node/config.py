@@ -48,6 +48,9 @@ class P2PSection(PeerLimits):
     persistent_peers: list[str] = field(default_factory=list)
     # Committed blocks per block-sync response.
     sync_batch_blocks: int = 16
+    # Bytes of block-sync answers one peer may draw a second (a burst of two
+    # frames saved): a 20-byte request can ask for a frame of blocks.
+    sync_serve_bytes_per_s: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

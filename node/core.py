@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
 
 from chain.block import Block
+from chain.budget import TokenBucket
 from chain.encoding import pack, unpack
 from chain.errors import CodedError, DecodeError
 from chain.genesis import Genesis
@@ -123,6 +124,7 @@ class CoreSettings:
     gossip_flush_ms: int = 5
     gossip_batch_bytes: int = 256 * 1024
     sync_batch_blocks: int = P2PSection().sync_batch_blocks
+    sync_serve_bytes_per_s: int = P2PSection().sync_serve_bytes_per_s
     sync_window_blocks: int = 64
     sync_tick_ms: int = 250
     sync_request_timeout_ms: int = 5000
@@ -187,6 +189,7 @@ class NodeCore:
         self._gossip: dict[bytes | None, list[bytes]] = {}   # peer the transactions came from (None: a client) -> them
         self._gossip_bytes = 0
         self._gossip_armed = False
+        self._sync_budgets: dict[bytes, TokenBucket] = {}   # connected peer -> bytes of sync answers it may draw
 
     def _unless_stale(self, sign_state: SignState | None) -> SignState | None:
         """A sign_state whose floor is below a height this validator's COMMIT
@@ -249,6 +252,7 @@ class NodeCore:
 
     def on_peer_disconnected(self, peer: bytes) -> None:
         self.syncer.on_peer_gone(peer)
+        self._sync_budgets.pop(peer, None)
 
     def on_message(self, peer: bytes, kind: str, payload: bytes) -> None:
         """A peer's message. Raises PeerError when it proves the peer broken."""
@@ -466,11 +470,24 @@ class NodeCore:
     # -- block sync ---------------------------------------------------------------------------
 
     def _serve_sync(self, peer: bytes, payload: bytes) -> None:
+        """Answer within the peer's budget of ``sync_serve_bytes_per_s``; a
+        request past it is not answered (the asker times out and asks
+        another peer), so requests cannot make this node encode and queue
+        frames of blocks faster than the budget."""
         from_height, count = decode_sync_request(payload)
+        now_s = self.host.monotonic_ms() / 1000
+        budget = self._sync_budgets.get(peer)
+        if budget is None:
+            budget = self._sync_budgets[peer] = TokenBucket(self.settings.sync_serve_bytes_per_s,
+                                                            2 * self.settings.max_message_bytes, now_s)
+        if not budget.in_credit(now_s):
+            return
         last = min(self.committed_height, from_height + min(count, self.settings.sync_batch_blocks) - 1)
         blocks = (CertifiedBlock(self.store.block_by_height(h), self.store.certificate(h))
                   for h in range(from_height, last + 1))
-        self.host.send(peer, KIND_SYNC_RESPONSE, encode_sync_response(blocks, self.settings.max_message_bytes))
+        answer = encode_sync_response(blocks, self.settings.max_message_bytes)
+        budget.charge(len(answer))
+        self.host.send(peer, KIND_SYNC_RESPONSE, answer)
 
     def _take_sync_response(self, peer: bytes, payload: bytes) -> None:
         try:

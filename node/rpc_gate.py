@@ -22,27 +22,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from chain.budget import TokenBucket
 from node.jsonrpc import coded
 
 Clock = Callable[[], float]
-
-
-class TokenBucket:
-    """``rate_per_s`` tokens a second, up to ``burst`` saved; a request takes ``cost``."""
-
-    def __init__(self, rate_per_s: float, burst: int, now_s: float) -> None:
-        self._rate_per_s = rate_per_s
-        self._burst = burst
-        self._tokens = float(burst)
-        self._at_s = now_s
-
-    def take(self, now_s: float, cost: int = 1) -> bool:
-        self._tokens = min(self._burst, self._tokens + (now_s - self._at_s) * self._rate_per_s)
-        self._at_s = now_s
-        if self._tokens < cost:
-            return False
-        self._tokens -= cost
-        return True
 
 
 def error_body(code: str, message: str) -> bytes:

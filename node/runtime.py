@@ -124,7 +124,8 @@ class NodeRuntime:
         return CoreSettings(
             view_timeout_ms=params["view_timeout_ms"], empty_block_interval_ms=params["empty_block_interval_ms"],
             max_clock_drift_ms=params["max_clock_drift_ms"], max_message_bytes=self.config.p2p.frame_bytes_max,
-            sync_batch_blocks=self.config.p2p.sync_batch_blocks, verifier=self.verifier,
+            sync_batch_blocks=self.config.p2p.sync_batch_blocks,
+            sync_serve_bytes_per_s=self.config.p2p.sync_serve_bytes_per_s, verifier=self.verifier,
         )
 
     def _committed_nonce(self, sender: bytes) -> int:

@@ -260,6 +260,32 @@ def test_a_request_for_more_than_this_nodes_batch_gets_its_batch():
     assert len(decode_sync_response(payload, FRAME_BYTES_MAX, SETTINGS.sync_batch_blocks)) == SETTINGS.sync_batch_blocks
 
 
+def test_sync_answers_to_one_peer_stop_at_its_budget_and_resume_as_it_refills():
+    """A 20-byte request asks for a frame of full blocks: a peer draws at
+    most its budget, two frames saved up, then what refills."""
+    frame = certified_block_bytes_max(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
+    settings = dataclasses.replace(SETTINGS, sync_serve_bytes_per_s=10_000, max_message_bytes=frame)
+    core, host, worker = new_core(me=3, settings=settings)
+    blocks = chain(1, txs=tuple(full_block_txs()))
+    serve_sync(core, host, worker, blocks)
+    worker.drain()
+    asker = KEYS[1].public_key
+
+    def answers(requests: int) -> int:
+        host.sent.clear()
+        for _ in range(requests):
+            core.on_message(asker, KIND_SYNC_REQUEST, encode_sync_request(1, 1))
+        return sum(1 for _, kind, _ in host.sent if kind == KIND_SYNC_RESPONSE)
+
+    answer_bytes = len(encode_sync_response(blocks, frame))
+    assert answers(10) == -(-2 * frame // answer_bytes) == 3    # two frames saved, the last answer into debt
+    assert answers(10) == 0
+    host.now += 1000 * (3 * answer_bytes - 2 * frame) // 10_000 + 1000   # the debt repaid and some to spare
+    assert answers(10) == 1
+    core.on_peer_disconnected(asker)                             # a new connection starts with a full budget
+    assert answers(2) == 2
+
+
 def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
     core, host, worker = new_core(me=0)
     [one] = chain(1)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from node.http_api import add_http_api
 from node.jsonrpc import JSON_DEPTH_MAX, Method, MethodTable, Param
-from node.rpc_gate import RpcGate, TokenBucket, listen
+from node.rpc_gate import RpcGate, listen
 from node.subscriptions import SubscriptionHub
 from tests.waiting import eventually
 
@@ -294,13 +294,6 @@ def test_websocket_messages_draw_on_the_connections_budget():
                     codes.append(answer["error"]["data"]["code"] if "error" in answer else "ok")
                 assert codes == ["ok", "ok", "rpc.rate_limited"]
     serve(scenario, gate=gate)
-
-
-def test_token_bucket_saves_at_most_its_burst():
-    bucket = TokenBucket(rate_per_s=10.0, burst=2, now_s=0.0)
-    assert [bucket.take(0.0) for _ in range(3)] == [True, True, False]
-    assert [bucket.take(100.0) for _ in range(3)] == [True, True, False]
-    assert bucket.take(100.05) is False and bucket.take(100.2) is True
 
 
 # -- websocket clients that do not read ----------------------------------------------------------
