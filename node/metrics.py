@@ -2,6 +2,8 @@
 nodes in one process, as in tests, never share counters)."""
 from __future__ import annotations
 
+from typing import Container
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -11,8 +13,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+# The ``peer`` label of every peer that is not a validator: observers need no
+# key to connect, so a series each would let anyone grow the registry.
+OBSERVER_LABEL = "observer"
+
+
 class NodeMetrics:
-    def __init__(self) -> None:
+    def __init__(self, validators: Container[bytes] = frozenset()) -> None:
+        """``validators``: the peers labelled by their own key prefix."""
+        self._validators = validators
         self.registry = CollectorRegistry()
         self.height = Gauge("shopchain_height", "Last committed height", registry=self.registry)
         self.view = Gauge("shopchain_view", "Current consensus view at the current height", registry=self.registry)
@@ -34,6 +43,10 @@ class NodeMetrics:
                                      ["peer", "kind"], registry=self.registry)
         self.peer_changes = Counter("shopchain_peer_changes", "Peers connected and disconnected, by peer (key prefix)",
                                     ["peer", "change"], registry=self.registry)
+
+    def peer_label(self, peer_key: bytes) -> str:
+        """A validator's first 16 hex digits; every other peer's ``observer``."""
+        return peer_key.hex()[:16] if peer_key in self._validators else OBSERVER_LABEL
 
     def reject(self, code: str) -> None:
         """Count one request or message refused with ``code``."""

@@ -92,7 +92,7 @@ class NodeRuntime:
         self.app = ChainApplication(self.store, self.genesis, self.verifier, decoder)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
         self.vote_log = VoteLog(home.path / VOTE_LOG_FILE) if self.config.node.vote_log else None
-        self.metrics = NodeMetrics()
+        self.metrics = NodeMetrics(self.genesis.validators)
         self.hub = SubscriptionHub(self.config.rpc.subscriptions_per_connection_max, self.config.rpc.ws_queue_max)
         rpc = self.config.rpc
         self.gate = RpcGate(rpc.connections_max, rpc.connections_per_address_max, rpc.requests_per_s, rpc.requests_burst,
@@ -281,10 +281,10 @@ class NodeRuntime:
         role = "validator" if peer_key in self.genesis.validators else "observer"
         log.info("peer %s %s (%s); %d peers", peer_key.hex()[:16], change, role, len(self.network.peers()))
         self.metrics.peers.set(len(self.network.peers()))
-        self.metrics.peer_changes.labels(peer_key.hex()[:16], change).inc()
+        self.metrics.peer_changes.labels(self.metrics.peer_label(peer_key), change).inc()
 
     def on_message(self, peer_key: bytes, kind: str, payload: bytes) -> None:
-        self.metrics.peer_messages.labels(peer_key.hex()[:16], kind).inc()
+        self.metrics.peer_messages.labels(self.metrics.peer_label(peer_key), kind).inc()
         self.core.on_message(peer_key, kind, payload)
 
     def _on_view_change(self, height: int, view: int, moved: int) -> None:

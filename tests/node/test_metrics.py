@@ -29,3 +29,16 @@ def test_metrics_are_per_node_and_served_as_prometheus_text():
         assert 'shopchain_rejections_total{code="tx.bad_nonce"} 3.0' in text
         assert "shopchain_height 7.0" not in text
     asyncio.run(scenario())
+
+
+def test_observers_share_one_peer_label_whatever_their_keys():
+    validator = b"\x01" * 32
+    metrics = NodeMetrics(frozenset({validator}))
+    for index in range(200):                              # fresh observer keys cost an attacker nothing
+        observer = index.to_bytes(32, "big")
+        metrics.peer_messages.labels(metrics.peer_label(observer), "txs").inc()
+    metrics.peer_messages.labels(metrics.peer_label(validator), "txs").inc()
+    text = metrics.exposition().decode()
+    assert 'shopchain_peer_messages_total{kind="txs",peer="observer"} 200.0' in text
+    assert f'shopchain_peer_messages_total{{kind="txs",peer="{validator.hex()[:16]}"}} 1.0' in text
+    assert text.count("shopchain_peer_messages_total{") == 2
