@@ -10,7 +10,7 @@ checked by ``verify_*`` in that order (membership first, docs/protocol.md sectio
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.block import Block, block_from_list, check_block_body
@@ -185,25 +185,35 @@ class ViewChange:
         return [self.height, self.view, [] if self.prepared is None else self.prepared.to_list(),
                 [] if self.block is None else self.block.to_list(), self.validator, self.signature]
 
+    def without_block(self) -> "ViewChange":
+        """As a NEW-VIEW carries it: the signature does not cover the block,
+        and the NEW-VIEW's proposal carries the one block re-proposed."""
+        return replace(self, block=None)
+
     @classmethod
-    def from_list(cls, value: Any, max_votes: int) -> "ViewChange":
+    def from_list(cls, value: Any, max_votes: int, with_block: bool = True) -> "ViewChange":
+        """``with_block`` False: one carried inside a NEW-VIEW, which never has its block."""
         v = _list(value, 6, "a view change")
         prepared = None if v[2] == [] else PreparedCertificate.from_list(v[2], max_votes)
         block = None if v[3] == [] else _block(v[3])
-        if (prepared is None) != (block is None):
+        if with_block and (prepared is None) != (block is None):
             raise _malformed("a view change carries a prepared certificate and its block, or neither")
+        if not with_block and block is not None:
+            raise _malformed("a view change inside a new view carries no block (the proposal carries the one re-proposed)")
         return cls(_uint(v[0], "height"), _uint(v[1], "view"), prepared, block,
                    _bytes(v[4], PUBLIC_KEY_BYTES, "validator"), _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
-    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature) -> None:
+    def verify(self, validators: ValidatorSet, chain_id: str, verify: Verify = verify_signature,
+               with_block: bool = True) -> None:
         if self.validator not in validators:
             raise ConsensusError("consensus.unknown_signer", "the view change's signer is not a validator of this chain")
         if self.prepared is not None:
             if self.prepared.height != self.height or self.prepared.view >= self.view:
                 raise ConsensusError("consensus.bad_prepared", "a carried prepared certificate must be for this height and a lower view")
-            if self.block is None or self.block.hash() != self.prepared.block_hash:
+            if with_block and (self.block is None or self.block.hash() != self.prepared.block_hash):
                 raise ConsensusError("consensus.bad_prepared", "the carried block does not match the prepared hash")
-            _check_block_body(self.block)
+            if with_block:
+                _check_block_body(self.block)
         if not verify_fields(self.validator, "view-change", self.signed_fields(chain_id), self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the view change's signature does not verify")
         if self.prepared is not None:
@@ -221,7 +231,11 @@ def sign_view_change(key: KeyPair, chain_id: str, height: int, view: int,
 
 @dataclass(frozen=True, slots=True)
 class NewView:
-    """NEW-VIEW(h, v'): a quorum of VIEW-CHANGEs for exactly (h, v') and a PRE-PREPARE."""
+    """NEW-VIEW(h, v'): a quorum of VIEW-CHANGEs for exactly (h, v') and a
+    PRE-PREPARE. The view changes come without their blocks: the proposal
+    carries the one block re-proposed (with a block copy in each, a full
+    block made a NEW-VIEW larger than a frame, and the height could never
+    leave its view)."""
 
     height: int
     view: int
@@ -243,7 +257,8 @@ class NewView:
         vcs = _list(v[2], None, "view changes")
         if len(vcs) > max_votes:
             raise ConsensusError("consensus.too_many_votes", "a new view carries more view changes than validators")
-        return cls(_uint(v[0], "height"), _uint(v[1], "view"), tuple(ViewChange.from_list(x, max_votes) for x in vcs),
+        return cls(_uint(v[0], "height"), _uint(v[1], "view"),
+                   tuple(ViewChange.from_list(x, max_votes, with_block=False) for x in vcs),
                    Proposal.from_list(v[3]), _bytes(v[4], PUBLIC_KEY_BYTES, "validator"),
                    _bytes(v[5], SIGNATURE_BYTES, "signature"))
 
@@ -269,7 +284,7 @@ class NewView:
         if not verify_fields(self.validator, "new-view", self.signed_fields(chain_id), self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the new view's signature does not verify")
         for vc in self.view_changes:
-            vc.verify(validators, chain_id, verify=verify)
+            vc.verify(validators, chain_id, verify=verify, with_block=False)
         self.proposal.verify(validators, chain_id, verify=verify)
         best = highest_prepared(self.view_changes)
         if best is not None:
@@ -293,8 +308,9 @@ def highest_prepared(view_changes: tuple[ViewChange, ...] | list[ViewChange]) ->
 
 def sign_new_view(key: KeyPair, chain_id: str, height: int, view: int,
                   view_changes: tuple[ViewChange, ...], proposal: Proposal) -> NewView:
-    unsigned = NewView(height, view, view_changes, proposal, key.public_key, b"\0" * SIGNATURE_BYTES)
-    return NewView(height, view, view_changes, proposal, key.public_key,
+    carried = tuple(vc.without_block() for vc in view_changes)
+    unsigned = NewView(height, view, carried, proposal, key.public_key, b"\0" * SIGNATURE_BYTES)
+    return NewView(height, view, carried, proposal, key.public_key,
                    sign_fields(key, "new-view", unsigned.signed_fields(chain_id)))
 
 

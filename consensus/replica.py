@@ -651,8 +651,12 @@ class Replica:
         self.in_view_change = False
         if self.signed.view_floor < nv.view and self.may_sign():
             self.signed = replace(self.signed, view_floor=nv.view)
-        for vc in nv.view_changes:
-            self._record_view_change(vc)    # out of the view change now: starts no timer
+        reproposed = nv.proposal.block.hash()
+        for vc in nv.view_changes:          # out of the view change now: starts no timer
+            if vc.prepared is not None and vc.prepared.block_hash == reproposed:
+                vc = replace(vc, block=nv.proposal.block)
+            if vc.validator not in self.vcs.get(vc.view, {}):   # one received whole keeps its block
+                self._record_view_change(vc)
         out: list[Action] = [SetTimer(TIMER_VIEW, self.height, nv.view, self._timeout(nv.view))]
         out += self._accept_proposal(nv.proposal, validated=False)
         return out + self._check_prepared(now_ms) + self._replay(now_ms)

@@ -147,6 +147,31 @@ def test_new_view_picks_the_highest_prepared_view():
     _nv(vcs, sign_proposal(KEYS[3], CHAIN, 1, 2, b1), signer=KEYS[3], v=2).verify(VALS, CHAIN)
 
 
+def test_a_new_view_re_proposing_a_full_block_carries_it_once_and_fits_a_frame():
+    """With a block copy in each of its view changes, a NEW-VIEW over a full
+    block (4 MiB of transactions) passed the default 16 MiB frame at n = 4."""
+    full = stub_block(1, ZERO, 1000, VALS.primary(1, 0), txs=[bytes([i]) * 65_536 for i in range(64)])
+    vcs = sorted((sign_view_change(k, CHAIN, 1, 1, prepared(1, 0, full), full) for k in KEYS[:3]),
+                 key=lambda vc: VALS.index_of(vc.validator))
+    nv = _nv(vcs, sign_proposal(KEYS[2], CHAIN, 1, 1, full))
+    raw = encode_message(nv)
+    assert len(raw) < len(full.encode()) + 8192 < 16 * 1024 * 1024
+    decoded = decode_message(raw, 4, 16 * 1024 * 1024)
+    assert decoded == nv and all(vc.block is None for vc in decoded.view_changes)
+    decoded.verify(VALS, CHAIN)
+
+
+def test_a_view_change_inside_a_new_view_with_its_block_is_malformed():
+    b = block()
+    vcs = [sign_view_change(k, CHAIN, 1, 1, prepared(1, 0, b), b) for k in KEYS[:3]]
+    nv = _nv(vcs, sign_proposal(KEYS[2], CHAIN, 1, 1, b))
+    body = nv.to_list()
+    body[2] = [vc.to_list() for vc in vcs]                   # blocks put back in
+    with pytest.raises(ConsensusError) as refused:
+        decode_message(pack(["new-view", body]), 4, 1 << 20)
+    assert refused.value.code == "consensus.malformed"
+
+
 def test_evidence_rules():
     a = sign_vote(KEYS[0], CHAIN, "prepare", 5, 0, b"\1" * 32)
     b = sign_vote(KEYS[0], CHAIN, "prepare", 5, 0, b"\2" * 32)
