@@ -490,6 +490,8 @@ class NodeCore:
         self.host.send(peer, KIND_SYNC_RESPONSE, answer)
 
     def _take_sync_response(self, peer: bytes, payload: bytes) -> None:
+        if not self.syncer.awaits(peer):
+            return
         try:
             pairs = decode_sync_response(payload, self.settings.max_message_bytes, self.settings.sync_batch_blocks)
             blocks = [verify_certified_block(b, c, self.genesis.validators, self.chain_id,

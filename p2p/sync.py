@@ -185,13 +185,22 @@ class BlockSyncer:
         self.certified_height = max(self.certified_height, height)
 
     def on_peer_gone(self, peer: bytes) -> None:
+        """A validator's strikes outlive its connection, so it cannot shed
+        them by reconnecting; any other peer's go (observers are many and
+        need no key of the chain: keeping theirs would grow without bound)."""
         self._claims.pop(peer, None)
         self._best_claim = max(self._claims.values(), default=0)
         self._in_flight.pop(peer, None)
-        self.strikes.pop(peer, None)
+        if peer not in self.validators:
+            self.strikes.pop(peer, None)
 
     def best_height(self) -> int:
         return self._best_claim
+
+    def awaits(self, peer: bytes) -> bool:
+        """Whether a request to ``peer`` is out: an answer nobody asked for
+        (a late one, or one pushed at us) is dropped before it is decoded."""
+        return peer in self._in_flight
 
     def has_work(self, our_height: int) -> bool:
         """Whether a tick may send a request: heights to fetch or requests out."""

@@ -286,6 +286,18 @@ def test_sync_answers_to_one_peer_stop_at_its_budget_and_resume_as_it_refills():
     assert answers(2) == 2
 
 
+def test_a_sync_answer_nobody_asked_for_is_dropped_before_it_is_decoded():
+    core, host, worker = new_core(me=0)
+    blocks = chain(2)
+    core.on_message(PEER, KIND_SYNC_RESPONSE, b"\xc1 not even msgpack")      # no PeerError: never read
+    core.on_message(PEER, KIND_SYNC_RESPONSE, encode_sync_response(blocks, FRAME_BYTES_MAX))
+    worker.drain()
+    assert core.committed_height == 0 and host.halted is None
+    serve_sync(core, host, worker, blocks)                                  # asked, then answered: taken
+    worker.drain()
+    assert core.committed_height == 2
+
+
 def test_a_different_certified_block_at_a_committed_height_halts_with_both_certificates():
     core, host, worker = new_core(me=0)
     [one] = chain(1)

@@ -173,6 +173,21 @@ def test_silent_peer_times_out_is_struck_and_another_peer_is_asked():
     assert plan.strikes == {PEER_A: 1}
 
 
+def test_a_validator_keeps_its_strikes_across_a_reconnect_an_observer_does_not():
+    plan = BlockSyncer(batch_blocks=3, window_blocks=6, request_timeout_ms=5000, validators=frozenset({PEER_A, PEER_C}))
+    for peer in (PEER_A, PEER_B, PEER_C):
+        plan.on_peer_height(peer, 3)
+    assert plan.next_requests(0, 0) == [(PEER_A, 1, 3)]           # validators first
+    assert plan.next_requests(0, 6000) == [(PEER_C, 1, 3)]        # A timed out: struck, C asked
+    plan.strikes[PEER_B] = 1
+    for peer in (PEER_A, PEER_B):                                  # both reconnect
+        plan.on_peer_gone(peer)
+        plan.on_peer_height(peer, 3)
+    assert plan.strikes == {PEER_A: 1}
+    plan.on_peer_gone(PEER_C)
+    assert plan.next_requests(0, 6001) == [(PEER_B, 1, 3)]        # the struck validator is asked last
+
+
 def test_a_peer_that_answers_short_of_its_claim_loses_the_claim_and_is_struck():
     plan = syncer(batch=3)
     plan.on_peer_height(PEER_A, 10**15)
