@@ -21,6 +21,7 @@ from node.config import ConfigError
 from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
+from node.sign_state_file import SignStateFile
 from p2p.sync import (CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
                       encode_sync_response)
 from p2p.wire import KIND_CONSENSUS, KIND_STATUS, KIND_SYNC_REQUEST, KIND_SYNC_RESPONSE
@@ -166,11 +167,12 @@ def test_a_block_committed_by_sync_and_then_by_consensus_commits_once():
     assert core.replica.height == 2
 
 
-def full_block_txs() -> list:
+def full_block_txs(first_nonce: int = 1) -> list:
     """Transactions of exactly the genesis block_bytes_max, each of tx_bytes_max (a trace correction any
     account holder can send; it fails in the block, which still carries it)."""
     txs = []
-    for nonce in range(1, GENESIS.params["block_bytes_max"] // GENESIS.params["tx_bytes_max"] + 1):
+    per_block = GENESIS.params["block_bytes_max"] // GENESIS.params["tx_bytes_max"]
+    for nonce in range(first_nonce, first_nonce + per_block):
         pad = GENESIS.params["tx_bytes_max"] - 400
         while True:
             tx = build_transaction(ADMIN, GENESIS.chain_id, nonce, "trace.correct",
@@ -180,6 +182,41 @@ def full_block_txs() -> list:
             pad += GENESIS.params["tx_bytes_max"] - len(tx.raw)
         txs.append(tx)
     return txs
+
+
+class FileHost(Host):
+    """Writes the sign_state to a real file, as the node does."""
+
+    def __init__(self, file: SignStateFile) -> None:
+        super().__init__()
+        self.file = file
+
+    def write_sign_state(self, state: bytes) -> None:
+        self.file.write(state)
+
+
+def test_two_full_blocks_in_a_row_are_voted_for_and_committed(tmp_path):
+    """The validator's sign_state then holds both prepared blocks (over 8 MiB):
+    it was refused as damaged at the second COMMIT, and every validator halted."""
+    builder = ChainApplication(BlockStore(MemoryStore()), GENESIS)
+    me = next(index for index, key in enumerate(KEYS) if key.public_key not in {VALIDATORS.primary(h, 0) for h in (1, 2)})
+    others = [index for index in range(4) if index != me]
+    file = SignStateFile(tmp_path / "sign_state", GENESIS.chain_id, KEYS[me].public_key)
+    file.create()
+    core, host, worker = new_core(me=me, host=FileHost(file))
+    for height in (1, 2):
+        block = builder.build_block(height, builder.store.last_block_hash(), T0 + height * 1000, VALIDATORS.primary(height, 0),
+                                    (), full_block_txs(first_nonce=64 * (height - 1) + 1))
+        builder.persist_block(block, certify(block, KEYS, VALIDATORS, GENESIS.chain_id))
+        assert sum(map(len, block.txs)) == GENESIS.params["block_bytes_max"]
+        core.on_message(KEYS[others[0]].public_key, KIND_CONSENSUS, propose(block))
+        worker.drain()
+        for phase in (PHASE_PREPARE, PHASE_COMMIT):
+            for signer in others[:2]:
+                core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, phase, height, block.hash()))
+            worker.drain()
+        assert host.halted is None and core.committed_height == height
+    assert file.read().floor == 2
 
 
 def test_a_full_block_arrives_by_sync_and_commits():
