@@ -107,6 +107,18 @@ class Block:
         return self.header.height
 
 
+# A block's encoding beyond its transactions' bytes: its header and the list
+# headers (well under this), and before each transaction a byte string's
+# header (at most 5 bytes, bin 32).
+_BLOCK_FRAMING_BYTES = 2048
+_TX_FRAMING_BYTES = 5
+
+
+def block_encoding_bytes_max(block_bytes_max: int, block_txs_max: int) -> int:
+    """The most bytes a block within the chain's caps encodes to (evidence aside)."""
+    return block_bytes_max + block_txs_max * _TX_FRAMING_BYTES + _BLOCK_FRAMING_BYTES
+
+
 def decode_block(raw: bytes, max_bytes: int) -> Block:
     """Decode a block and check that its body matches what its header commits."""
     try:

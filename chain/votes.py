@@ -18,6 +18,10 @@ from chain.keys import KeyPair, Verify, verify_signature
 from chain.signing import signing_bytes
 from chain.validators import ValidatorSet
 
+# One validator's signature as a certificate carries it (its key and
+# signature, 96 bytes, and their msgpack headers), bounded from above.
+SIGNATURE_ENTRY_BYTES_MAX = 128
+
 
 @lru_cache(maxsize=1024)
 def vote_signing_bytes(chain_id: str, phase: str, height: int, view: int, block_hash: bytes) -> bytes:

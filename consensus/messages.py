@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chain.block import Block, block_from_list, check_block_body
+from chain.block import Block, block_encoding_bytes_max, block_from_list, check_block_body
 from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
 from chain.encoding import pack, unpack
 from chain.errors import CertificateError, CodedError
@@ -21,7 +21,8 @@ from chain.hashing import sha256
 from chain.keys import KeyPair, Verify, verify_signature
 from chain.signing import sign_fields, verify_fields
 from chain.validators import ValidatorSet
-from chain.votes import CommitCertificate, Vote, certificate_from_map, sign_vote, signatures_from_list, verify_vote_quorum
+from chain.votes import (SIGNATURE_ENTRY_BYTES_MAX, CommitCertificate, Vote, certificate_from_map, sign_vote, signatures_from_list,
+                         verify_vote_quorum)
 
 
 class ConsensusError(CodedError):
@@ -296,6 +297,22 @@ class NewView:
                 raise ConsensusError("consensus.bad_new_view", "a re-proposed block keeps the proposer of its first view")
         elif self.proposal.block.header.proposer != self.validator:
             raise ConsensusError("consensus.bad_new_view", "with nothing prepared the new primary proposes a fresh block of its own")
+
+
+# A proposal's fields beside its block, and a view change's beside its
+# prepared certificate's signatures (heights, views, hashes, keys,
+# signatures, the message's kind, their headers), bounded from above.
+_PROPOSAL_FIELDS_BYTES = 512
+_VIEW_CHANGE_FIELDS_BYTES = 256
+
+
+def new_view_bytes_max(block_bytes_max: int, block_txs_max: int, validators: int) -> int:
+    """The most bytes a NEW-VIEW can take (the largest consensus message): a
+    proposal of one block within the chain's caps, and a view change from
+    each validator, each with a prepared certificate of one signature a
+    validator. A node whose frame cap is smaller could be stuck in a view."""
+    return (block_encoding_bytes_max(block_bytes_max, block_txs_max) + _PROPOSAL_FIELDS_BYTES
+            + validators * (validators * SIGNATURE_ENTRY_BYTES_MAX + _VIEW_CHANGE_FIELDS_BYTES))
 
 
 def highest_prepared(view_changes: tuple[ViewChange, ...] | list[ViewChange]) -> ViewChange | None:

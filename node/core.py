@@ -52,7 +52,7 @@ from chain.votes import CommitCertificate
 from consensus.actions import (
     TIMER_PROPOSE, Action, Broadcast, BuildProposal, Commit, Execute, PersistSignState, RequestSync, Send, SetTimer,
 )
-from consensus.messages import MessageDecoder
+from consensus.messages import MessageDecoder, new_view_bytes_max
 from consensus.replica import Config as ReplicaConfig
 from consensus.replica import Replica
 from consensus.sign_state import SignState
@@ -151,11 +151,11 @@ class NodeCore:
                  worker: Worker) -> None:
         """``sign_state`` is the validator's file as read (None: missing; see
         consensus/sign_state.Recovery); ``key`` None runs an observer."""
-        needed = certified_block_bytes_max(app.param("block_bytes_max"), app.param("block_txs_max"), len(genesis.validators))
+        needed = frame_bytes_needed(app.param("block_bytes_max"), app.param("block_txs_max"), len(genesis.validators))
         if settings.max_message_bytes < needed:
             raise ConfigError("config.frame_too_small",
                               f"p2p.frame_bytes_max is {settings.max_message_bytes}, but one block of this chain with its "
-                              f"certificate can take {needed} bytes; set it to at least {needed}")
+                              f"certificate, or a NEW-VIEW re-proposing it, can take {needed} bytes; set it to at least {needed}")
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.key = key
@@ -528,6 +528,13 @@ class NodeCore:
         if not self._sync_armed and self.syncer.has_work(held):
             self._sync_armed = True
             self.host.set_timer(TIMER_SYNC, self.settings.sync_tick_ms)
+
+
+def frame_bytes_needed(block_bytes_max: int, block_txs_max: int, validators: int) -> int:
+    """The frame a node of this chain needs: for a certified block by sync and
+    for the largest consensus message, a NEW-VIEW."""
+    return max(certified_block_bytes_max(block_bytes_max, block_txs_max, validators),
+               new_view_bytes_max(block_bytes_max, block_txs_max, validators))
 
 
 def encode_status(height: int) -> bytes:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
-from chain.block import Block, decode_block
+from chain.block import Block, block_encoding_bytes_max, decode_block
 from chain.encoding import pack, unpack
 from chain.errors import BlockError, CertificateError, DecodeError
 from chain.keys import Verify, verify_signature
 from chain.validators import ValidatorSet
-from chain.votes import CommitCertificate, decode_certificate, verify_certificate
+from chain.votes import SIGNATURE_ENTRY_BYTES_MAX, CommitCertificate, decode_certificate, verify_certificate
 from p2p.errors import PeerError
 
 
@@ -58,21 +58,16 @@ def decode_sync_request(payload: bytes) -> tuple[int, int]:
 
 
 # Bounds on what msgpack adds around a response's pairs and its frame: the
-# map, the list headers, the message kind, a block's header.
-_RESPONSE_OVERHEAD_BYTES = 4096
+# map, the list headers, the message kind.
+RESPONSE_OVERHEAD_BYTES = 2048
 _PAIR_OVERHEAD_BYTES = 16
-# Each transaction in a block is a byte string: at most a 5-byte header (bin 32) before its bytes.
-_TX_FRAMING_BYTES = 5
-# A commit certificate takes about 101 bytes a validator (a vote's signature
-# and signer, encoded); this bounds it from above.
-_CERTIFICATE_BYTES_PER_VALIDATOR = 128
 
 
 def certified_block_bytes_max(block_bytes_max: int, block_txs_max: int, validators: int) -> int:
     """The largest frame one certified block can need: a node whose frame cap
     is smaller could neither serve nor take such a block by sync."""
-    return (block_bytes_max + block_txs_max * _TX_FRAMING_BYTES + validators * _CERTIFICATE_BYTES_PER_VALIDATOR
-            + _RESPONSE_OVERHEAD_BYTES)
+    return (block_encoding_bytes_max(block_bytes_max, block_txs_max) + validators * SIGNATURE_ENTRY_BYTES_MAX
+            + RESPONSE_OVERHEAD_BYTES)
 
 
 def encode_sync_response(blocks: Iterable[CertifiedBlock], frame_bytes_max: int) -> bytes:
@@ -80,7 +75,7 @@ def encode_sync_response(blocks: Iterable[CertifiedBlock], frame_bytes_max: int)
     frame of ``frame_bytes_max`` (the first always does, when the frame cap
     holds a certified block of the chain's ``block_bytes_max``); the asker
     asks again from where the run ends."""
-    pairs, size = [], _RESPONSE_OVERHEAD_BYTES
+    pairs, size = [], RESPONSE_OVERHEAD_BYTES
     for item in blocks:
         pair = [item.block.encode(), item.certificate.encode()]
         size += len(pair[0]) + len(pair[1]) + _PAIR_OVERHEAD_BYTES

@@ -1,6 +1,6 @@
 """Encode/decode of every consensus message and every rejection path."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from chain.encoding import pack
 from chain.errors import CodedError
@@ -8,7 +8,7 @@ from chain.keys import KeyPair
 from chain.votes import sign_vote
 from consensus.messages import (
     ConsensusError, Evidence, PreparedCertificate, decode_evidence, decode_message, encode_message,
-    sign_new_view, sign_proposal, sign_view_change, verify_evidence,
+    new_view_bytes_max, sign_new_view, sign_proposal, sign_view_change, verify_evidence,
 )
 from tests.consensus.harness import CHAIN, ZERO, make_keys, stub_block
 from chain.validators import ValidatorSet
@@ -159,6 +159,22 @@ def test_a_new_view_re_proposing_a_full_block_carries_it_once_and_fits_a_frame()
     decoded = decode_message(raw, 4, 16 * 1024 * 1024)
     assert decoded == nv and all(vc.block is None for vc in decoded.view_changes)
     decoded.verify(VALS, CHAIN)
+
+
+@settings(max_examples=25)
+@given(st.lists(st.one_of(st.integers(0, 300), st.integers(65_536, 65_600)), max_size=30), st.integers(1, 7))
+@example(sizes=[1] * 5_000, validators=4)        # the genesis block_txs_max of the smallest transactions
+def test_no_new_view_is_larger_than_the_bound_the_node_sizes_its_frame_by(sizes, validators):
+    """Every validator's view change with a prepared certificate of every
+    validator's signature, and a proposal of any block within the caps."""
+    keys = make_keys(validators)
+    vals = ValidatorSet.of(k.public_key for k in keys)
+    full = stub_block(1, ZERO, 1000, vals.primary(1, 0), txs=[bytes([i % 256]) * size for i, size in enumerate(sizes)])
+    certificate = prepared(1, 0, full, keys)
+    vcs = [sign_view_change(k, CHAIN, 1, 1, certificate, full) for k in keys]
+    primary = next(k for k in keys if k.public_key == vals.primary(1, 1))
+    nv = sign_new_view(primary, CHAIN, 1, 1, tuple(vcs), sign_proposal(primary, CHAIN, 1, 1, full))
+    assert len(encode_message(nv)) <= new_view_bytes_max(sum(sizes), len(sizes), validators)
 
 
 def test_a_view_change_inside_a_new_view_with_its_block_is_malformed():

@@ -18,7 +18,7 @@ from consensus.messages import decode_message, encode_message, sign_proposal
 from consensus.sign_state import HeightSigns, SignState
 from node.application import ChainApplication
 from node.config import ConfigError
-from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status
+from node.core import TIMER_EARLY_PROPOSE, TIMER_SYNC, CoreSettings, NodeCore, encode_status, frame_bytes_needed
 from node.errors import RequestRejected
 from node.mempool import Mempool, MempoolLimits
 from node.sign_state_file import SignStateFile
@@ -300,7 +300,7 @@ def test_a_request_for_more_than_this_nodes_batch_gets_its_batch():
 def test_sync_answers_to_one_peer_stop_at_its_budget_and_resume_as_it_refills():
     """A 20-byte request asks for a frame of full blocks: a peer draws at
     most its budget, two frames saved up, then what refills."""
-    frame = certified_block_bytes_max(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
+    frame = frame_bytes_needed(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
     settings = dataclasses.replace(SETTINGS, sync_serve_bytes_per_s=10_000, max_message_bytes=frame)
     core, host, worker = new_core(me=3, settings=settings)
     blocks = chain(1, txs=tuple(full_block_txs()))
@@ -471,7 +471,8 @@ def test_a_frame_cap_below_one_certified_block_is_refused_at_start():
     with pytest.raises(ConfigError) as refused:
         new_core(settings=small)
     assert refused.value.code == "config.frame_too_small"
-    needed = certified_block_bytes_max(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
+    needed = frame_bytes_needed(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
+    assert needed >= certified_block_bytes_max(GENESIS.params["block_bytes_max"], GENESIS.params["block_txs_max"], 4)
     assert f"at least {needed}" in refused.value.message
     new_core(settings=dataclasses.replace(SETTINGS, max_message_bytes=needed))
 

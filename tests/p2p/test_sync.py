@@ -7,7 +7,7 @@ from chain.validators import ValidatorSet
 from chain.votes import CommitCertificate
 from p2p.errors import PeerError
 from p2p.sync import (
-    BlockSyncer, CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
+    RESPONSE_OVERHEAD_BYTES, BlockSyncer, CertifiedBlock, certified_block_bytes_max, decode_sync_request, decode_sync_response, encode_sync_request,
     encode_sync_response, verify_certified_block,
 )
 from tests.factories import CHAIN_ID, certified_chain, certify, make_block, validator_keys
@@ -64,7 +64,7 @@ def test_a_response_stops_at_the_blocks_that_fit_one_frame_but_always_holds_one(
     whole = encode_sync_response(blocks, FRAME_BYTES_MAX)
     pair_bytes = [len(item.block.encode()) + len(item.certificate.encode()) for item in blocks]
     for kept in range(1, len(blocks) + 1):
-        frame = certified_block_bytes_max(0, 0, 0) + sum(pair_bytes[:kept]) + 16 * kept
+        frame = RESPONSE_OVERHEAD_BYTES + sum(pair_bytes[:kept]) + 16 * kept
         payload = encode_sync_response(blocks, frame)
         assert len(payload) <= frame
         assert [verify_certified_block(b, c, VALIDATORS, CHAIN_ID, BLOCK_MAX) for b, c in
