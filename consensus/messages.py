@@ -211,9 +211,9 @@ class ViewChange:
         if self.prepared is not None:
             if self.prepared.height != self.height or self.prepared.view >= self.view:
                 raise ConsensusError("consensus.bad_prepared", "a carried prepared certificate must be for this height and a lower view")
-            if with_block and (self.block is None or self.block.hash() != self.prepared.block_hash):
-                raise ConsensusError("consensus.bad_prepared", "the carried block does not match the prepared hash")
             if with_block:
+                if self.block is None or self.block.hash() != self.prepared.block_hash:
+                    raise ConsensusError("consensus.bad_prepared", "the carried block does not match the prepared hash")
                 _check_block_body(self.block)
         if not verify_fields(self.validator, "view-change", self.signed_fields(chain_id), self.signature, verify=verify):
             raise ConsensusError("consensus.bad_signature", "the view change's signature does not verify")

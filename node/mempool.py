@@ -8,7 +8,8 @@ next nonce is offered to a block. What waits behind a missing nonce
 ("gapped": no block can take it until the nonce comes) has caps of its own,
 ``gapped_txs_max`` and ``gapped_bytes_max``, below the mempool's: keys that
 leave their next nonce out (fresh keys whose own registration is left out
-among them) can fill those, never the room of transactions a block can take. Envelopes are checked with the node's
+among them) can fill those, never the room of transactions a block can
+take. Envelopes are checked with the node's
 ``decode`` (a ``chain.transaction.TransactionDecoder`` over the node's
 ``chain.keys.SignatureVerifier``, which remembers its answers), so block
 validation does not check signatures again.
@@ -113,12 +114,12 @@ class Mempool:
             raise RequestRejected("mempool.sender_full", f"{self._limits.per_sender_max} transactions of this sender are pending; wait for some to commit")
         if len(self._by_id) >= self._limits.txs_max or self._bytes + len(tx.raw) > self._limits.bytes_max:
             raise RequestRejected("mempool.full", "the mempool is full; retry in a few seconds")
-        if tx.nonce > _run_end(queue, last_used + 1) and (
-                self._gapped >= self._limits.gapped_txs_max
-                or self._gapped_bytes + len(tx.raw) > self._limits.gapped_bytes_max):
+        missing = _run_end(queue, last_used + 1)
+        if tx.nonce > missing and (self._gapped >= self._limits.gapped_txs_max
+                                   or self._gapped_bytes + len(tx.raw) > self._limits.gapped_bytes_max):
             raise RequestRejected("mempool.gapped_full",
-                                  f"too many pending transactions wait behind a missing nonce; send nonce "
-                                  f"{_run_end(queue, last_used + 1)} of this sender first, or retry once some commit")
+                                  f"too many pending transactions wait behind a missing nonce; send nonce {missing} "
+                                  "of this sender first, or retry once some commit")
         self._senders.setdefault(tx.sender, _SenderQueue()).by_nonce[tx.nonce] = _Pending(tx, self._arrivals)
         self._arrivals += 1
         self._by_id[tx.id] = tx

@@ -87,8 +87,8 @@ class NodeRuntime:
         self.store: BlockStore = open_block_store(home.data_dir, self.config.state.proof_window_blocks)
         self.verifier = SignatureVerifier(self.config.mempool.verified_cache_max)   # the node's one signature cache
         decoder = TransactionDecoder(self.chain_id, self.verifier)
-        self.mempool = Mempool(self.config.mempool, self._committed_nonce, lambda: get_param(self.store.state(), "tx_bytes_max"), decoder,
-                               lambda tx, registration_pending: check_admission(tx, self.store.state(), registration_pending))
+        self.mempool = Mempool(self.config.mempool, self._committed_nonce, lambda: get_param(self.store.state(), "tx_bytes_max"),
+                               decoder, lambda tx, registration_pending: check_admission(tx, self.store.state(), registration_pending))
         self.app = ChainApplication(self.store, self.genesis, self.verifier, decoder)
         self.sign_state_file = SignStateFile(home.sign_state_path, self.chain_id, self.key.public_key)
         self.vote_log = VoteLog(home.path / VOTE_LOG_FILE) if self.config.node.vote_log else None
