@@ -66,7 +66,9 @@ def process_contract_create(state: Overlay, tx: SignedTransaction, ctx: Context)
     ctx.emit("contract.created", contract=ctx.tx_id, issuer=ctx.sender, asset=symbol)
 
 
-def _require_open(state: KeyValueReader, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _require_open(state: KeyValueReader, body: dict[str, Any], now_ms: int) -> tuple[str, dict[str, Any]]:
+    """An open contract before its expiry: past ``expires_at`` it is refused
+    whether or not its expiry step has run (the per-block cap may delay it)."""
     contract_id = id_field(body, "contract")
     contract = get_contract(state, contract_id)
     # Verify the contract exists and is open for signatures
@@ -74,12 +76,15 @@ def _require_open(state: KeyValueReader, body: dict[str, Any]) -> tuple[str, dic
         raise TxRejected("contract.unknown", f"no contract {contract_id}; check the id")
     if contract["state"] != "open":
         raise TxRejected("contract.not_open", f"the contract is {contract['state']}; it takes no more steps")
+    if now_ms >= contract["expires_at"]:
+        raise TxRejected("contract.not_open",
+                         f"the contract expired at {contract['expires_at']} ms; it takes no more steps")
     return contract_id, contract
 
 
 def process_contract_sign(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
     require_registered(state, ctx.sender)
-    contract_id, contract = _require_open(state, tx.body)
+    contract_id, contract = _require_open(state, tx.body, ctx.block_time_ms)
     party = next((party for party in contract["parties"] if party["account"] == ctx.sender), None)
     # Verify the sender is a party that has not signed
     if party is None:
@@ -97,7 +102,7 @@ def process_contract_sign(state: Overlay, tx: SignedTransaction, ctx: Context) -
 
 
 def process_contract_cancel(state: Overlay, tx: SignedTransaction, ctx: Context) -> None:
-    contract_id, contract = _require_open(state, tx.body)
+    contract_id, contract = _require_open(state, tx.body, ctx.block_time_ms)
     # Verify the sender is the issuer
     if contract["issuer"] != ctx.sender:
         raise TxRejected("auth.forbidden", "only the issuer cancels a contract")

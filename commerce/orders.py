@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from chain.constants import NATIVE_ASSET
+from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import get_account, require_admin, require_role
@@ -19,7 +19,7 @@ from commerce.context import Context
 from commerce.coupons import compute_discount, redeem
 from commerce.errors import TxRejected
 from commerce.funds import credit, debit
-from commerce.keys import order_key, timer_key
+from commerce.keys import order_key, parse_timer_key, timer_key
 from commerce.overlay import Overlay
 from commerce.products import get_product, put_product
 from commerce.records import get_meta, get_param, get_record, put_record
@@ -66,8 +66,21 @@ def compute_next_state(current: str, step: str) -> str:
     return ORDER_EDGES[(current, step)]
 
 
+def deadline_passed(order: dict[str, Any], now_ms: int) -> bool:
+    """The order's timer has fallen due, whether or not its step has run yet
+    (the per-block cap on timed steps may delay it)."""
+    return "timer" in order and parse_timer_key(order["timer"])[0] <= now_ms
+
+
 def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any], step: str) -> dict[str, Any]:
-    """Move the order along one edge, re-arming its timer; the caller moves funds."""
+    """Move the order along one edge, re-arming its timer; the caller moves funds.
+    Once the timer is due only its own step may move the order, so a
+    transaction meets the same rules whether or not that step has run."""
+    # Verify a transaction's step comes before the order's deadline
+    if not ctx.timed and deadline_passed(order, ctx.block_time_ms):
+        due_ms, timer_step, _ = parse_timer_key(order["timer"])
+        raise TxRejected("order.illegal_step",
+                         f"the order's {timer_step} fell due at {due_ms} ms; it takes no other step")
     target = compute_next_state(order["state"], step)
     if "timer" in order:
         state.delete(order.pop("timer"))
@@ -152,6 +165,9 @@ def _reserve_items(state: Overlay, merchant: str, items: list[Any]) -> tuple[int
             raise TxRejected("product.out_of_stock", f"only {product['stock']} of {sku!r} left; order fewer")
         put_product(state, {**product, "stock": product["stock"] - qty})
         total += product["price"] * qty
+        # Verify the total is an amount
+        if total > MAX_UINT64:
+            raise TxRejected("order.total_overflow", "the order's total would exceed 2^64 - 1; order fewer")
         reserved.append({"sku": sku, "qty": qty, "price": product["price"]})
     return total, reserved
 
@@ -184,9 +200,11 @@ def process_order_create(state: Overlay, tx: SignedTransaction, ctx: Context) ->
 
 
 def _restock(state: Overlay, order: dict[str, Any]) -> None:
+    """Give the items back; stock stops at 2^64 - 1 (the merchant may have set
+    it there meanwhile), since a refund or a timeout must never fail on it."""
     for item in order["items"]:
         product = get_product(state, order["merchant"], item["sku"])
-        put_product(state, {**product, "stock": product["stock"] + item["qty"]})
+        put_product(state, {**product, "stock": min(product["stock"] + item["qty"], MAX_UINT64)})
 
 
 def _require_party(order: dict[str, Any], sender: str, *roles: str) -> None:

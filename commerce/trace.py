@@ -15,7 +15,7 @@ from commerce.body import IDENTIFIER_PATTERN, amount_field, hash_field, is_hex_i
 from commerce.context import Context
 from commerce.errors import TxRejected
 from commerce.keys import trace_event_key, trace_key
-from commerce.orders import get_order, process_order_delivered
+from commerce.orders import deadline_passed, get_order, process_order_delivered
 from commerce.overlay import Overlay
 from commerce.products import get_product
 from commerce.records import get_record, put_record
@@ -83,7 +83,8 @@ def process_trace_record(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     _append(state, subject, {**trace, "stage": stage}, event)
     ctx.emit("trace.recorded", subject=subject, stage=stage, index=trace["count"])
     order = get_order(state, subject) if is_hex_id(subject) else None
-    if stage == "delivery" and order is not None and order["state"] == "shipped":
+    delivers = order is not None and order["state"] == "shipped" and not deadline_passed(order, ctx.block_time_ms)
+    if stage == "delivery" and delivers:
         process_order_delivered(state, ctx, subject, order)
 
 

@@ -7,8 +7,8 @@ PRICE = 100
 
 
 class Deal:
-    def __init__(self) -> None:
-        self.chain = Chain()
+    def __init__(self, params=None) -> None:
+        self.chain = Chain(params=params)
         self.issuer = self.chain.register("winery", "merchant")
         self.chain.ok(self.issuer, "asset.issue", {"symbol": "WINE", "name": "Wine futures", "supply": 1_000})
         self.parties = [self.chain.register(name) for name in ("p1", "p2", "p3")]
@@ -94,3 +94,18 @@ def test_signed_after_settle_at_executes_in_the_next_block(late_ms):
     deal.sign_all(contract_id)
     deal.chain.block([])
     assert contract_get(deal.chain.store, contract_id)["state"] == "executed"
+
+
+def test_a_contract_past_expires_at_takes_no_signature_while_its_expiry_waits():
+    """With one timed step a block, the second contract's expiry is due but
+    waits behind the first: its last signature is refused all the same."""
+    deal = Deal(params={"timed_steps_per_block_max": 1})
+    first, second = deal.create(), deal.create()
+    for party in deal.parties[:2]:
+        deal.chain.ok(party, "contract.sign", {"contract": second})
+    result, _ = deal.chain.run(deal.parties[2], "contract.sign", {"contract": second}, advance_ms=2 * DAY_MS)
+    assert (result.ok, result.code) == (False, "contract.not_open") and "expired at" in result.message
+    assert contract_get(deal.chain.store, first)["state"] == "expired"
+    assert contract_get(deal.chain.store, second)["state"] == "open"
+    deal.chain.fails(deal.issuer, "contract.cancel", {"contract": second}, "contract.not_open")
+    assert contract_get(deal.chain.store, second)["state"] == "expired"

@@ -1,8 +1,9 @@
 import pytest
 
+from chain.constants import MAX_UINT64
 from commerce.orders import ORDER_EDGES, ORDER_STATES, compute_fee_shares
 from commerce.queries import account_get, order_get, product_get
-from tests.commerce.harness import DAY_MS, Chain, digest
+from tests.commerce.harness import DAY_MS, GENESIS_TIME_MS, Chain, digest
 
 PRICE = 10_000
 
@@ -235,3 +236,46 @@ def test_traced_order_is_auto_confirmed_and_pays_to_the_unit():
     assert market.balance(market.merchant) - merchant_before == 9_800
     assert market.balance(market.chain.treasury) - treasury_before == 100
     assert market.balance(market.agent) == 40
+
+
+def test_a_due_deadline_refuses_other_steps_while_its_timer_waits():
+    """With one timed step a block, the second shipped order's ship_timeout is
+    due but waits: the buyer's dispute meets what it would once the step ran."""
+    market = Market(params={"timed_steps_per_block_max": 1})
+    first, second = market.order_in("shipped"), market.order_in("shipped")
+    dispute = {"order": second, "reason_hash": digest("late")}
+    result, _ = market.chain.run(market.buyer, "order.dispute", dispute, advance_ms=TIMEOUTS["ship_timeout"] + 1)
+    assert (result.ok, result.code) == (False, "order.illegal_step")
+    assert "ship_timeout fell due" in result.message
+    assert (market.state(first), market.state(second)) == ("refunded", "shipped")
+    assert _deliver(market, second).ok and market.state(second) == "refunded"
+    assert market.balance(market.buyer) == 10 * PRICE
+
+
+@pytest.mark.parametrize("step", ["cancel", "ship_timeout"])
+def test_restock_stops_at_the_largest_amount(step):
+    """The merchant sets the stock to 2^64 - 1 while an order holds some: giving
+    it back neither fails nor leaves a record that cannot be written."""
+    market = Market()
+    order_id = market.order_in("created" if step == "cancel" else "shipped")
+    market.chain.ok(market.merchant, "product.update", {"sku": "tea", "stock": MAX_UINT64})
+    result = market.step(order_id, step)
+    assert result is None or result.ok
+    assert market.state(order_id) in ("cancelled", "refunded")
+    assert product_get(market.chain.store, f"{market.merchant.address}/tea")["stock"] == MAX_UINT64
+    assert market.balance(market.buyer) == 10 * PRICE
+
+
+def test_a_total_past_the_largest_amount_is_refused():
+    """A coupon of 100 % would leave no escrow to fail on: the total itself is refused."""
+    market = Market()
+    chain, merchant, buyer = market.chain, market.merchant, market.buyer
+    chain.list_product(merchant, sku="gold", price=MAX_UINT64 // 2 + 1, stock=2)
+    batch = chain.ok(merchant, "coupon.issue", {
+        "brand": "Acme", "content": "all free", "discount": {"kind": "bps", "value": 10_000}, "price": 1, "total": 1,
+        "valid_from": GENESIS_TIME_MS, "valid_until": GENESIS_TIME_MS + 30 * DAY_MS, "serial_prefix": "FREE"}).id
+    chain.ok(buyer, "coupon.buy", {"batch": batch})
+    body = {"merchant": merchant.address, "items": [{"sku": "gold", "qty": 2}], "shipping_hash": digest("a"),
+            "coupon": f"{batch}/1"}
+    chain.fails(buyer, "order.create", body, "order.total_overflow")
+    assert product_get(chain.store, f"{merchant.address}/gold")["stock"] == 2
