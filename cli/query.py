@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli.output import emit, reports_user_errors
+from commerce.body import is_decimal
 from node.client import ShopchainClient
 
 DEFAULT_RPC = "http://127.0.0.1:26657/rpc"
@@ -105,6 +106,6 @@ def list_items(what: str, filters: tuple[str, ...], rpc: str, as_json: bool) -> 
         name, _, value = item.partition("=")
         if not name or not _:
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--filter")
-        params[name] = int(value) if value.isdigit() else value
+        params[name] = int(value) if is_decimal(value) else value
     result = _run(rpc, f"{what}_list", params)
     emit(result, as_json, _human(result))

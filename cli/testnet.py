@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from cli.output import emit, reports_user_errors
+from commerce.body import is_decimal
 from node.testnet import DEFAULT_BASE_PORT, TestnetError, init_testnet
 
 
@@ -64,7 +65,7 @@ def _params(given: tuple[str, ...]) -> dict[str, int | bool]:
             raise TestnetError("testnet.invalid", f"--param takes NAME=VALUE, not {item!r}")
         if value in ("true", "false"):
             params[name] = value == "true"
-        elif value.isdigit():
+        elif is_decimal(value):
             params[name] = int(value)
         else:
             raise TestnetError("testnet.invalid", f"--param {name} takes an integer, true or false, not {value!r}")

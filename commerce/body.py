@@ -10,6 +10,7 @@ from commerce.errors import TxRejected
 
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 HEX_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
+DECIMAL_PATTERN = re.compile(r"[0-9]+")
 TEXT_BYTES_MAX = 256
 HASH_BYTES = 32
 
@@ -73,6 +74,12 @@ def identifier_field(body: Mapping[str, Any], name: str) -> str:
 def is_hex_id(value: Any) -> bool:
     """True for 64 lowercase hex digits: a transaction id or an account."""
     return isinstance(value, str) and HEX_ID_PATTERN.fullmatch(value) is not None
+
+
+def is_decimal(value: Any) -> bool:
+    """True for ASCII decimal digits only: ``str.isdigit`` also takes "²",
+    which ``int`` refuses, and "٣", which ``int`` reads as 3."""
+    return isinstance(value, str) and DECIMAL_PATTERN.fullmatch(value) is not None
 
 
 def id_field(body: Mapping[str, Any], name: str) -> str:

@@ -22,7 +22,7 @@ from chain.constants import MAX_UINT64, NATIVE_ASSET
 from chain.kv import KeyValueReader
 from chain.transaction import SignedTransaction
 from commerce.accounts import require_registered, require_role
-from commerce.body import (address_field, amount_field, bps_field, hash_field, id_field, identifier_field,
+from commerce.body import (address_field, amount_field, bps_field, hash_field, id_field, identifier_field, is_decimal,
                            list_field, text_field)
 from commerce.context import Context
 from commerce.errors import TxRejected
@@ -45,7 +45,7 @@ def get_coupon(state: KeyValueReader, batch_id: str, n: int) -> dict[str, Any] |
 def parse_coupon_name(name: Any) -> tuple[str, int]:
     """``batch/n`` into its parts; body.invalid when malformed."""
     parts = name.split("/") if isinstance(name, str) else []
-    if len(parts) != 2 or not parts[1].isascii() or not parts[1].isdigit() or parts[1].startswith("0") or len(parts[1]) > 19:
+    if len(parts) != 2 or not is_decimal(parts[1]) or parts[1].startswith("0") or len(parts[1]) > 19:
         raise TxRejected("body.invalid", "field coupon must be \"batch/n\"; fix the body")
     return id_field({"coupon": parts[0]}, "coupon"), int(parts[1])
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 from chain.encoding import unpack
 from chain.kv import KeyValueReader
 from commerce.accounts import get_account
-from commerce.body import is_hex_id
+from commerce.body import is_decimal, is_hex_id
 from commerce.contracts import get_contract
 from commerce.coupons import get_batch, get_coupon, is_expired
 from commerce.executor import get_nonce
@@ -87,7 +87,7 @@ def coupon_batch_get(state: KeyValueReader, batch_id: str) -> dict[str, Any] | N
 
 def coupon_get(state: KeyValueReader, coupon: str) -> dict[str, Any] | None:
     batch_id, _, number = coupon.partition("/")
-    if not is_hex_id(batch_id) or not number.isdigit() or int(number) >= 2**64:
+    if not is_hex_id(batch_id) or not is_decimal(number) or int(number) >= 2**64:
         return None
     batch, record = get_batch(state, batch_id), get_coupon(state, batch_id, int(number))
     if batch is None or record is None:

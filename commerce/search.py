@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from chain.results import TxResult
 from chain.transaction import SignedTransaction
+from commerce.body import is_decimal
 
 SERIAL_PREFIX = "serial_prefix"   # a coupon batch's serial prefix -> the batch id
 TRACKING = "tracking"             # a tracking number -> the order id
@@ -52,6 +53,6 @@ def split_serial(serial: str) -> tuple[str, int] | None:
     """A coupon serial as (serial prefix, number): ``TEA-4`` -> (``TEA``, 4);
     None when it is not one (prefixes may hold dashes: the number follows the last)."""
     prefix, dash, number = serial.rpartition("-")
-    if not dash or not prefix or not number.isdigit() or len(number) > 20:
+    if not dash or not prefix or not is_decimal(number) or len(number) > 20:
         return None
     return prefix, int(number)

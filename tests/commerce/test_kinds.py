@@ -24,7 +24,7 @@ from chain.genesis import DEFAULT_PARAMS
 from chain.keys import KeyPair
 from chain.results import TxResult
 from chain.transaction import build_transaction
-from commerce.body import is_hex_id
+from commerce.body import is_decimal, is_hex_id
 from commerce.dispatch import HANDLERS
 from commerce.errors import TxRejected
 from commerce.executor import get_nonce, process_transaction
@@ -307,3 +307,10 @@ def near_hex_ids(draw):
 def test_hex_id_check_agrees_with_a_character_by_character_reference(value):
     reference = isinstance(value, str) and len(value) == 64 and all(character in HEX_DIGITS for character in value)
     assert is_hex_id(value) is reference
+
+
+@given(st.one_of(st.text(alphabet="0123456789\u00b2\u0663\uff11x", max_size=8), st.text(), st.integers()))
+def test_decimal_check_takes_ascii_digits_only(value):
+    """str.isdigit takes "²" (which int refuses) and "٣" (which int reads as 3)."""
+    reference = isinstance(value, str) and value != "" and all(character in "0123456789" for character in value)
+    assert is_decimal(value) is reference

@@ -41,6 +41,7 @@ def test_getters_of_unknown_names_return_none_and_views_are_json_ready():
     assert account_get(chain.store, make_key("ghost").address) is None
     assert all(getter(chain.store, unknown) is None for getter in (order_get, coupon_batch_get, contract_get, trace_get))
     assert coupon_get(chain.store, f"{unknown}/1") is None and coupon_get(chain.store, "bad") is None
+    assert coupon_get(chain.store, f"{unknown}/\u00b2") is None and coupon_get(chain.store, f"{unknown}/\u0663") is None
     assert product_get(chain.store, "nobody/tea") is None
     assert asset_get(chain.store, "SHC")["supply"] == 10**12
     merchant, buyer = chain.register("shop", "merchant"), chain.register("bob")
