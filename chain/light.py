@@ -27,6 +27,8 @@ from chain.transaction import SignedTransaction, decode_transaction
 from chain.validators import ValidatorSet
 from chain.votes import decode_certificate, verify_certificate
 
+STATE_PROOF_KEYS_MAX = 64   # keys one state_proof call proves (docs/protocol.md)
+
 
 class VerifyFailed(CodedError):
     def __init__(self, what: str) -> None:
@@ -99,15 +101,18 @@ def verify_header(trust: Trust, header_bytes: bytes, certificate_bytes: bytes,
     return Verified(header, len(certificate.signatures), len(trust.validators))
 
 
-def verify_state(trust: Trust, answer: Mapping[str, Any], keys: Sequence[bytes],
-                 verify: Verify = verify_signature) -> tuple[dict[bytes, bytes | None], Verified]:
+def verify_state(trust: Trust, answer: Mapping[str, Any], keys: Sequence[bytes], verify: Verify = verify_signature,
+                 height: int | None = None) -> tuple[dict[bytes, bytes | None], Verified]:
     """The values of ``keys`` (None: absent) from a ``state_proof`` answer,
-    each proven against the signed header of the answer's height."""
+    each proven against the signed header of the answer's height, which must
+    be ``height`` when one was asked for: a node may not answer another."""
     with _refusing("a state proof", "a state_proof answer"):
         verified = verify_header(trust, bytes.fromhex(answer["header_bytes"]), bytes.fromhex(answer["certificate_bytes"]),
                                  verify)
         if answer["height"] != verified.height:
             raise VerifyFailed(f"the answer says height {answer['height']}, its header {verified.height}")
+        if height is not None and verified.height != height:
+            raise VerifyFailed(f"the node answered height {verified.height}, not height {height} as asked")
         items = {bytes.fromhex(item["key"]): item for item in answer["proofs"]}
         if len(items) != len(answer["proofs"]) or set(items) != set(keys):
             raise VerifyFailed("the answer proves other keys than the ones asked for")

@@ -5,10 +5,13 @@
 it derives every key from the object's id with commerce's own key functions
 and decodes every record with commerce's own decoding: one definition of
 each. A getter that reads a key not proven yet raises ``MissingProof`` with
-that key, so the caller proves it and runs the getter again, at the same
-height; a range of keys cannot be proven (no range proofs), so a getter
-that scans one is refused (``verify.unprovable``). Nothing a getter returns
-comes from anywhere but a proof.
+that key; ``keys_still_needed`` instead reads every unproven key as absent
+to find all the keys a getter reaches in one run, so the caller proves them
+together and runs the getter again, at the same height, until a run reads
+proven keys only (a trace of n events takes three rounds, not n). A range
+of keys cannot be proven (no range proofs), so a getter that scans one is
+refused (``verify.unprovable``). Nothing a getter returns comes from
+anywhere but a proof.
 """
 from __future__ import annotations
 
@@ -32,19 +35,40 @@ class MissingProof(Exception):
 class ProvenState:
     """A chain.kv.KeyValueReader over proven values (None: proven absent)."""
 
-    def __init__(self, values: Mapping[bytes, bytes | None]) -> None:
+    def __init__(self, values: Mapping[bytes, bytes | None], collect_missing: bool = False) -> None:
         self._values = values
         self.read: set[bytes] = set()
+        self.missing: dict[bytes, None] | None = {} if collect_missing else None
 
     def get(self, key: bytes) -> bytes | None:
         if key not in self._values:
-            raise MissingProof(key)
+            if self.missing is None:
+                raise MissingProof(key)
+            self.missing[key] = None
+            return None
         self.read.add(key)
         return self._values[key]
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         raise CodedError("verify.unprovable", "this answer reads a range of keys, which state proofs do not cover; "
                                               "ask for the object by its id")
+
+
+def keys_still_needed(query: Callable[[KeyValueReader], T],
+                      values: Mapping[bytes, bytes | None]) -> tuple[list[bytes], T | None]:
+    """Run ``query`` on ``values``, reading each unproven key as absent: the
+    keys it reached unproven, in the order read, and its result once there
+    are none (a run that read nothing but proofs, as ``ProvenState`` alone
+    would). A run on stand-ins may fail in any way a getter fails on data it
+    never meant to see; it counts only for the keys it names."""
+    state = ProvenState(values, collect_missing=True)
+    try:
+        result = query(state)
+    except Exception:
+        if not state.missing:
+            raise
+        return list(state.missing), None
+    return (list(state.missing), None) if state.missing else ([], result)
 
 
 def verify_getter_answer(trust: Trust, answer: Mapping[str, Any], query: Callable[[KeyValueReader], T]) -> tuple[T, Verified]:

@@ -16,15 +16,17 @@ import aiohttp
 from chain.errors import CodedError
 from chain.keys import KeyPair
 from chain.kv import KeyValueReader
-from chain.light import ProvenTransaction, Trust, Verified, VerifyFailed, verify_state, verify_transaction
+from chain.light import (STATE_PROOF_KEYS_MAX, ProvenTransaction, Trust, Verified, VerifyFailed, verify_state,
+                         verify_transaction)
 from commerce.keys import meta_key
-from commerce.proven import MissingProof, ProvenState
+from commerce.proven import keys_still_needed
 from chain.transaction import SignedTransaction, build_transaction
 
 WAIT_MODES = ("none", "mempool", "commit")
 # Keys one verified getter may read, one round of proofs each (a trace of
 # that many events, say): a bound on what a lying node can make it fetch.
-QUERY_PROOF_ROUNDS_MAX = 256
+QUERY_PROOF_ROUNDS_MAX = 16      # rounds of proofs: how deep one key's value leads to the next
+QUERY_PROOF_KEYS_MAX = 100_000   # keys one query may need proven (a trace of as many events)
 T = TypeVar("T")
 
 
@@ -130,12 +132,12 @@ class ShopchainClient:
     async def verify_state(self, trust: Trust, keys: list[bytes],
                            height: int | None = None) -> tuple[dict[bytes, bytes | None], Verified]:
         """The values of state ``keys`` (None: absent) as this node answers
-        them, proven from ``trust`` alone (chain/light.py); ``verify.failed``
-        when the answer does not prove them."""
+        them, proven from ``trust`` alone (chain/light.py), at ``height`` when
+        given; ``verify.failed`` when the answer does not prove them."""
         params: dict[str, Any] = {"keys": [key.hex() for key in keys]}
         if height is not None:
             params["height"] = height
-        return verify_state(trust, await self.call("state_proof", **params), keys)
+        return verify_state(trust, await self.call("state_proof", **params), keys, height=height)
 
     async def verify_transaction(self, trust: Trust, tx_id: str) -> tuple[ProvenTransaction, Verified]:
         """A committed transaction and its result's proven fields, as this node
@@ -145,19 +147,23 @@ class ShopchainClient:
     async def verify_query(self, trust: Trust, query: Callable[[KeyValueReader], T],
                            height: int | None = None) -> tuple[T, Verified]:
         """``query`` (one of commerce/queries.py's getters, bound to its id) run
-        on state this node proves, key by key, all at one height
-        (commerce/proven.py): nothing it returns is taken on the node's word."""
+        on state this node proves, all at one height: the height asked for, or
+        the one the first answer proves (commerce/proven.py). Nothing it
+        returns is taken on the node's word."""
         values: dict[bytes, bytes | None] = {}
         wanted = [meta_key("time_ms")]         # the block time, proven too, and a height to pin the rest to
         verified: Verified | None = None
         for _ in range(QUERY_PROOF_ROUNDS_MAX):
-            proven, verified = await self.verify_state(trust, wanted, height if verified is None else verified.height)
-            values.update(proven)
-            try:
-                return query(ProvenState(values)), verified
-            except MissingProof as missing:
-                wanted = [missing.key]
-        raise VerifyFailed(f"the answer needed more than {QUERY_PROOF_ROUNDS_MAX} keys")
+            for start in range(0, len(wanted), STATE_PROOF_KEYS_MAX):
+                pinned = height if verified is None else verified.height
+                proven, verified = await self.verify_state(trust, wanted[start:start + STATE_PROOF_KEYS_MAX], pinned)
+                values.update(proven)
+            wanted, result = keys_still_needed(query, values)
+            if not wanted:
+                return result, verified
+            if len(values) + len(wanted) > QUERY_PROOF_KEYS_MAX:
+                break
+        raise VerifyFailed(f"the answer needs more than {QUERY_PROOF_ROUNDS_MAX} rounds or {QUERY_PROOF_KEYS_MAX} keys")
 
     async def query(self, method: str, **params: Any) -> Any:
         """Any getter or list method by its RPC name, e.g. ``query("order_get", order=...)``."""

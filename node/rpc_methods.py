@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Iterator, Protocol
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.kv import KeyValueReader
+from chain.light import STATE_PROOF_KEYS_MAX
 from chain.merkle import inclusion_proof
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
@@ -131,7 +132,6 @@ _ARR = {"type": "array"}
 _HEX = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
 _HEX_TEXT = re.compile("([0-9a-f]{2}){1,1024}")
 # Keys one state_proof call may ask for (docs/protocol.md section 12).
-STATE_PROOF_KEYS_MAX = 64
 
 _TX_RESULT_FIELDS = ("id", "height", "index", "ok", "code", "message", "events")
 _TX_RESULT = _object(*_TX_RESULT_FIELDS, "block_hash", "sender", "nonce", "kind", "body",
@@ -392,7 +392,7 @@ class _Api:
             block, _, certificate = self._block_parts(height)
             tree = StateTree(store, STATE_TREE_RADIX_BITS)
             proofs = []
-            for key in keys:
+            for key in dict.fromkeys(keys):
                 value, proof = tree.prove(root, key_path(bytes.fromhex(key)))
                 proofs.append({"key": key, "value": None if value is None else value.hex(),
                                "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})

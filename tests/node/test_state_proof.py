@@ -18,7 +18,7 @@ from commerce import queries
 from commerce.keys import account_key, balance_key
 from commerce.proven import verify_getter_answer
 from node.client import ShopchainClient
-from node.rpc_methods import STATE_PROOF_KEYS_MAX
+from chain.light import STATE_PROOF_KEYS_MAX
 from tests.factories import seeded_key, validator_keys
 from tests.node.test_rpc_methods import ADMIN, BOB, GENESIS, GHOST, SHOP, Scenario, app_error_code, error, result
 
@@ -243,3 +243,62 @@ def test_lists_say_at_which_height_they_were_read(chain):
     for method in ("orders_list", "products_list", "coupons_list"):
         page = result(chain.table, method, {})
         assert page["height"] == top and page["block_time_ms"] == chain.node.store.block_by_height(top).header.time_ms
+
+
+class HeightLyingClient(TableClient):
+    """Answers every state_proof call after the first at ``height`` instead of
+    the height asked for (None: at the last committed height)."""
+
+    def __init__(self, table, height) -> None:
+        super().__init__(table)
+        self.height = height
+
+    async def call(self, method: str, **params):
+        if method == "state_proof" and self.calls:
+            params = {key: value for key, value in params.items() if key != "height"}
+            if self.height is not None:
+                params["height"] = self.height
+        return await super().call(method, **params)
+
+
+def test_a_node_that_answers_another_height_than_asked_is_caught():
+    """Each round of a query is pinned to the first answer's height, or to the
+    height asked for: a node may not mix in state of another height."""
+    chain = Scenario()          # its own: another test here prunes the module's older heights
+    top = chain.node.store.last_height()
+    mixing = HeightLyingClient(chain.table, top - 1)
+    with pytest.raises(VerifyFailed, match=f"not height {top}"):
+        asyncio.run(mixing.verify_query(TRUST, lambda proven: queries.order_get(proven, chain.order)))
+    ignoring = HeightLyingClient(chain.table, None)
+    ignoring.calls = 1              # from the first call on, the height asked for is dropped
+    with pytest.raises(VerifyFailed, match="not height 4"):
+        asyncio.run(ignoring.verify_query(TRUST, lambda proven: queries.order_get(proven, chain.order), height=4))
+    keys = keys_of(chain)
+    with pytest.raises(VerifyFailed, match="not height 2"):
+        verify_state(TRUST, ask(chain, keys), keys, height=2)
+    found, verified = asyncio.run(TableClient(chain.table).verify_query(
+        TRUST, lambda proven: queries.order_get(proven, chain.order), height=4))
+    assert verified.height == 4 and found == queries.order_get(chain.node.store.state(), chain.order)    # unchanged since 4
+
+
+def test_a_key_asked_twice_is_proven_once():
+    keys = [balance_key(BOB.address, "SHC")] * 2
+    scenario = Scenario()
+    answer = ask(scenario, keys)
+    assert len(answer["proofs"]) == 1
+    assert verify_state(TRUST, answer, keys)[0][keys[0]] == scenario.node.store.state().get(keys[0])
+
+
+def test_a_trace_of_many_events_verifies_in_a_few_rounds():
+    """Each round proves every key the getter reached, 64 a call: a trace of
+    300 events takes three rounds, not one per event."""
+    scenario = Scenario()
+    for index in range(300):
+        scenario.node.send(SHOP, "trace.record", {"subject": scenario.lot, "stage": "transit", "location": f"hub {index}",
+                                                  "handler": "post", "data_hash": bytes(32)})
+        if index % 100 == 99:
+            scenario.node.commit_next()
+    client = TableClient(scenario.table)
+    found, _ = asyncio.run(client.verify_query(TRUST, lambda proven: queries.trace_get(proven, scenario.lot)))
+    assert found == queries.trace_get(scenario.node.store.state(), scenario.lot) and len(found["events"]) == 301
+    assert client.calls == 1 + 1 + 5          # the block time, the trace's count, its 301 events in calls of 64
