@@ -170,19 +170,32 @@ class BlockStore:
         """The tree's version ``height``, and what leaves the proof window with it."""
         for node_key, raw in tree.nodes.items():
             batch.put(keys.tree_node_key(node_key), raw)
-        if tree.stale:
-            batch.put(keys.tree_stale_key(height), pack(tree.stale))
         batch.put(keys.tree_root_key(height), tree.root or b"")
         # Versions height - window + 1 .. height stay; a node replaced at or
-        # below the oldest of them is read by none of them.
+        # below the oldest of them is read by none of them. Each commit moves
+        # the window by one height, or by more once after the window was
+        # lowered between runs: every earlier record goes, not just one.
         oldest = height - self.proof_window_blocks + 1
-        if oldest >= 1:
-            stale = self.kv.get(keys.tree_stale_key(oldest))
-            if stale is not None:
-                for node_key in unpack_trusted(stale):
-                    batch.delete(keys.tree_node_key(node_key))
-                batch.delete(keys.tree_stale_key(oldest))
-            batch.delete(keys.tree_root_key(oldest - 1))
+        stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest)]
+        if oldest == height:               # a window of one height: this update's replaced nodes go at once
+            stale_lists.append(tree.stale)
+        elif tree.stale:
+            batch.put(keys.tree_stale_key(height), pack(tree.stale))
+        for stale in stale_lists:
+            for node_key in stale:
+                batch.delete(keys.tree_node_key(node_key))
+        self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1)
+
+    def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int) -> list[bytes]:
+        """The records under ``prefix`` keyed by a height at or below
+        ``height``, in height order, each deleted in ``batch``."""
+        taken = []
+        for key, raw in self.kv.iterate_prefix(prefix):
+            if keys.decode_height(key[len(prefix):]) > height:
+                break
+            batch.delete(key)
+            taken.append(raw)
+        return taken
 
     # -- reads ------------------------------------------------------------------
 

@@ -117,20 +117,26 @@ def test_first_block_without_a_genesis_commit_stores_its_prev_hash_as_genesis(st
     assert store.state().get(b"acct/a") == b"1"
 
 
-def test_the_state_tree_proves_every_kept_height_and_prunes_what_none_of_them_reads(store):
-    """Four heights kept: each proves its own state; older ones answer
-    state.pruned, and the store holds exactly the nodes the kept versions read."""
-    store.proof_window_blocks = 4
+@pytest.mark.parametrize("window_of, kept, stale_left", [
+    (lambda height: 4, range(7, 11), [8, 9, 10]),
+    (lambda height: 1, range(10, 11), []),
+    (lambda height: 8 if height <= 6 else 2, range(9, 11), [10]),
+], ids=["four heights", "one height", "lowered from eight to two between runs"])
+def test_the_state_tree_proves_every_kept_height_and_prunes_what_none_of_them_reads(store, window_of, kept, stale_left):
+    """The kept heights each prove their own state; older ones answer
+    state.pruned, and the store holds exactly the nodes and roots the kept
+    versions read, whatever the window was before."""
     states = [{b"acct/a": b"100", b"acct/b": b"5"}]
     store.commit_genesis(GENESIS, states[0], genesis_tree(states[0]))
     chain = certified_chain(10, KEYS, txs_per_block=1, genesis_hash=GENESIS)
     for height, (block, certificate) in enumerate(chain, start=1):
+        store.proof_window_blocks = window_of(height)
         writes = {b"acct/a": b"%d" % height, b"acct/%d" % height: b"x", b"acct/b": None if height % 3 == 0 else b"%d" % height}
         update = StateTree(store, STATE_TREE_RADIX_BITS).update(store.tree_root(height - 1), state_changes(writes), height)
         store.commit(block, certificate, results_for(block), writes, update)
         state = {key: value for key, value in {**states[-1], **writes}.items() if value is not None}
         states.append(state)
-    for height in range(7, 11):
+    for height in kept:
         root = store.tree_root(height)
         assert ref_hash(root) == state_root_of(states[height].items())
         for key in (b"acct/a", b"acct/b", b"acct/3", b"acct/zz"):
@@ -138,12 +144,13 @@ def test_the_state_tree_proves_every_kept_height_and_prunes_what_none_of_them_re
             assert found == states[height].get(key)
             verify_proof(ref_hash(root), key_path(key), found, proof, STATE_TREE_RADIX_BITS)
     with pytest.raises(CodedError) as pruned:
-        store.tree_root(6)
+        store.tree_root(kept[0] - 1)
     assert pruned.value.code == "state.pruned"
-    kept = set().union(*(_reachable(store, store.tree_root(height)) for height in range(7, 11)))
-    assert {key[1:] for key, _ in store.kv.iterate_prefix(b"\x08")} == kept
-    # What heights 8 to 10 replaced waits for its turn; the lists of older heights went with their nodes.
-    assert [decode_height(key[1:]) for key, _ in store.kv.iterate_prefix(b"\x0a")] == [8, 9, 10]
+    assert [decode_height(key[1:]) for key, _ in store.kv.iterate_prefix(b"\x09")] == list(kept)
+    read = set().union(*(_reachable(store, store.tree_root(height)) for height in kept))
+    assert {key[1:] for key, _ in store.kv.iterate_prefix(b"\x08")} == read
+    # What the kept heights but the oldest replaced waits for its turn; older lists went with their nodes.
+    assert [decode_height(key[1:]) for key, _ in store.kv.iterate_prefix(b"\x0a")] == stale_left
 
 
 def _reachable(store, root):
