@@ -133,6 +133,12 @@ class Replica:
         self.sign_state = sign_state if sign_state is not None else SignState(config.chain_id, self.me or b"")
         self._reset_height()
 
+    def retime(self, view_timeout_ms: int, empty_block_interval_ms: int, max_clock_drift_ms: int) -> None:
+        """The chain's timing parameters moved (``params.update``, committed):
+        timers armed and proposals checked from now on use the new values."""
+        self.config = replace(self.config, view_timeout_ms=view_timeout_ms, empty_block_interval_ms=empty_block_interval_ms,
+                              max_clock_drift_ms=max_clock_drift_ms)
+
     # -- public queries ---------------------------------------------------------------
 
     def pending_evidence(self) -> list[Evidence]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol, TypeVar
 
 from chain.block import Block
@@ -76,6 +76,8 @@ T = TypeVar("T")
 TIMER_EARLY_PROPOSE = "early-propose"
 TIMER_SYNC = "sync"
 TIMER_GOSSIP = "gossip"
+# The chain parameters behind the replica's timers, read as committed.
+TIMING_PARAMS = ("view_timeout_ms", "empty_block_interval_ms", "max_clock_drift_ms")
 # Gossiped transactions with these errors prove the relaying peer broken.
 INVALID_TX_CODES = ("tx.bad_signature", "tx.malformed", "tx.wrong_chain", "tx.bad_version")
 
@@ -183,6 +185,7 @@ class NodeCore:
         self._early_at_once = False     # ... without the batching delay
         self._under_load = False        # the last block committed carried transactions
         self._block_txs_max = app.param("block_txs_max")
+        self._timing = self._committed_timing()
         self._sync_armed = False
         self._persisting = 0          # the height being persisted on the worker, if any
         self._position = (self.replica.height, self.replica.view)
@@ -384,6 +387,7 @@ class NodeCore:
         self.mempool.on_commit(committed.txs)
         self._under_load = bool(committed.txs)
         self._block_txs_max = self.app.param("block_txs_max")
+        self._follow_timing()
         for listener in self.on_committed:
             listener(committed)
         self.host.broadcast(KIND_STATUS, encode_status(block.height))
@@ -395,6 +399,19 @@ class NodeCore:
                             "the file is an older copy; signing nothing until the chain has passed",
                             self.replica.stale_sign_state_at)
         self._take_synced()
+
+    def _committed_timing(self) -> dict[str, int]:
+        return {name: self.app.param(name) for name in TIMING_PARAMS}
+
+    def _follow_timing(self) -> None:
+        """A committed block that moved a timing parameter retimes the replica
+        and ``settings``. Only a move counts: the simulator's own faster
+        timings stand until its chain moves one."""
+        timing = self._committed_timing()
+        if timing != self._timing:
+            self._timing = timing
+            self.settings = replace(self.settings, **timing)
+            self.replica.retime(**timing)
 
     def _fork(self, height: int, theirs: CommitCertificate) -> None:
         ours = self.store.certificate(height)

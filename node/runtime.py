@@ -30,7 +30,7 @@ from commerce.executor import get_nonce
 from commerce.records import get_param
 from node.admission import check_admission
 from node.application import ChainApplication, CommittedBlock
-from node.core import CoreSettings, NodeCore
+from node.core import TIMING_PARAMS, CoreSettings, NodeCore
 from node.events import topics_of
 from node.explorer import add_explorer_route
 from node.home import NodeHome
@@ -120,10 +120,9 @@ class NodeRuntime:
         self._admitted_ms: dict[str, int] = {}    # transactions admitted over RPC, by id, until they commit
 
     def _settings(self) -> CoreSettings:
-        params = self.genesis.params
+        """Timing as committed (params.update moves it; the core follows later moves)."""
         return CoreSettings(
-            view_timeout_ms=params["view_timeout_ms"], empty_block_interval_ms=params["empty_block_interval_ms"],
-            max_clock_drift_ms=params["max_clock_drift_ms"], max_message_bytes=self.config.p2p.frame_bytes_max,
+            **{name: self.app.param(name) for name in TIMING_PARAMS}, max_message_bytes=self.config.p2p.frame_bytes_max,
             sync_batch_blocks=self.config.p2p.sync_batch_blocks,
             sync_serve_bytes_per_s=self.config.p2p.sync_serve_bytes_per_s, verifier=self.verifier,
         )
@@ -314,7 +313,7 @@ class NodeRuntime:
             halted=self.fatal is not None or self.core.halted is not None,
         )
         rpc = self.config.rpc
-        return assess(facts, HealthLimits(self.genesis.params["view_timeout_ms"], rpc.health_no_commit_views,
+        return assess(facts, HealthLimits(self.core.settings.view_timeout_ms, rpc.health_no_commit_views,
                                           rpc.health_behind_blocks))
 
     async def wait_for_commit(self, tx_id: str, timeout_s: float) -> bool:

@@ -523,3 +523,20 @@ def test_a_full_block_waiting_brings_the_proposal_forward():
     assert host.early_proposals() == [SETTINGS.propose_batch_ms]
     core.submit(build_transaction(ADMIN, small.chain_id, 2, "funds.mint", {"to": KEYS[0].address, "amount": 1}).raw)
     assert host.early_proposals() == [SETTINGS.propose_batch_ms, 0]
+
+
+def test_a_committed_params_update_retimes_the_replica():
+    """params.update moves view_timeout_ms and empty_block_interval_ms: from
+    the commit on the replica's timers use the committed values (the node
+    used to keep the genesis ones for as long as it ran)."""
+    updates = [build_transaction(ADMIN, GENESIS.chain_id, nonce, "params.update", {"name": name, "value": value})
+               for nonce, (name, value) in enumerate((("view_timeout_ms", 30_000), ("empty_block_interval_ms", 1_500)), 1)]
+    [one] = chain(1, txs=tuple(updates))
+    core, host, worker = new_core(me=0)
+    host.timers.clear()
+    serve_sync(core, host, worker, [one])
+    worker.drain()
+    assert core.committed_height == 1 and host.halted is None
+    assert (core.replica.config.view_timeout_ms, core.replica.config.empty_block_interval_ms) == (30_000, 1_500)
+    assert core.settings.view_timeout_ms == 30_000
+    assert ("view", 30_000) in host.timers and ("view", SETTINGS.view_timeout_ms) not in host.timers
