@@ -7,7 +7,10 @@ get over a state of 100,000 accounts costs several. A key enters the cache
 when it is read; a write updates a key the cache holds, only once LevelDB
 has applied it, so the cache never holds a value the database does not; a
 read that overlaps a write (the RPC reads while the worker commits) is not
-remembered, as it may have seen the value before the write. A
+remembered, as it may have seen the value before the write. A read decides
+to remember and remembers under one lock, which a write takes to start and
+to finish: else a write could start and finish between the two, and the
+read would put back the value it replaced, for good. A
 key only written (a block, a transaction's location, a state tree node:
 most of a block's writes) never displaces what is read.
 Keys under the ``uncached`` prefixes (state tree nodes, which have their own
@@ -21,6 +24,7 @@ applied atomically when its ``with`` block ends cleanly, with ``fsync`` when
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -80,6 +84,7 @@ class LevelDBStore:
         # have read the value before it and must not be remembered (a seqlock:
         # the node reads on its event loop while its worker thread writes).
         self._writes = 0
+        self._cache_lock = threading.Lock()
 
     def get(self, key: bytes) -> bytes | None:
         value = self._cache.get(key)
@@ -87,25 +92,41 @@ class LevelDBStore:
             return value
         before = self._writes
         value = self._db.get(key)
-        if not (before & 1 or self._writes != before or (key and key[0] in self._uncached)):
-            self._remember(bytes(key), value)
+        if not (before & 1 or (key and key[0] in self._uncached)):
+            with self._cache_lock:
+                if self._writes == before:
+                    self._remember(bytes(key), value)
         return value
 
-    def put(self, key: bytes, value: bytes) -> None:
-        self._writes += 1
-        try:
-            self._db.put(key, value)
-            self._written(bytes(key), bytes(value))
-        finally:
+    def _write_starts(self) -> None:
+        with self._cache_lock:
             self._writes += 1
 
+    def _write_ends(self, written: dict[bytes, bytes | None]) -> None:
+        """The cache follows what LevelDB has applied, for the keys it holds."""
+        with self._cache_lock:
+            for key, value in written.items():
+                if self._cache.holds(key):
+                    self._remember(key, value)
+            self._writes += 1
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._write_starts()
+        written: dict[bytes, bytes | None] = {}
+        try:
+            self._db.put(key, value)
+            written[bytes(key)] = bytes(value)
+        finally:
+            self._write_ends(written)
+
     def delete(self, key: bytes) -> None:
-        self._writes += 1
+        self._write_starts()
+        written: dict[bytes, bytes | None] = {}
         try:
             self._db.delete(key)
-            self._written(bytes(key), None)
+            written[bytes(key)] = None
         finally:
-            self._writes += 1
+            self._write_ends(written)
 
     def iterate_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         snapshot = self._db.snapshot()
@@ -116,23 +137,17 @@ class LevelDBStore:
 
     @contextmanager
     def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:
-        applying = False
+        applied: dict[bytes, bytes | None] | None = None
         try:
             with self._db.write_batch(transaction=True, sync=sync) as batch:
                 recording = _RecordingBatch(batch)
                 yield recording
-                applying = True
-                self._writes += 1      # the batch is applied as this block ends
-            for key, value in recording.writes.items():
-                self._written(key, value)
+                self._write_starts()      # the batch is applied as this block ends
+                applied = {}
+            applied = recording.writes
         finally:
-            if applying:
-                self._writes += 1
-
-    def _written(self, key: bytes, value: bytes | None) -> None:
-        """A write LevelDB has applied: the cache follows it for a key it holds."""
-        if self._cache.holds(key):
-            self._remember(key, value)
+            if applied is not None:
+                self._write_ends(applied)
 
     def _remember(self, key: bytes, value: bytes | None) -> None:
         if value is not None and len(value) > READ_CACHE_VALUE_MAX:

@@ -1,6 +1,7 @@
 """One contract, two stores: LevelDB and the in-memory twin behave alike."""
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from unittest import mock
 
@@ -253,6 +254,15 @@ def test_uncached_prefixes_always_read_the_database(tmp_path):
         store.close()
 
 
+def _write(store: LevelDBStore, through_batch: bool, key: bytes, value: bytes) -> None:
+    """A commit: one key, through a write batch or a single put."""
+    if through_batch:
+        with store.write_batch() as batch:
+            batch.put(key, value)
+    else:
+        store.put(key, value)
+
+
 class _WriterDuringRead:
     """LevelDB whose next ``get`` lets a writer commit right after reading:
     the interleaving of an RPC read on the event loop with the worker
@@ -279,15 +289,50 @@ def test_a_read_overlapping_a_write_is_not_remembered(tmp_path, through_batch):
     keeps calling unknown, a balance that never changes on the RPC."""
     store = LevelDBStore(tmp_path / "db")
     try:
-        def commit() -> None:
-            if through_batch:
-                with store.write_batch() as batch:
-                    batch.put(b"tx-location", b"height 9")
-            else:
-                store.put(b"tx-location", b"height 9")
-        store._db = _WriterDuringRead(store._db, commit)
+        store._db = _WriterDuringRead(store._db, lambda: _write(store, through_batch, b"tx-location", b"height 9"))
         assert store.get(b"tx-location") is None       # read before the write landed
         assert store.get(b"tx-location") == b"height 9"
         assert store.get(b"tx-location") == b"height 9"
+    finally:
+        store.close()
+
+
+class _WriterBeforeRemembering:
+    """A read cache whose next ``put`` (a read remembering what it saw) first
+    lets a writer thread commit, and waits for it up to a deadline: the
+    worker's commit landing between a read's check and its remembering."""
+
+    def __init__(self, cache, write) -> None:
+        self._cache, self._write = cache, write
+        self.writer_finished_first: bool | None = None
+
+    def put(self, key, value):
+        write, self._write = self._write, None
+        if write is not None:
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(timeout=0.5)           # with the lock the writer waits for this read to finish
+            self.writer_finished_first = not writer.is_alive()
+            self._writer = writer
+        self._cache.put(key, value)
+
+    def __getattr__(self, name):
+        return getattr(self._cache, name)
+
+
+@pytest.mark.parametrize("through_batch", [True, False])
+def test_a_write_between_a_reads_check_and_its_remembering_is_not_undone(tmp_path, through_batch):
+    """Without the lock the read would put back the nonce the write replaced,
+    for good: the next block executed on this node would see a stale nonce."""
+    store = LevelDBStore(tmp_path / "db")
+    try:
+        store.put(b"nonce", b"4")
+        store._cache.discard(b"nonce")
+        pausing = _WriterBeforeRemembering(store._cache, lambda: _write(store, through_batch, b"nonce", b"5"))
+        store._cache = pausing
+        assert store.get(b"nonce") == b"4"
+        pausing._writer.join(timeout=10)
+        assert not pausing._writer.is_alive() and pausing.writer_finished_first is False
+        assert store.get(b"nonce") == b"5"
     finally:
         store.close()
