@@ -5,7 +5,10 @@ tree written as the node writes it) and one certified block. Timed: the
 node's side of ``state_proof`` for one key (read the tree's nodes, build
 and encode the proof), per key; and the light client's check of a coupon
 batch's answer (header, a 3-of-4 certificate, the batch's and the block
-time's proofs: ``chain.light.verify_state``), CPU time in-process.
+time's proofs: ``chain.light.verify_state``), CPU time in-process; and
+what every getter pays to say where it read (the last block's header and
+time), for a full block of 5,000 transactions: its header read alone
+(``BlockStore.header``) beside the whole block decoded, as getters did.
 """
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.timing import Measurement
+from bench.timing import Measurement, measure
 from chain.block import Block
 from chain.encoding import pack
 from chain.genesis import genesis_from_document
 from chain.light import Trust, verify_state
+from chain.results import TxResult
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path, state_changes
 from commerce.keys import meta_key
 from storage.blockstore import open_block_store
@@ -30,6 +34,7 @@ TIME_KEY = meta_key("time_ms")
 PROOFS = 2_000
 CHECKS = 300
 RUNS = 5
+FULL_BLOCK_TXS = 5_000
 
 
 def run() -> list[Measurement]:
@@ -69,6 +74,20 @@ def run() -> list[Measurement]:
             for _ in range(CHECKS):
                 verify_state(trust, answer, [batch_key, TIME_KEY])
             check_us.append((time.process_time_ns() - started) / CHECKS / 1000)
+        stamps = _height_stamps(store, genesis, keys, block)
         store.close()
     return [Measurement(f"state_proof served, per key ({KEYS:,} keys, LevelDB)", serve_us),
-            Measurement("light client check of a coupon batch's answer (CPU)", check_us)]
+            Measurement("light client check of a coupon batch's answer (CPU)", check_us), *stamps]
+
+
+def _height_stamps(store, genesis, keys, previous: Block) -> list[Measurement]:
+    """Height 2 is a block of FULL_BLOCK_TXS transactions of 800 bytes each."""
+    txs = [random.Random(index).randbytes(800) for index in range(FULL_BLOCK_TXS)]
+    made = make_block(2, previous.hash(), genesis.validators, txs, genesis.chain_id)
+    block = Block(dataclasses.replace(made.header, state_root=previous.header.state_root), made.txs, made.evidence)
+    results = [TxResult(True, "", "")] * len(txs)
+    store.commit(block, certify(block, keys, genesis.validators, genesis.chain_id), results, {})
+    return [measure(f"a getter's height stamp, header alone ({FULL_BLOCK_TXS:,}-transaction block)",
+                    lambda: store.header(2).time_ms, 200, RUNS),
+            measure(f"a getter's height stamp, whole block decoded ({FULL_BLOCK_TXS:,}-transaction block)",
+                    lambda: store.block_by_height(2).header.time_ms, 20, RUNS)]

@@ -92,6 +92,15 @@ def unpack_trusted(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=True)
 
 
+def unpack_first_trusted(data: bytes) -> Any:
+    """The first item of an encoded list this node wrote itself, leaving the
+    rest undecoded (a stored block's header without its transactions)."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    unpacker.read_array_header()
+    return unpacker.unpack()
+
+
 def unpack(data: bytes, max_bytes: int = MAX_DECODE_BYTES) -> Any:
     """Decode ``data`` if and only if it is the canonical encoding of an
     allowed value; otherwise raise ``DecodeError``."""

@@ -22,10 +22,12 @@ unknown name is an application error with ``<area>.unknown``-style codes
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from typing import Any, Awaitable, Callable, Iterator, Protocol
+from typing import Any, Awaitable, Callable, Iterator, Protocol, TypeVar
 
+from chain.block import Header
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.kv import KeyValueReader
@@ -33,6 +35,7 @@ from chain.light import STATE_PROOF_KEYS_MAX
 from chain.merkle import inclusion_proof
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.transaction import SignedTransaction, parse_transaction, transaction_id
+from chain.votes import CommitCertificate
 from commerce import queries
 from commerce.epcis import trace_document
 from commerce.search import CREATED, SERIAL_PREFIX, TRACKING, created_at, split_serial
@@ -49,6 +52,8 @@ from storage.blockstore import BlockStore, StoredTransaction
 RPC_API_VERSION = "1.0.0"
 WAIT_MODES = ("none", "mempool", "commit")
 DEFAULT_PAGE_SIZE = 50
+T = TypeVar("T")
+READS_AT_ONCE = 2     # store reads running on threads at one time; more wait their turn
 
 _HEX_ID = "^[0-9a-f]{64}$"
 _HEX_BYTES = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -185,6 +190,7 @@ class _Api:
         self.node = node
         self.page_size_max = page_size_max
         self.commit_wait_s = commit_wait_s
+        self._reads = asyncio.Semaphore(READS_AT_ONCE)
 
     def methods(self) -> list[tuple[str, str, tuple[Param, ...], dict[str, Any], Callable[..., Awaitable[Any]]]]:
         paging = _paging(self.page_size_max)
@@ -358,7 +364,7 @@ class _Api:
 
     async def proof_tx(self, id: str) -> dict[str, Any]:  # noqa: A002 - the contract's name
         stored = self._committed(id)
-        block, results, certificate = self._block_parts(stored.height)
+        block, results, certificate = await self._off_loop(lambda: self._block_parts(stored.height))
         tx_count = len(block.txs)
         result_leaves = [result.leaf_bytes() for result in results]
         result = results[stored.index]
@@ -389,7 +395,7 @@ class _Api:
             raise RpcCodedError("state.unknown_height", f"height {height} is not committed here (the last is {top})")
         try:
             root = store.tree_root(height)
-            block, _, certificate = self._block_parts(height)
+            header, certificate = self._header_parts(height)
             tree = StateTree(store, STATE_TREE_RADIX_BITS)
             proofs = []
             for key in dict.fromkeys(keys):
@@ -398,11 +404,23 @@ class _Api:
                                "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})
         except CodedError as error:          # state.pruned: the height left the window while it was read
             raise RpcCodedError(error.code, error.message) from None
-        return {"height": height, "block_hash": block.hash().hex(), "header": queries.to_json(block.header.to_map()),
-                "header_bytes": block.header.encode().hex(), "certificate": queries.to_json(certificate.to_map()),
-                "certificate_bytes": certificate.encode().hex(), "proofs": proofs}
+        return {"height": height, "block_hash": header.hash().hex(), **self._certified_header(header, certificate),
+                "proofs": proofs}
 
     # -- blocks and the chain -----------------------------------------------------------
+
+    def _header_parts(self, height: int) -> tuple[Header, CommitCertificate]:
+        """A committed height's header and certificate, its transactions left undecoded."""
+        header, certificate = self.node.store.header(height), self.node.store.certificate(height)
+        if header is None or certificate is None:
+            raise RuntimeError(f"height {height} is indexed but not stored whole: the store is damaged")
+        return header, certificate
+
+    @staticmethod
+    def _certified_header(header: Header, certificate: CommitCertificate) -> dict[str, Any]:
+        """The fields a light client checks a height by (docs/protocol.md)."""
+        return {"header": queries.to_json(header.to_map()), "header_bytes": header.encode().hex(),
+                "certificate": queries.to_json(certificate.to_map()), "certificate_bytes": certificate.encode().hex()}
 
     def _block_parts(self, height: int):
         store = self.node.store
@@ -417,7 +435,7 @@ class _Api:
             height = last
         if not 1 <= height <= last:
             raise CodedError("block.unknown", f"no committed block at height {height}; the last committed height is {last}")
-        block, results, certificate = self._block_parts(height)
+        block, results, certificate = await self._off_loop(lambda: self._block_parts(height))
         return {
             "height": height, "hash": block.hash().hex(), "header": queries.to_json(block.header.to_map()),
             "txs": [transaction_id(raw) for raw in block.txs],
@@ -434,14 +452,14 @@ class _Api:
     async def chain_status(self) -> dict[str, Any]:
         node, store = self.node, self.node.store
         height = store.last_height()
-        last = store.block_by_height(height) if height else None
+        last = store.header(height) if height else None
         status = node.status()
         last_hash = store.last_block_hash() or node.genesis.hash
         state_root = store.last_state_root()
         return {
             "chain_id": node.chain_id, "genesis_hash": node.genesis.hash.hex(),
             "height": height, "last_block_hash": last_hash.hex(),
-            "last_block_time_ms": last.header.time_ms if last is not None else node.genesis.genesis_time_ms,
+            "last_block_time_ms": last.time_ms if last is not None else node.genesis.genesis_time_ms,
             "last_state_root": state_root.hex() if state_root is not None else None,
             "validators": [key.hex() for key in node.genesis.validators.keys],
             "view": status.get("view", 0), "peers": list(status.get("peers", [])),
@@ -449,8 +467,9 @@ class _Api:
         }
 
     async def evidence_list(self, from_height: int = 0, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
-        records = sorted((height, hashlib.sha256(record).hexdigest(), record) for height, record in self.node.store.evidence()
-                         if height >= from_height)
+        records = await self._off_loop(lambda: sorted(
+            (height, hashlib.sha256(record).hexdigest(), record) for height, record in self.node.store.evidence()
+            if height >= from_height))
         limit = self._limit(limit)
         items = [_evidence_view(height, record_id, record) for height, record_id, record in records[offset:offset + limit]]
         return {"items": items, "total": len(records), "offset": offset, "limit": limit}
@@ -465,28 +484,28 @@ class _Api:
                 view = {"address": address, "roles": [], "nonce": nonce, "next_nonce": nonce + 1, "balances": {},
                         "referrer": None, "name": None, "suspended": False, "pending_roles": []}
             return view
-        return self._read(read, prove)
+        return await self._read(read, prove)
 
     async def asset_get(self, symbol: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.asset_get, symbol, "asset.unknown", f"no asset {symbol}; check the symbol", prove)
+        return await self._read_one(queries.asset_get, symbol, "asset.unknown", f"no asset {symbol}; check the symbol", prove)
 
     async def coupon_batch_get(self, batch: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.coupon_batch_get, batch, "coupon.unknown_batch",
+        return await self._read_one(queries.coupon_batch_get, batch, "coupon.unknown_batch",
                               f"no coupon batch {batch}; check the id", prove)
 
     async def coupon_get(self, coupon: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.coupon_get, coupon, "coupon.unknown",
+        return await self._read_one(queries.coupon_get, coupon, "coupon.unknown",
                               f"no coupon {coupon}; check the batch id and the number", prove)
 
     async def product_get(self, product: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.product_get, product, "product.unknown",
+        return await self._read_one(queries.product_get, product, "product.unknown",
                               f"no product {product}; check the merchant and the sku", prove)
 
     async def order_get(self, order: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.order_get, order, "order.unknown", f"no order {order}; check the id", prove)
+        return await self._read_one(queries.order_get, order, "order.unknown", f"no order {order}; check the id", prove)
 
     async def trace_get(self, subject: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.trace_get, subject, "trace.unknown", _no_trace(subject), prove)
+        return await self._read_one(queries.trace_get, subject, "trace.unknown", _no_trace(subject), prove)
 
     async def coupons_by_serial(self, serial: str) -> dict[str, Any]:
         split = split_serial(serial)
@@ -500,11 +519,11 @@ class _Api:
                     found.append({**coupon, "merchant": queries.coupon_batch_get(state, batch)["merchant"]})
             return {"items": found}
 
-        return self._read(read, False)
+        return await self._read(read, False)
 
     async def orders_by_tracking(self, tracking: str) -> dict[str, Any]:
         orders = self.node.store.search(TRACKING, tracking)
-        return self._read(lambda state: {"items": [view for view in (queries.order_get(state, order) for order in orders)
+        return await self._read(lambda state: {"items": [view for view in (queries.order_get(state, order) for order in orders)
                                                    if view is not None and view.get("tracking") == tracking]}, False)
 
     async def latest_created(self, kind: str, limit: int | None = None) -> dict[str, Any]:
@@ -517,20 +536,32 @@ class _Api:
             trace = self._found(queries.trace_get(state, subject), "trace.unknown", _no_trace(subject))
             return {"trace": trace, "is_order": queries.order_get(state, subject) is not None}
 
-        answer = self._read(read, False)
+        answer = await self._read(read, False)
         document = trace_document(answer["trace"], self.node.chain_id, answer["is_order"], answer["block_time_ms"])
         return {"document": document, "height": answer["height"], "block_time_ms": answer["block_time_ms"]}
 
     async def contract_get(self, contract: str, prove: bool = False) -> dict[str, Any]:
-        return self._read_one(queries.contract_get, contract, "contract.unknown", f"no contract {contract}; check the id",
+        return await self._read_one(queries.contract_get, contract, "contract.unknown", f"no contract {contract}; check the id",
                               prove)
 
-    def _read_one(self, getter: Callable[[KeyValueReader, str], dict[str, Any] | None], object_id: str, code: str,
+    async def _read_one(self, getter: Callable[[KeyValueReader, str], dict[str, Any] | None], object_id: str, code: str,
                   message: str, prove: bool) -> dict[str, Any]:
         """``getter`` for ``object_id`` through ``_read``; ``code`` when there is no such object."""
-        return self._read(lambda state: self._found(getter(state, object_id), code, message), prove)
+        return await self._read(lambda state: self._found(getter(state, object_id), code, message), prove)
 
-    def _read(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
+    async def _read(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
+        return await self._off_loop(lambda: self._read_now(query, prove))
+
+    async def _off_loop(self, read: Callable[[], T]) -> T:
+        """Run a read of the store on a thread, at most READS_AT_ONCE at a
+        time: a scan of every order or the decoding of a full block must not
+        hold the event loop that runs consensus and the peers (a Python
+        thread still shares the GIL, but the loop gets its turn every few
+        milliseconds instead of after the whole read)."""
+        async with self._reads:
+            return await asyncio.to_thread(read)
+
+    def _read_now(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
         """``query`` run on the state of the last committed height, read from
         that height's version of the state tree (one snapshot, whatever
         commits meanwhile); the answer says at which ``height`` and
@@ -539,7 +570,6 @@ class _Api:
         so a light client can run the same query on them."""
         store = self.node.store
         height = store.last_height()
-        block = store.block_by_height(height) if height else None
         try:
             reader = _TreeState(StateTree(store, STATE_TREE_RADIX_BITS), store.tree_root(height))
             view = query(reader)
@@ -547,41 +577,38 @@ class _Api:
             raise RpcCodedError(error.code, error.message) from None
         answer = {**queries.to_json(view), **self._read_at(height)}
         if prove:
-            if block is None:
+            if not height:
                 raise RpcCodedError("state.unknown_height", "no block is committed yet, so nothing certifies the state; "
                                                            "ask again after the first block")
-            certificate = store.certificate(height)
-            answer.update(header=queries.to_json(block.header.to_map()), header_bytes=block.header.encode().hex(),
-                          certificate=queries.to_json(certificate.to_map()), certificate_bytes=certificate.encode().hex(),
-                          proofs=reader.proofs())
+            answer.update(**self._certified_header(*self._header_parts(height)), proofs=reader.proofs())
         return answer
 
     async def orders_list(self, buyer: str | None = None, merchant: str | None = None, state: str | None = None,
                           offset: int = 0, limit: int | None = None) -> dict[str, Any]:
-        read_at = self._read_at(self.node.store.last_height())
-        page = queries.orders_list(self.node.store.state(), buyer=buyer, merchant=merchant, state_name=state,
-                                   offset=offset, limit=self._limit(limit))
-        return {**queries.to_json(page), **read_at}
+        return await self._scan(queries.orders_list, buyer=buyer, merchant=merchant, state_name=state, offset=offset,
+                                limit=self._limit(limit))
 
     async def products_list(self, merchant: str | None = None, category: str | None = None,
                             offset: int = 0, limit: int | None = None) -> dict[str, Any]:
-        read_at = self._read_at(self.node.store.last_height())
-        page = queries.products_list(self.node.store.state(), merchant=merchant, category=category,
-                                     offset=offset, limit=self._limit(limit))
-        return {**queries.to_json(page), **read_at}
+        return await self._scan(queries.products_list, merchant=merchant, category=category, offset=offset,
+                                limit=self._limit(limit))
 
     async def coupons_list(self, batch: str | None = None, holder: str | None = None,
                            offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        return await self._scan(queries.coupons_list, batch=batch, holder=holder, offset=offset, limit=self._limit(limit))
+
+    async def _scan(self, list_query: Callable[..., dict[str, Any]], **filters: Any) -> dict[str, Any]:
+        """A list method: ``list_query`` scans the latest state, off the loop."""
         read_at = self._read_at(self.node.store.last_height())
-        page = queries.coupons_list(self.node.store.state(), batch=batch, holder=holder, offset=offset, limit=self._limit(limit))
+        page = await self._off_loop(lambda: list_query(self.node.store.state(), **filters))
         return {**queries.to_json(page), **read_at}
 
     def _read_at(self, height: int) -> dict[str, int]:
         """``height`` and its block's time: where an answer was read (a list,
         which scans the latest state, was read at that height or a later one)."""
-        block = self.node.store.block_by_height(height) if height else None
+        header = self.node.store.header(height) if height else None
         return {"height": height,
-                "block_time_ms": block.header.time_ms if block is not None else self.node.genesis.genesis_time_ms}
+                "block_time_ms": header.time_ms if header is not None else self.node.genesis.genesis_time_ms}
 
     def _limit(self, limit: int | None) -> int:
         return min(limit if limit is not None else DEFAULT_PAGE_SIZE, self.page_size_max)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from chain.block import Block, decode_block
+from chain.block import Block, Header, decode_block, stored_header
 from chain.encoding import pack, unpack, unpack_trusted
 from chain.kv import KeyValueStore, WriteBatch
 from chain.errors import CodedError
@@ -202,6 +202,11 @@ class BlockStore:
     def block_by_height(self, height: int) -> Block | None:
         raw = self.kv.get(keys.block_key(height))
         return None if raw is None else decode_block(raw, len(raw))
+
+    def header(self, height: int) -> Header | None:
+        """A committed block's header, without decoding its transactions."""
+        raw = self.kv.get(keys.block_key(height))
+        return None if raw is None else stored_header(raw)
 
     def height_of_hash(self, block_hash: bytes) -> int | None:
         raw = self.kv.get(keys.block_hash_key(block_hash))

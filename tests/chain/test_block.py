@@ -2,11 +2,13 @@
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chain.encoding import pack
 from chain.errors import BlockError
 from chain.hashing import sha256
-from chain.block import HEADER_FIELDS, Block, Header, decode_block, decode_header
+from chain.block import HEADER_FIELDS, Block, Header, decode_block, decode_header, stored_header
 from chain.validators import ValidatorSet
 from chain.merkle import merkle_root
 from tests.factories import make_block, validator_keys
@@ -34,6 +36,12 @@ def test_round_trips():
     assert decode_header(BLOCK.header.encode()) == BLOCK.header
     assert Header.from_map(MAP) == BLOCK.header
     assert BLOCK.hash() == BLOCK.header.hash() != make_block(2, bytes(32), VALIDATORS, []).hash()
+
+
+@given(height=st.integers(1, 2**40), txs=st.lists(st.binary(min_size=1, max_size=300), max_size=40))
+def test_a_stored_blocks_header_reads_alone_as_the_whole_decode_gives_it(height, txs):
+    block = make_block(height, bytes(32), VALIDATORS, txs)
+    assert stored_header(block.encode()) == decode_block(block.encode(), 1 << 20).header == block.header
 
 
 @pytest.mark.parametrize("name", HEADER_FIELDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from chain.keys import SignatureVerifier
 from chain.merkle import verify_inclusion
 from chain.transaction import SignedTransaction, TransactionDecoder, build_transaction
 from chain.votes import certificate_from_map, sign_vote, verify_certificate
+from commerce import queries
 from commerce.executor import get_nonce
 from consensus.messages import Evidence
 from node.application import ChainApplication, CommittedBlock
@@ -579,3 +581,33 @@ def test_serials_and_tracking_numbers_find_every_merchants_objects():
     assert sorted((item["order"], item["merchant"]) for item in shipped["items"]) == sorted(
         [(scenario.order, SHOP.address), (theirs, other.address)])
     assert result(table, "orders_by_tracking", {"tracking": "TRK 2"})["items"] == []
+
+
+def test_a_scan_of_the_state_runs_off_the_event_loop(monkeypatch):
+    """orders_list over a slow scan: chain_status is answered while the scan
+    waits (on the loop, the scan would hold every other call, and consensus,
+    until it ended)."""
+    scenario = Scenario()
+    entered, release, timed_out = threading.Event(), threading.Event(), []
+    scan = queries.orders_list
+
+    def slow_scan(*args, **kwargs):
+        entered.set()
+        timed_out.append(not release.wait(timeout=5))
+        return scan(*args, **kwargs)
+    monkeypatch.setattr(queries, "orders_list", slow_scan)
+
+    def request(method: str) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}}).encode()
+
+    async def run() -> dict[str, Any]:
+        listing = asyncio.create_task(scenario.table.dispatch(request("orders_list")))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not entered.is_set() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        status = await scenario.table.dispatch(request("chain_status"))
+        assert "result" in status and not release.is_set()
+        release.set()
+        return await listing
+    answer = asyncio.run(run())
+    assert timed_out == [False] and answer["result"]["total"] == 2
