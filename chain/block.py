@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from chain.constants import HASH_BYTES, HEADER_VERSION, MAX_UINT64, PUBLIC_KEY_BYTES
+from chain.constants import (EVIDENCE_BYTES_MAX, EVIDENCE_PER_BLOCK_MAX, HASH_BYTES, HEADER_VERSION, MAX_UINT64,
+                             PUBLIC_KEY_BYTES)
 from chain.encoding import pack, unpack, unpack_first_trusted
 from chain.errors import BlockError, DecodeError
 from chain.hashing import sha256
@@ -108,15 +109,16 @@ class Block:
 
 
 # A block's encoding beyond its transactions' bytes: its header and the list
-# headers (well under this), and before each transaction a byte string's
-# header (at most 5 bytes, bin 32).
+# headers (well under this), and before each transaction or evidence record
+# a byte string's header (at most 5 bytes, bin 32).
 _BLOCK_FRAMING_BYTES = 2048
-_TX_FRAMING_BYTES = 5
+_ITEM_FRAMING_BYTES = 5
 
 
 def block_encoding_bytes_max(block_bytes_max: int, block_txs_max: int) -> int:
-    """The most bytes a block within the chain's caps encodes to (evidence aside)."""
-    return block_bytes_max + block_txs_max * _TX_FRAMING_BYTES + _BLOCK_FRAMING_BYTES
+    """The most bytes a block within the chain's caps encodes to, its evidence included."""
+    return (block_bytes_max + block_txs_max * _ITEM_FRAMING_BYTES + _BLOCK_FRAMING_BYTES
+            + EVIDENCE_PER_BLOCK_MAX * (EVIDENCE_BYTES_MAX + _ITEM_FRAMING_BYTES))
 
 
 def decode_block(raw: bytes, max_bytes: int) -> Block:

@@ -41,3 +41,8 @@ NATIVE_ASSET = "SHC"
 # pending set and each block's evidence checks small (docs/protocol.md
 # section 10).
 EVIDENCE_MAX_AGE = 100
+# A block carries at most this many evidence records, each distinct, and a
+# record (two votes, canonical) encodes to at most this many bytes: with the
+# transaction caps they bound a block's encoding (chain/block.py).
+EVIDENCE_PER_BLOCK_MAX = 16
+EVIDENCE_BYTES_MAX = 323

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.block import Block, block_encoding_bytes_max, block_from_list, check_block_body
-from chain.constants import HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, VOTE_PHASES
+from chain.constants import (EVIDENCE_BYTES_MAX, HASH_BYTES, MAX_UINT64, PHASE_PREPARE, PUBLIC_KEY_BYTES, SIGNATURE_BYTES,
+                             VOTE_PHASES)
 from chain.encoding import pack, unpack
 from chain.errors import CertificateError, CodedError
 from chain.hashing import sha256
@@ -364,7 +365,7 @@ class Evidence:
 
 def decode_evidence(raw: bytes) -> Evidence:
     try:
-        value = unpack(raw, 4096)
+        value = unpack(raw, EVIDENCE_BYTES_MAX)
     except CodedError as error:
         raise _malformed(f"evidence bytes are not canonical ({error.code})") from None
     return _evidence_from_list(value)

@@ -60,7 +60,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chain.block import Block
-from chain.constants import EVIDENCE_MAX_AGE, PHASE_COMMIT, PHASE_PREPARE
+from chain.constants import EVIDENCE_MAX_AGE, EVIDENCE_PER_BLOCK_MAX, PHASE_COMMIT, PHASE_PREPARE
 from chain.errors import CertificateError
 from chain.keys import KeyPair, Verify, verify_signature
 from chain.validators import ValidatorSet
@@ -90,7 +90,7 @@ class Config:
     future_heights: int = 4
     future_views: int = 8
     buffer_cap: int = 512
-    max_evidence_per_block: int = 16
+    max_evidence_per_block: int = EVIDENCE_PER_BLOCK_MAX
     evidence_max_age: int = EVIDENCE_MAX_AGE
     max_pending_evidence: int = 1024
     max_message_bytes: int = 8 * 1024 * 1024

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from chain.block import Block, Header
-from chain.constants import EVIDENCE_MAX_AGE, HEADER_VERSION
+from chain.constants import EVIDENCE_MAX_AGE, EVIDENCE_PER_BLOCK_MAX, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
@@ -159,6 +159,12 @@ class ChainApplication:
             raise BlockInvalid("block.bad_validators", "block names another validator set")
 
     def _check_evidence(self, records: Sequence[bytes], height: int) -> None:
+        # Verify the block's evidence is within the cap, each record once, before any signature is checked
+        if len(records) > EVIDENCE_PER_BLOCK_MAX:
+            raise BlockInvalid("block.too_much_evidence", f"{len(records)} evidence records exceed the cap of "
+                                                          f"{EVIDENCE_PER_BLOCK_MAX} a block")
+        if len(set(records)) != len(records):
+            raise BlockInvalid("block.duplicate_evidence", "an evidence record appears twice in the block")
         for record in records:
             verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE,
                             verify=self.verifier)

@@ -7,12 +7,15 @@ import random
 import pytest
 
 from chain.block import Block
+from chain.constants import EVIDENCE_BYTES_MAX, EVIDENCE_PER_BLOCK_MAX
 from chain.genesis import genesis_from_document
 from chain.keys import SignatureVerifier
 from chain.merkle import merkle_root
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path, ref_hash, verify_proof
 from chain.transaction import TransactionDecoder, build_transaction
+from chain.votes import sign_vote
 from commerce.executor import get_nonce
+from consensus.messages import Evidence
 from node.application import ChainApplication, StateDivergence
 from node.mempool import Mempool, MempoolLimits
 from node.workload import build_workload, make_world
@@ -155,3 +158,32 @@ def test_the_leveldb_store_and_its_memory_twin_reach_the_same_state_tree_block_b
     finally:
         for store in stores:
             store.close()
+
+
+def _evidence(view: int) -> bytes:
+    """Validator 0's two PREPAREs at height 1, view ``view``, for different blocks."""
+    votes = [sign_vote(KEYS[0], GENESIS.chain_id, "prepare", 1, view, hashlib.sha256(name).digest()) for name in (b"a", b"b")]
+    return Evidence.of(*votes).encode()
+
+
+@pytest.mark.parametrize("records, code", [
+    ([_evidence(view) for view in range(EVIDENCE_PER_BLOCK_MAX + 1)], "block.too_much_evidence"),
+    ([_evidence(0), _evidence(0)], "block.duplicate_evidence"),
+], ids=["one record past the cap", "one record twice"])
+def test_a_block_with_evidence_past_the_cap_or_twice_is_refused(records, code):
+    """Each record is valid: without the cap a primary could fill a block with
+    evidence beyond what a certified block may encode to (so nobody could take
+    it by sync) and make every validator check two signatures a record."""
+    (proposer, _), (follower, _) = node(), node()
+    block = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key, tuple(records), [])
+    assert not follower.validate_block(block)
+    with pytest.raises(StateDivergence, match=code):
+        commit(follower, block)
+    within = proposer.build_block(1, proposer.store.last_block_hash(), T0 + 1000, KEYS[1].public_key,
+                                  tuple(dict.fromkeys(records))[:EVIDENCE_PER_BLOCK_MAX], [])
+    assert follower.validate_block(within)
+
+
+def test_the_largest_evidence_record_encodes_to_the_bound():
+    largest = [sign_vote(KEYS[0], GENESIS.chain_id, "prepare", 2**64 - 1, 2**64 - 1, bytes([fill]) * 32) for fill in (0, 255)]
+    assert len(Evidence.of(*largest).encode()) == EVIDENCE_BYTES_MAX
