@@ -7,10 +7,12 @@ get over a state of 100,000 accounts costs several. A key enters the cache
 when it is read; a write updates a key the cache holds, only once LevelDB
 has applied it, so the cache never holds a value the database does not; a
 read that overlaps a write (the RPC reads while the worker commits) is not
-remembered, as it may have seen the value before the write. A read decides
-to remember and remembers under one lock, which a write takes to start and
-to finish: else a write could start and finish between the two, and the
-read would put back the value it replaced, for good. A
+remembered, as it may have seen the value before the write. Every change
+to the cache happens under one lock, which a write takes to start and to
+finish: a read decides to remember and remembers under it (else a write
+could start and finish between the two, and the read would put back the
+value it replaced, for good), and so does a hit, which moves the entry to
+the young generation. A
 key only written (a block, a transaction's location, a state tree node:
 most of a block's writes) never displaces what is read.
 Keys under the ``uncached`` prefixes (state tree nodes, which have their own
@@ -87,7 +89,8 @@ class LevelDBStore:
         self._cache_lock = threading.Lock()
 
     def get(self, key: bytes) -> bytes | None:
-        value = self._cache.get(key)
+        with self._cache_lock:            # a hit in the older generation moves the entry: a write, too
+            value = self._cache.get(key)
         if value is not MISSING:
             return value
         before = self._writes

@@ -336,3 +336,32 @@ def test_a_write_between_a_reads_check_and_its_remembering_is_not_undone(tmp_pat
         assert store.get(b"nonce") == b"5"
     finally:
         store.close()
+
+
+def test_a_write_while_a_hit_moves_its_entry_is_not_undone(tmp_path):
+    """A hit in the older generation moves the entry to the young one: a
+    commit landing in between must not be overwritten by the old value."""
+    store = LevelDBStore(tmp_path / "db", read_cache_entries=4)
+    try:
+        store.put(b"nonce", b"4")
+        assert store.get(b"nonce") == b"4"
+        for index in range(3):                       # the young generation fills: the entry moves to the older one
+            store.get(b"other %d" % index)
+        assert b"nonce" in store._cache._older
+        writers: list[threading.Thread] = []
+
+        class CommitDuringHit(dict):
+            def get(self, key, default=None):
+                value = dict.get(self, key, default)
+                if key == b"nonce" and not writers:
+                    writers.append(threading.Thread(target=lambda: _write(store, True, b"nonce", b"5")))
+                    writers[0].start()
+                    writers[0].join(timeout=0.5)     # with the lock the writer waits for this hit to finish
+                return value
+        store._cache._older = CommitDuringHit(store._cache._older)
+        assert store.get(b"nonce") == b"4"
+        writers[0].join(timeout=10)
+        assert not writers[0].is_alive()
+        assert store.get(b"nonce") == b"5"
+    finally:
+        store.close()
