@@ -67,6 +67,7 @@ class BlockStore:
             raise ValueError("a store keeps at least the state of the height it just committed")
         self.kv = kv
         self.proof_window_blocks = proof_window_blocks
+        self._lowest_kept: dict[bytes, int] = {}   # prefix of height-keyed records -> lowest height that may hold one
         self._tree_nodes = CachedNodes(_StoredNodes(kv))
         scheme = kv.get(keys.META_STATE_SCHEME)
         if kv.get(keys.META_GENESIS_HASH) is not None and scheme != STATE_SCHEME.encode():
@@ -188,13 +189,24 @@ class BlockStore:
 
     def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int) -> list[bytes]:
         """The records under ``prefix`` keyed by a height at or below
-        ``height``, in height order, each deleted in ``batch``."""
+        ``height``, in height order, each deleted in ``batch``. Read key by
+        key from the lowest height that may still hold one: a scan from the
+        prefix would walk past every record deleted before, which LevelDB
+        keeps as a marker until a compaction, more of them every block."""
+        if height < 0:
+            return []
+        start = self._lowest_kept.get(prefix)
+        if start is None:                 # once a run: where the kept records begin
+            first = next(iter(self.kv.iterate_prefix(prefix)), None)
+            start = keys.decode_height(first[0][len(prefix):]) if first is not None else height + 1
         taken = []
-        for key, raw in self.kv.iterate_prefix(prefix):
-            if keys.decode_height(key[len(prefix):]) > height:
-                break
-            batch.delete(key)
-            taken.append(raw)
+        for kept in range(start, height + 1):
+            key = prefix + keys.encode_height(kept)
+            raw = self.kv.get(key)
+            if raw is not None:
+                batch.delete(key)
+                taken.append(raw)
+        self._lowest_kept[prefix] = max(start, height + 1)
         return taken
 
     # -- reads ------------------------------------------------------------------
