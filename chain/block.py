@@ -12,7 +12,7 @@ from typing import Any
 
 from chain.constants import (EVIDENCE_BYTES_MAX, EVIDENCE_PER_BLOCK_MAX, HASH_BYTES, HEADER_VERSION, MAX_UINT64,
                              PUBLIC_KEY_BYTES)
-from chain.encoding import pack, unpack, unpack_first_trusted
+from chain.encoding import pack, unpack, unpack_item_trusted
 from chain.errors import BlockError, DecodeError
 from chain.hashing import sha256
 from chain.merkle import merkle_root
@@ -135,7 +135,7 @@ def decode_block(raw: bytes, max_bytes: int) -> Block:
 def stored_header(raw: bytes) -> Header:
     """The header of a block this node stored, its transactions left undecoded:
     a read that needs the header alone costs the same for a full block."""
-    return Header.from_map(unpack_first_trusted(raw))
+    return Header.from_map(unpack_item_trusted(raw, 0))
 
 
 def block_from_list(items: Any) -> Block:

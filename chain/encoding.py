@@ -92,12 +92,18 @@ def unpack_trusted(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=True)
 
 
-def unpack_first_trusted(data: bytes) -> Any:
-    """The first item of an encoded list this node wrote itself, leaving the
-    rest undecoded (a stored block's header without its transactions)."""
+def unpack_item_trusted(data: bytes, *indexes: int) -> Any:
+    """The item at ``indexes`` of nested lists this node wrote itself (``1, 7``:
+    the eighth item of the second list), every other item skipped undecoded:
+    a stored block's header, or one of its transactions, without the rest."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(data), 1))
     unpacker.feed(data)
-    unpacker.read_array_header()
+    for index in indexes:
+        length = unpacker.read_array_header()
+        if not 0 <= index < length:
+            raise IndexError(f"item {index} of a list of {length}")
+        for _ in range(index):
+            unpacker.skip()
     return unpacker.unpack()
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from concurrent.futures import Executor
 from typing import Any, Awaitable, Callable, Iterator, Protocol, TypeVar
 
 from chain.block import Header
@@ -53,7 +54,7 @@ RPC_API_VERSION = "1.0.0"
 WAIT_MODES = ("none", "mempool", "commit")
 DEFAULT_PAGE_SIZE = 50
 T = TypeVar("T")
-READS_AT_ONCE = 2     # store reads running on threads at one time; more wait their turn
+READS_AT_ONCE = 2     # threads of a node's pool for store reads; more reads wait their turn
 
 _HEX_ID = "^[0-9a-f]{64}$"
 _HEX_BYTES = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -89,11 +90,14 @@ class RpcCodedError(CodedError):
 
 
 def build_method_table(node: NodeView, batch_max: int, page_size_max: int, commit_wait_s: float = 30.0,
-                       on_rejection: Callable[[str], None] = lambda code: None) -> MethodTable:
-    """The node's whole JSON-RPC table; ``rpc.discover`` documents it."""
+                       on_rejection: Callable[[str], None] = lambda code: None,
+                       reads: Executor | None = None) -> MethodTable:
+    """The node's whole JSON-RPC table; ``rpc.discover`` documents it.
+    ``reads``: the threads store reads run on (the node's own pool, which it
+    shuts down before it closes the store; None: the event loop's default)."""
     if page_size_max < 1:
         raise ValueError("page_size_max is at least 1")
-    api = _Api(node, page_size_max, commit_wait_s)
+    api = _Api(node, page_size_max, commit_wait_s, reads)
     table = MethodTable("Shopchain node", RPC_API_VERSION, batch_max, on_rejection)
     for name, summary, params, result, handler in api.methods():
         table.add(Method(name, summary, params, result, _checked(params, handler)))
@@ -186,11 +190,11 @@ def _no_trace(subject: str) -> str:
 
 
 class _Api:
-    def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float) -> None:
+    def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float, reads: Executor | None) -> None:
         self.node = node
         self.page_size_max = page_size_max
         self.commit_wait_s = commit_wait_s
-        self._reads = asyncio.Semaphore(READS_AT_ONCE)
+        self._reads = reads
 
     def methods(self) -> list[tuple[str, str, tuple[Param, ...], dict[str, Any], Callable[..., Awaitable[Any]]]]:
         paging = _paging(self.page_size_max)
@@ -553,13 +557,13 @@ class _Api:
         return await self._off_loop(lambda: self._read_now(query, prove))
 
     async def _off_loop(self, read: Callable[[], T]) -> T:
-        """Run a read of the store on a thread, at most READS_AT_ONCE at a
-        time: a scan of every order or the decoding of a full block must not
-        hold the event loop that runs consensus and the peers (a Python
-        thread still shares the GIL, but the loop gets its turn every few
-        milliseconds instead of after the whole read)."""
-        async with self._reads:
-            return await asyncio.to_thread(read)
+        """Run a read of the store on a thread of ``reads``: a scan of every
+        order or the decoding of a full block must not hold the event loop
+        that runs consensus and the peers (a Python thread still shares the
+        GIL, but the loop gets its turn every few milliseconds instead of
+        after the whole read). A call abandoned meanwhile leaves its read to
+        finish on its thread, which keeps its place in the pool until then."""
+        return await asyncio.get_running_loop().run_in_executor(self._reads, read)
 
     def _read_now(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
         """``query`` run on the state of the last committed height, read from

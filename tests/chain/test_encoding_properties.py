@@ -3,7 +3,7 @@ for every allowed value, and maps unsorted at any depth refused."""
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from chain.encoding import pack, unpack
+from chain.encoding import pack, unpack, unpack_item_trusted
 from chain.errors import DecodeError
 from tests.chain.msgpack_oracle import OracleEncoder
 
@@ -40,3 +40,24 @@ def test_any_unsorted_map_is_refused(value, choice):
     data = unsorted.encode(value)
     assume(unsorted.applied)
     assert code_of(data) == "encoding.unsorted_keys"
+
+
+@st.composite
+def lists_with_a_path(draw):
+    """A list of values and a path of indexes into it, each step into a list."""
+    value = draw(st.lists(VALUES, min_size=1, max_size=8))
+    path, inner = [], value
+    while True:
+        path.append(draw(st.integers(0, len(inner) - 1)))
+        if not (isinstance(inner[path[-1]], list) and inner[path[-1]] and draw(st.booleans())):
+            return value, path
+        inner = inner[path[-1]]
+
+
+@given(lists_with_a_path())
+def test_an_item_read_alone_is_the_item_of_the_whole_decode(case):
+    value, path = case
+    expected = unpack(pack(value))
+    for index in path:
+        expected = expected[index]
+    assert unpack_item_trusted(pack(value), *path) == expected

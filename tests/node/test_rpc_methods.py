@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -611,3 +612,36 @@ def test_a_scan_of_the_state_runs_off_the_event_loop(monkeypatch):
         return await listing
     answer = asyncio.run(run())
     assert timed_out == [False] and answer["result"]["total"] == 2
+
+
+def test_a_read_abandoned_by_its_call_ends_on_the_nodes_pool_before_the_pool_shuts_down(monkeypatch):
+    """The node stops: aiohttp cancels a call still running, and the node then
+    shuts its read pool down before closing the store. The cancelled call's
+    read runs on that pool, so the shutdown waits for it (on the default
+    executor it would still be reading while the store closed under it)."""
+    scenario = Scenario()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="node-reads")
+    table = build_method_table(scenario.node, batch_max=10, page_size_max=PAGE_SIZE_MAX, reads=pool)
+    entered, release, events = threading.Event(), threading.Event(), []
+    scan = queries.orders_list
+
+    def slow_scan(*args, **kwargs):
+        events.append(threading.current_thread().name)
+        entered.set()
+        release.wait(timeout=10)
+        events.append("read ended")
+        return scan(*args, **kwargs)
+    monkeypatch.setattr(queries, "orders_list", slow_scan)
+
+    async def abandon() -> None:
+        call = asyncio.create_task(table.dispatch(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "orders_list"}).encode()))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not entered.is_set() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        call.cancel()
+    asyncio.run(abandon())
+    shutting = threading.Thread(target=lambda: (pool.shutdown(wait=True), events.append("pool shut down")))
+    shutting.start()
+    release.set()
+    shutting.join(timeout=10)
+    assert events[0].startswith("node-reads") and events[1:] == ["read ended", "pool shut down"]

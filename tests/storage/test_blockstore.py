@@ -183,3 +183,14 @@ def test_a_data_folder_of_the_old_state_scheme_refuses_to_open(tmp_path):
     with pytest.raises(CodedError) as refused:
         open_block_store(tmp_path / "data")
     assert refused.value.code == "storage.old_state_scheme" and "resync" in refused.value.message
+
+
+def test_a_transaction_is_read_without_decoding_its_block(store, monkeypatch):
+    """tx_get answers on the event loop: one transaction, its result and its
+    block's header are read, never the whole block (20 ms or so when full)."""
+    filled(store)
+    monkeypatch.setattr("storage.blockstore.decode_block", lambda *args: pytest.fail("the whole block was decoded"))
+    monkeypatch.setattr(store, "results", lambda height: pytest.fail("every result was decoded"))
+    block = CHAIN[2][0]
+    found = store.transaction(hashlib.sha256(block.txs[-1]).hexdigest())
+    assert (found.raw, found.result, found.block_hash) == (block.txs[-1], results_for(block)[-1], block.hash())
