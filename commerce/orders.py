@@ -66,10 +66,12 @@ def compute_next_state(current: str, step: str) -> str:
     return ORDER_EDGES[(current, step)]
 
 
-def deadline_passed(order: dict[str, Any], now_ms: int) -> bool:
-    """The order's timer has fallen due, whether or not its step has run yet
-    (the per-block cap on timed steps may delay it)."""
-    return "timer" in order and parse_timer_key(order["timer"])[0] <= now_ms
+def deadline_passed(state: KeyValueReader, order: dict[str, Any], now_ms: int) -> bool:
+    """The order's timer has fallen due and its step waits to run (the
+    per-block cap on timed steps may delay it). A step that ran and failed
+    took its timer with it: the order is the parties' again."""
+    return ("timer" in order and parse_timer_key(order["timer"])[0] <= now_ms
+            and state.get(order["timer"]) is not None)
 
 
 def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, Any], step: str) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def process_step(state: Overlay, ctx: Context, order_id: str, order: dict[str, A
     Once the timer is due only its own step may move the order, so a
     transaction meets the same rules whether or not that step has run."""
     # Verify a transaction's step comes before the order's deadline
-    if not ctx.timed and deadline_passed(order, ctx.block_time_ms):
+    if not ctx.timed and deadline_passed(state, order, ctx.block_time_ms):
         due_ms, timer_step, _ = parse_timer_key(order["timer"])
         raise TxRejected("order.illegal_step",
                          f"the order's {timer_step} fell due at {due_ms} ms; it takes no other step")
@@ -306,8 +308,9 @@ def process_review_post(state: Overlay, tx: SignedTransaction, ctx: Context) -> 
     _require_party(order, ctx.sender, "buyer")
     text_hash = hash_field(body, "text_hash")
     rating = rating_field(body, "rating")
-    # Verify the order is settled and not reviewed yet
-    if order["state"] not in ("settled", "resolved"):
+    # Verify the order is settled (or its auto_confirm is due) and not reviewed yet
+    auto_confirmed = order["state"] == "delivered" and deadline_passed(state, order, ctx.block_time_ms)
+    if order["state"] not in ("settled", "resolved") and not auto_confirmed:
         raise TxRejected("review.not_settled", "only a settled order can be reviewed; wait for settlement")
     if order["reviewed"]:
         raise TxRejected("review.exists", "this order was already reviewed; one review per order")

@@ -83,7 +83,7 @@ def process_trace_record(state: Overlay, tx: SignedTransaction, ctx: Context) ->
     _append(state, subject, {**trace, "stage": stage}, event)
     ctx.emit("trace.recorded", subject=subject, stage=stage, index=trace["count"])
     order = get_order(state, subject) if is_hex_id(subject) else None
-    delivers = order is not None and order["state"] == "shipped" and not deadline_passed(order, ctx.block_time_ms)
+    delivers = order is not None and order["state"] == "shipped" and not deadline_passed(state, order, ctx.block_time_ms)
     if stage == "delivery" and delivers:
         process_order_delivered(state, ctx, subject, order)
 

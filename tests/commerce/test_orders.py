@@ -1,6 +1,7 @@
 import pytest
 
 from chain.constants import MAX_UINT64
+from commerce.errors import TxRejected
 from commerce.orders import ORDER_EDGES, ORDER_STATES, compute_fee_shares
 from commerce.queries import account_get, order_get, product_get
 from tests.commerce.harness import DAY_MS, GENESIS_TIME_MS, Chain, digest
@@ -279,3 +280,33 @@ def test_a_total_past_the_largest_amount_is_refused():
             "coupon": f"{batch}/1"}
     chain.fails(buyer, "order.create", body, "order.total_overflow")
     assert product_get(chain.store, f"{merchant.address}/gold")["stock"] == 2
+
+
+def test_a_review_waits_for_no_delayed_auto_confirm():
+    """The auto_confirm is due but waits behind the cap: the buyer, who can no
+    longer confirm, can review as once it has run."""
+    market = Market(params={"timed_steps_per_block_max": 1})
+    first, second = _reach(market, "delivered"), _reach(market, "delivered")
+    review = {"order": second, "rating": 4, "text_hash": digest("fine")}
+    result, _ = market.chain.run(market.buyer, "review.post", review, advance_ms=TIMEOUTS["auto_confirm"] + 1)
+    assert result.ok, result
+    assert (market.state(first), market.state(second)) == ("settled", "delivered")
+    market.chain.block([])
+    assert market.state(second) == "settled" and order_get(market.chain.store, second)["review"]["rating"] == 4
+
+
+def test_an_order_whose_timed_step_failed_is_its_parties_again(monkeypatch):
+    """A timed step that fails takes its timer with it: the deadline rule no
+    longer holds the order, so the buyer and merchant can still move it."""
+    from commerce import dispatch
+    market = Market()
+    order_id = market.order_in("shipped")
+
+    def failing(state, ctx, record_id):
+        raise TxRejected("funds.overflow", "as a step that breaks a rule")
+    monkeypatch.setitem(dispatch.TIMED_STEPS, "ship_timeout", failing)
+    execution = market.chain.block([], advance_ms=TIMEOUTS["ship_timeout"] + 1)
+    assert [event["kind"] for event in execution.step_events] == ["step.failed"]
+    assert market.state(order_id) == "shipped"
+    market.chain.ok(market.merchant, "order.refund", {"order": order_id, "reason": "late"})
+    assert market.state(order_id) == "refunded" and market.balance(market.buyer) == 10 * PRICE
