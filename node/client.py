@@ -25,6 +25,7 @@ from chain.transaction import SignedTransaction, build_transaction
 WAIT_MODES = ("none", "mempool", "commit")
 # Keys one verified getter may read, one round of proofs each (a trace of
 # that many events, say): a bound on what a lying node can make it fetch.
+ANSWER_BYTES_MAX = 64 * 1024 * 1024   # a page, a block's ids, a long trace: far below this
 QUERY_PROOF_ROUNDS_MAX = 16      # rounds of proofs: how deep one key's value leads to the next
 QUERY_PROOF_KEYS_MAX = 100_000   # keys one query may need proven (a trace of as many events)
 T = TypeVar("T")
@@ -84,13 +85,25 @@ class ShopchainClient:
             raise RuntimeError("use ShopchainClient as 'async with'")
         try:
             async with self._session.post(self.rpc_url, data=json.dumps(body), headers={"Content-Type": "application/json"}) as response:
-                text = await response.text()
+                text = await self._answer_bytes(response)
         except (aiohttp.ClientError, OSError) as error:
             raise RpcCallError("client.unreachable", f"cannot reach {self.rpc_url}: {error}; is the node running?") from None
         try:
             return json.loads(text)
-        except ValueError:
-            raise RpcCallError("client.bad_answer", f"{self.rpc_url} answered with something that is not JSON") from None
+        except (ValueError, RecursionError):
+            raise RpcCallError("client.bad_answer", f"{self.rpc_url} answered with something that is not JSON-RPC") from None
+
+    async def _answer_bytes(self, response: aiohttp.ClientResponse) -> bytes:
+        """The answer's body, read up to ANSWER_BYTES_MAX: a node that lies
+        may answer without end, before anything could check what it says."""
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > ANSWER_BYTES_MAX:
+                raise RpcCallError("client.bad_answer", f"{self.rpc_url} answered more than {ANSWER_BYTES_MAX} bytes; "
+                                                        "no node answers that much: ask another node")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     # -- transactions -------------------------------------------------------
 

@@ -183,3 +183,46 @@ def test_cors_on_rpc_is_what_the_config_allows(origin):
         finally:
             await runner.cleanup()
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("answer", ["endless", "deep"])
+def test_a_node_answering_without_end_or_nested_past_the_parser_is_a_coded_error(answer, monkeypatch):
+    """A lying node's answer is refused as client.bad_answer: one of more than
+    the cap, read no further than it (not the whole body in memory first), and
+    one nested deeper than the JSON parser goes (it raised RecursionError)."""
+    monkeypatch.setattr("node.client.ANSWER_BYTES_MAX", 1024 * 1024)
+    sent = []
+
+    async def liar(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        if answer == "deep":
+            await response.write(b"[" * 200_000 + b"]" * 200_000)
+            return response
+        chunk = b" " * (256 * 1024)
+        for _ in range(64):                      # 16 MiB, unless the client stops reading first
+            try:
+                await response.write(chunk)
+            except (ConnectionError, RuntimeError):
+                break
+            sent.append(len(chunk))
+        return response
+
+    async def scenario():
+        app = web.Application()
+        app.router.add_post("/rpc", liar)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            async with ShopchainClient(f"http://127.0.0.1:{port}/rpc") as client:
+                with pytest.raises(RpcCallError) as error:
+                    await client.call("chain_status")
+            return error.value
+        finally:
+            await runner.cleanup()
+    refused = asyncio.run(scenario())
+    assert refused.code == "client.bad_answer"
+    assert sum(sent) < 16 * 1024 * 1024
