@@ -165,6 +165,14 @@ def validate_params(given: Any) -> dict[str, int | bool]:
     return params
 
 
+# Ceilings of the timing parameters: a view timeout of days would let one
+# crashed primary stall the chain for as long (and no params.update could
+# commit to lower it), a drift of hours would let a primary move block time,
+# and with it every commerce deadline, that far ahead.
+TIMING_CEILINGS_MS = {"view_timeout_ms": 600_000, "empty_block_interval_ms": 60_000,
+                      "block_execution_budget_ms": 60_000, "max_clock_drift_ms": 60_000}
+
+
 def _check_param_relations(params: dict[str, int | bool]) -> None:
     for name in ("fee_bps", "agent_bps"):
         if params[name] > BPS_DENOMINATOR:
@@ -177,6 +185,10 @@ def _check_param_relations(params: dict[str, int | bool]) -> None:
             raise GenesisError("genesis.invalid", f"parameter {name} must be at least 1")
     if params["tx_bytes_max"] > params["block_bytes_max"]:
         raise GenesisError("genesis.invalid", "tx_bytes_max cannot exceed block_bytes_max")
+    for name, ceiling_ms in TIMING_CEILINGS_MS.items():
+        if params[name] > ceiling_ms:
+            raise GenesisError("genesis.invalid", f"{name} is at most {ceiling_ms} ms; a larger value (seconds typed "
+                                                  "as milliseconds, say) would stall the chain or let its clock run ahead")
     floor_ms = 2 * (params["empty_block_interval_ms"] + params["block_execution_budget_ms"])
     if params["view_timeout_ms"] < floor_ms:
         raise GenesisError(

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from chain.errors import GenesisError
-from chain.genesis import DEFAULT_PARAMS, parse_genesis
+from chain.genesis import DEFAULT_PARAMS, TIMING_CEILINGS_MS, parse_genesis
 from tests.factories import seeded_key, validator_keys
 
 VALIDATORS = [k.address for k in validator_keys(4)]
@@ -86,3 +86,14 @@ def test_each_validation_error_has_its_code(text, expected):
 def test_view_timeout_floor_is_exactly_twice_interval_plus_budget():
     parse_genesis(json.dumps(document(params={"view_timeout_ms": 4_000})))
     parse_genesis(json.dumps(document(params={"agent_bps": 5_000, "validator_bps": 5_000, "fee_bps": 10_000})))
+
+
+@pytest.mark.parametrize("name, ceiling_ms", sorted(TIMING_CEILINGS_MS.items()))
+def test_a_timing_parameter_above_its_ceiling_is_refused(name, ceiling_ms):
+    """A view timeout of days (seconds typed as milliseconds, say) applies at
+    once: one crashed primary would stall the chain past any correction."""
+    base = {"view_timeout_ms": 600_000} if name != "view_timeout_ms" else {}
+    parse_genesis(json.dumps(document(params={**base, name: ceiling_ms})))
+    with pytest.raises(GenesisError) as refused:
+        parse_genesis(json.dumps(document(params={**base, name: ceiling_ms + 1})))
+    assert refused.value.code == "genesis.invalid" and str(ceiling_ms) in refused.value.message

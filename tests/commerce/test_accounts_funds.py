@@ -92,4 +92,6 @@ def test_params_update(chain):
     chain.ok(chain.admin, "params.update", {"name": "fee_bps", "value": 300})
     chain.fails(chain.admin, "params.update", {"name": "nope", "value": 1}, "params.unknown")
     chain.fails(chain.admin, "params.update", {"name": "fee_bps", "value": 20_000}, "params.invalid")
+    chain.fails(chain.admin, "params.update", {"name": "view_timeout_ms", "value": 600_001}, "params.invalid")
+    chain.ok(chain.admin, "params.update", {"name": "view_timeout_ms", "value": 600_000})
     chain.fails(chain.register("bob"), "params.update", {"name": "fee_bps", "value": 1}, "auth.forbidden")
