@@ -8,30 +8,24 @@ the block runs on an overlay of the committed state and every root must
 match. The execution is kept until the block commits or another replaces it,
 so a validated block is not executed twice; a block met only in sync is
 executed at commit, and a root that differs then halts the node loudly.
-``build_block_after`` builds the next height's block on what a validated,
-not yet committed block leaves (an overlay of its writes and its tree
-nodes), and that block's execution is kept across the parent's commit.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 from chain.block import Block, Header
 from chain.constants import EVIDENCE_MAX_AGE, EVIDENCE_PER_BLOCK_MAX, HEADER_VERSION
 from chain.errors import CodedError
 from chain.genesis import Genesis
 from chain.merkle import merkle_root
-from chain.kv import KeyValueReader
-from chain.state_tree import STATE_TREE_RADIX_BITS, NodeReader, StateTree, TreeUpdate, key_path, state_changes
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, key_path, state_changes
 from chain.keys import Verify, verify_signature
 from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
 from chain.votes import CommitCertificate
 from commerce.errors import BlockInvalid
 from commerce.executor import BlockExecution, execute_block
 from commerce.genesis_state import compute_genesis_tree, compute_genesis_write_set
-from commerce.keys import PARAM
-from commerce.overlay import Overlay
 from commerce.records import get_param
 from commerce.search import search_terms
 from consensus.messages import decode_evidence, verify_evidence
@@ -68,18 +62,6 @@ def _none_known(tx_id: str) -> SignedTransaction | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _NodesOver:
-    """The state tree's nodes of a version not written yet, over the stored ones."""
-
-    nodes: Mapping[bytes, bytes]
-    stored: NodeReader
-
-    def get_node(self, node_key: bytes) -> bytes | None:
-        raw = self.nodes.get(node_key)
-        return raw if raw is not None else self.stored.get_node(node_key)
-
-
 @dataclass
 class ChainApplication:
     store: BlockStore
@@ -113,36 +95,10 @@ class ChainApplication:
         cannot find the block invalid."""
         candidates = list(txs)
         execution, tree = self._execute(height, time_ms, candidates)
-        return self._assemble(height, prev_hash, time_ms, proposer, evidence, candidates, execution, tree)
-
-    def build_block_after(self, parent: Block, time_ms: int, proposer: bytes,
-                          txs: Sequence[SignedTransaction]) -> Block | None:
-        """The next height's block, without evidence, built on the state
-        ``parent`` leaves while ``parent`` (validated here) waits for its
-        commit, so a primary has its block ready when that commit lands.
-        ``txs`` follow ``parent``'s nonces (``Mempool.reap``'s ``after``).
-        None when ``parent`` was not validated here, or moves a parameter:
-        the caps a block is built within are the committed ones."""
-        prepared = self._prepared.get(parent.hash())
-        if prepared is None or any(key.startswith(PARAM) for key in prepared.execution.write_set):
-            return None
-        state = Overlay(self.store.state())
-        state.writes.update(prepared.execution.write_set)
-        nodes = _NodesOver(prepared.tree.nodes, self.store)
-        candidates = list(txs)
-        execution, tree = self._execute(parent.height + 1, time_ms, candidates, state, nodes, prepared.tree.root)
-        return self._assemble(parent.height + 1, parent.hash(), time_ms, proposer, (), candidates, execution, tree)
-
-    def nonces_used(self, block_hash: bytes) -> dict[bytes, int]:
-        """The last nonce of each sender of a block validated or built here."""
-        prepared = self._prepared.get(block_hash)
-        return {} if prepared is None else {tx.sender: tx.nonce for tx in prepared.txs}
-
-    def _assemble(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, evidence: tuple[bytes, ...],
-                  txs: list[SignedTransaction], execution: BlockExecution, tree: TreeUpdate) -> Block:
-        header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in txs], evidence, execution, tree)
-        block = Block(header, tuple(tx.raw for tx in txs), tuple(evidence))
-        self._prepared[block.hash()] = _Prepared(block, tuple(txs), execution, tree)
+        header = self._header(height, prev_hash, time_ms, proposer, [tx.raw for tx in candidates], evidence, execution,
+                              tree)
+        block = Block(header, tuple(tx.raw for tx in candidates), tuple(evidence))
+        self._prepared[block.hash()] = _Prepared(block, tuple(candidates), execution, tree)
         return block
 
     def validate_block(self, block: Block, known: KnownTransactions = _none_known) -> bool:
@@ -166,9 +122,7 @@ class ChainApplication:
         terms = [term for index, (tx, result) in enumerate(zip(prepared.txs, results))
                  for term in search_terms(tx, result, block.height, index)]
         self.store.commit(block, certificate, results, prepared.execution.write_set, prepared.tree, terms)
-        # What was prepared for this height goes; a block built on this one stays for the next.
-        self._prepared = {block_hash: kept for block_hash, kept in self._prepared.items()
-                          if kept.block.header.prev_hash == block.hash()}
+        self._prepared.clear()
         return CommittedBlock(block, prepared.txs, prepared.execution)
 
     # -- checks -------------------------------------------------------------------
@@ -215,19 +169,14 @@ class ChainApplication:
             verify_evidence(decode_evidence(record), self.genesis.validators, self.chain_id, height - 1, EVIDENCE_MAX_AGE,
                             verify=self.verifier)
 
-    def _execute(self, height: int, time_ms: int, txs: Sequence[SignedTransaction],
-                 state: KeyValueReader | None = None, nodes: NodeReader | None = None,
-                 parent_root: bytes | None = None) -> tuple[BlockExecution, TreeUpdate]:
-        """The block's execution and the state tree's version ``height`` after
-        it: on the committed state, or on ``state``, ``nodes`` and
-        ``parent_root`` a block not committed yet leaves."""
-        if state is None:
-            state, nodes, parent_root = self.store.state(), self.store, self.store.tree_root(height - 1)
+    def _execute(self, height: int, time_ms: int, txs: Sequence[SignedTransaction]) -> tuple[BlockExecution, TreeUpdate]:
+        """The block's execution and the state tree's version ``height`` after it."""
+        state = self.store.state()
         execution = execute_block(state, time_ms, txs)
         # The values before the block (mostly just read, so cached) spare the tree reading the old leaves.
         previous = {key_path(key): state.get(key) for key in execution.write_set}
-        tree = StateTree(nodes, STATE_TREE_RADIX_BITS).update(parent_root, state_changes(execution.write_set), height,
-                                                              previous)
+        tree = StateTree(self.store, STATE_TREE_RADIX_BITS).update(
+            self.store.tree_root(height - 1), state_changes(execution.write_set), height, previous)
         return execution, tree
 
     def _header(self, height: int, prev_hash: bytes, time_ms: int, proposer: bytes, txs: list[bytes],

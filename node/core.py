@@ -185,7 +185,6 @@ class NodeCore:
         self._early_at_once = False     # ... without the batching delay
         self._under_load = False        # the last block committed carried transactions
         self._block_txs_max = app.param("block_txs_max")
-        self._built_ahead: Block | None = None   # the next height's block, built on a validated parent (_build_ahead)
         self._timing = self._committed_timing()
         self._sync_armed = False
         self._persisting = 0          # the height being persisted on the worker, if any
@@ -309,7 +308,10 @@ class NodeCore:
         self._busy = True
 
         def guarded() -> _Outcome:
-            return _guarded(job)
+            try:
+                return _Outcome(job())
+            except Exception as error:   # noqa: BLE001 - any failure of a slow step leaves the node untrustworthy
+                return _Outcome(error=error)
 
         def done(outcome: _Outcome) -> None:
             self._busy = False
@@ -336,10 +338,6 @@ class NodeCore:
             self._timer_args[action.kind] = (action.height, action.view)
             self.host.set_timer(action.kind, action.delay_ms)
         elif isinstance(action, BuildProposal):
-            built, self._built_ahead = self._built_ahead, None
-            if built is not None and built.header.prev_hash == action.prev_hash and not action.evidence:
-                self._queue.extend(self.replica.on_proposal_built(built, now_ms()))
-                return
             txs = self.mempool.reap(self.app.param("block_txs_max"), self.app.param("block_bytes_max"))
             proposer = self.replica.me
             self._slow(lambda: self.app.build_block(action.height, action.prev_hash, action.time_ms, proposer,
@@ -347,9 +345,8 @@ class NodeCore:
                        lambda block: self._queue.extend(self.replica.on_proposal_built(block, now_ms())))
         elif isinstance(action, Execute):
             known = self.mempool.pending
-            block_hash = action.block.hash()
-            self._slow(lambda: (self.app.validate_block(action.block, known), self.app.nonces_used(block_hash)),
-                       lambda outcome: self._validated(action.block, *outcome))
+            self._slow(lambda: self.app.validate_block(action.block, known),
+                       lambda ok: self._queue.extend(self.replica.on_block_validated(action.block.hash(), ok, now_ms())))
         elif isinstance(action, Commit):
             self._commit(action.block, action.certificate, synced=False)
         elif isinstance(action, _SyncedCommit):
@@ -359,35 +356,6 @@ class NodeCore:
             self._request_blocks()
         else:
             raise TypeError(f"unknown action {action!r}")
-
-    def _validated(self, block: Block, ok: bool, nonces: dict[bytes, int]) -> None:
-        self._queue.extend(self.replica.on_block_validated(block.hash(), ok, self.host.now_ms()))
-        if ok:
-            self._build_ahead(block, nonces)
-
-    def _build_ahead(self, parent: Block, nonces: dict[bytes, int]) -> None:
-        """As the first primary of the next height, with transactions waiting
-        beyond ``parent`` (validated, its votes still to come), build the next
-        block on the state ``parent`` leaves, on the worker beside the core's
-        queue: it is ready when ``parent`` commits, and the height's proposal
-        no longer waits for a build. Used only if ``parent`` is the block that
-        commits and no evidence waits to be proposed."""
-        height = parent.height + 1
-        if not self.is_validator or self.genesis.validators.primary(height, 0) != self.key.public_key:
-            return
-        txs = self.mempool.reap(self.app.param("block_txs_max"), self.app.param("block_bytes_max"), after=nonces)
-        if not txs:
-            return
-        time_ms = max(self.host.now_ms(), parent.header.time_ms + 1)
-        proposer = self.key.public_key
-
-        def keep(outcome: _Outcome) -> None:
-            if outcome.error is not None:
-                log.warning("building block %d ahead failed (%r); it is built when due instead", height, outcome.error)
-            elif outcome.value is not None and self.committed_height < height:
-                self._built_ahead = outcome.value
-
-        self.worker.run(lambda: _guarded(lambda: self.app.build_block_after(parent, time_ms, proposer, txs)), keep)
 
     # -- commit: one path for consensus and sync ------------------------------------------
 
@@ -577,14 +545,6 @@ class NodeCore:
         if not self._sync_armed and self.syncer.has_work(held):
             self._sync_armed = True
             self.host.set_timer(TIMER_SYNC, self.settings.sync_tick_ms)
-
-
-def _guarded(job: Callable[[], T]) -> _Outcome:
-    """A worker job's value or the exception it raised, handed to the core's thread."""
-    try:
-        return _Outcome(job())
-    except Exception as error:   # noqa: BLE001 - the core decides what a failure means
-        return _Outcome(error=error)
 
 
 def frame_bytes_needed(block_bytes_max: int, block_txs_max: int, validators: int) -> int:

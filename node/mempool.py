@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from chain.errors import TransactionError
 from chain.transaction import SignedTransaction, TransactionDecoder, transaction_id
@@ -155,15 +155,12 @@ class Mempool:
         if tx_id in self._by_id:
             raise RequestRejected("tx.duplicate", f"transaction {tx_id} is already pending; wait for it to commit")
 
-    def reap(self, txs_max: int, bytes_max: int, after: Mapping[bytes, int] | None = None) -> list[SignedTransaction]:
+    def reap(self, txs_max: int, bytes_max: int) -> list[SignedTransaction]:
         """Transactions for the next block: each sender's contiguous run from
-        its next nonce, senders interleaved by arrival, within both caps.
-        ``after``: the last nonce of each sender in a block not committed yet,
-        for a block built on it."""
-        after = after or {}
+        its next nonce, senders interleaved by arrival, within both caps."""
         heads: list[tuple[int, bytes, int]] = []
         for sender, queue in self._senders.items():
-            next_nonce = max(self._committed_nonce(sender), after.get(sender, 0)) + 1
+            next_nonce = self._committed_nonce(sender) + 1
             if next_nonce in queue.by_nonce:
                 heads.append((queue.by_nonce[next_nonce].arrival, sender, next_nonce))
         heapq.heapify(heads)

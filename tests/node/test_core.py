@@ -540,37 +540,3 @@ def test_a_committed_params_update_retimes_the_replica():
     assert (core.replica.config.view_timeout_ms, core.replica.config.empty_block_interval_ms) == (30_000, 1_500)
     assert core.settings.view_timeout_ms == 30_000
     assert ("view", 30_000) in host.timers and ("view", SETTINGS.view_timeout_ms) not in host.timers
-
-
-def _proposals_at(host: Host, height: int) -> list:
-    messages = [decode_message(payload, 4, FRAME_BYTES_MAX) for _, kind, payload in host.sent if kind == KIND_CONSENSUS]
-    return [message for message in messages if getattr(message, "block", None) is not None and message.height == height]
-
-
-@pytest.mark.parametrize("parent_commits", [True, False], ids=["its parent commits", "another block commits"])
-def test_the_next_primary_builds_its_block_while_the_height_before_is_voted_on(parent_commits):
-    """Block 1 validated, the primary of height 2 builds block 2 on the state
-    block 1 leaves (the transaction after block 1's nonce) before block 1
-    commits, and proposes it once it does without building again. Built on a
-    block that does not commit, it is dropped and height 2 is built anew."""
-    me = primary_at(2)
-    core, host, worker = new_core(me=me)
-    builds = []
-    build_block = core.app.build_block
-    core.app.build_block = lambda *args: builds.append(args[0]) or build_block(*args)
-    [one] = chain(1, txs=(mint(1),))
-    [other] = chain(1, tag=7, txs=(mint(1),))
-    for nonce in (1, 2):
-        core.submit(mint(nonce).raw)
-    core.on_message(PEER, KIND_CONSENSUS, propose(one.block))
-    worker.drain()                                   # validates block 1, then builds block 2 ahead
-    committed = one if parent_commits else other
-    serve_sync(core, host, worker, [committed])
-    worker.drain()
-    core.on_timer(TIMER_EARLY_PROPOSE)
-    worker.drain()
-    assert host.halted is None and core.store.block_by_height(1).hash() == committed.block.hash()
-    [proposal] = _proposals_at(host, 2)
-    assert proposal.block.header.prev_hash == committed.block.hash()
-    assert proposal.block.txs == (mint(2).raw,)
-    assert builds == ([] if parent_commits else [2])
