@@ -117,8 +117,8 @@ class NodeRuntime:
         self._stopping: asyncio.Task[None] | None = None
         self.fatal: str | None = None
         self._last_commit_ms = self.monotonic_ms()
-        self._admitted_ms: dict[str, int] = {}
-        self._reads = ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix=f"{self.config.node.name}-reads")    # transactions admitted over RPC, by id, until they commit
+        self._admitted_ms: dict[str, int] = {}    # transactions admitted over RPC, by id, until they commit
+        self._reads = ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix=f"{self.config.node.name}-reads")
 
     def _settings(self) -> CoreSettings:
         """Timing as committed (params.update moves it; the core follows later moves)."""
