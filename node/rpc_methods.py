@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterator, Protocol, TypeVar
 
 from chain.block import Header
@@ -54,7 +55,27 @@ RPC_API_VERSION = "1.0.0"
 WAIT_MODES = ("none", "mempool", "commit")
 DEFAULT_PAGE_SIZE = 50
 T = TypeVar("T")
-READS_AT_ONCE = 2     # threads of a node's pool for store reads; more reads wait their turn
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPools:
+    """The threads a node's store reads run on, off its event loop: ``reads``
+    for those of one object, block or proof, ``scans`` for the lists that
+    pass every record of a kind, so a queue of scans never holds a getter.
+    The node shuts them down before it closes the store."""
+
+    reads: Executor
+    scans: Executor
+
+    @classmethod
+    def start(cls, name: str) -> "ReadPools":
+        return cls(ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-reads"),
+                   ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-scans"))
+
+    def shutdown(self) -> None:
+        """Wait for the reads in flight, then stop the threads."""
+        self.reads.shutdown(wait=True)
+        self.scans.shutdown(wait=True)
 
 _HEX_ID = "^[0-9a-f]{64}$"
 _HEX_BYTES = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -91,13 +112,12 @@ class RpcCodedError(CodedError):
 
 def build_method_table(node: NodeView, batch_max: int, page_size_max: int, commit_wait_s: float = 30.0,
                        on_rejection: Callable[[str], None] = lambda code: None,
-                       reads: Executor | None = None) -> MethodTable:
+                       pools: ReadPools | None = None) -> MethodTable:
     """The node's whole JSON-RPC table; ``rpc.discover`` documents it.
-    ``reads``: the threads store reads run on (the node's own pool, which it
-    shuts down before it closes the store; None: the event loop's default)."""
+    ``pools``: the threads store reads run on (None: the event loop's default)."""
     if page_size_max < 1:
         raise ValueError("page_size_max is at least 1")
-    api = _Api(node, page_size_max, commit_wait_s, reads)
+    api = _Api(node, page_size_max, commit_wait_s, pools)
     table = MethodTable("Shopchain node", RPC_API_VERSION, batch_max, on_rejection)
     for name, summary, params, result, handler in api.methods():
         table.add(Method(name, summary, params, result, _checked(params, handler)))
@@ -190,11 +210,11 @@ def _no_trace(subject: str) -> str:
 
 
 class _Api:
-    def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float, reads: Executor | None) -> None:
+    def __init__(self, node: NodeView, page_size_max: int, commit_wait_s: float, pools: ReadPools | None) -> None:
         self.node = node
         self.page_size_max = page_size_max
         self.commit_wait_s = commit_wait_s
-        self._reads = reads
+        self._pools = pools
 
     def methods(self) -> list[tuple[str, str, tuple[Param, ...], dict[str, Any], Callable[..., Awaitable[Any]]]]:
         paging = _paging(self.page_size_max)
@@ -471,7 +491,7 @@ class _Api:
         }
 
     async def evidence_list(self, from_height: int = 0, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
-        records = await self._off_loop(lambda: sorted(
+        records = await self._off_loop(scan=True, read=lambda: sorted(
             (height, hashlib.sha256(record).hexdigest(), record) for height, record in self.node.store.evidence()
             if height >= from_height))
         limit = self._limit(limit)
@@ -556,14 +576,15 @@ class _Api:
     async def _read(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
         return await self._off_loop(lambda: self._read_now(query, prove))
 
-    async def _off_loop(self, read: Callable[[], T]) -> T:
-        """Run a read of the store on a thread of ``reads``: a scan of every
-        order or the decoding of a full block must not hold the event loop
-        that runs consensus and the peers (a Python thread still shares the
-        GIL, but the loop gets its turn every few milliseconds instead of
+    async def _off_loop(self, read: Callable[[], T], scan: bool = False) -> T:
+        """Run a read of the store on a thread of the node's pools: a scan of
+        every order or the decoding of a full block must not hold the event
+        loop that runs consensus and the peers (a Python thread still shares
+        the GIL, but the loop gets its turn every few milliseconds instead of
         after the whole read). A call abandoned meanwhile leaves its read to
         finish on its thread, which keeps its place in the pool until then."""
-        return await asyncio.get_running_loop().run_in_executor(self._reads, read)
+        pool = None if self._pools is None else self._pools.scans if scan else self._pools.reads
+        return await asyncio.get_running_loop().run_in_executor(pool, read)
 
     def _read_now(self, query: Callable[[KeyValueReader], dict[str, Any]], prove: bool) -> dict[str, Any]:
         """``query`` run on the state of the last committed height, read from
@@ -604,7 +625,7 @@ class _Api:
     async def _scan(self, list_query: Callable[..., dict[str, Any]], **filters: Any) -> dict[str, Any]:
         """A list method: ``list_query`` scans the latest state, off the loop."""
         read_at = self._read_at(self.node.store.last_height())
-        page = await self._off_loop(lambda: list_query(self.node.store.state(), **filters))
+        page = await self._off_loop(lambda: list_query(self.node.store.state(), **filters), scan=True)
         return {**queries.to_json(page), **read_at}
 
     def _read_at(self, height: int) -> dict[str, int]:

@@ -39,7 +39,7 @@ from node.http_api import add_health_route, add_http_api
 from node.mempool import Mempool
 from node.metrics import NodeMetrics, add_metrics_route
 from node.rpc_gate import RpcGate, listen
-from node.rpc_methods import READS_AT_ONCE, build_method_table
+from node.rpc_methods import ReadPools, build_method_table
 from node.sign_state_file import SignStateFile
 from node.subscriptions import SubscriptionHub
 from node.vote_log import VOTE_LOG_FILE, VoteLog
@@ -118,7 +118,7 @@ class NodeRuntime:
         self.fatal: str | None = None
         self._last_commit_ms = self.monotonic_ms()
         self._admitted_ms: dict[str, int] = {}    # transactions admitted over RPC, by id, until they commit
-        self._reads = ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix=f"{self.config.node.name}-reads")
+        self._read_pools = ReadPools.start(self.config.node.name)
 
     def _settings(self) -> CoreSettings:
         """Timing as committed (params.update moves it; the core follows later moves)."""
@@ -138,7 +138,7 @@ class NodeRuntime:
         p2p_app.router.add_get("/p2p", self.network.websocket_handler)
         api = web.Application(client_max_size=self.config.rpc.body_bytes_max + 1024)
         methods = build_method_table(self, self.config.rpc.batch_max, self.config.rpc.page_size_max, self.config.rpc.commit_wait_s,
-                                     self.metrics.reject, self._reads)
+                                     self.metrics.reject, self._read_pools)
         add_http_api(api, methods, self.hub, self.config.rpc.body_bytes_max, self.gate, self.config.rpc.ws_send_timeout_s,
                      self.config.rpc.cors_allow_origin)
         add_health_route(api, self.health)
@@ -186,7 +186,7 @@ class NodeRuntime:
         for runner in self._runners:
             await runner.cleanup()
         await asyncio.get_running_loop().run_in_executor(None, self.core.worker.shutdown)
-        await asyncio.get_running_loop().run_in_executor(None, self._reads.shutdown)    # reads in flight end first
+        await asyncio.get_running_loop().run_in_executor(None, self._read_pools.shutdown)    # reads in flight end first
         self.store.close()
         self._stopped.set()
 

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from consensus.messages import Evidence
 from node.application import ChainApplication, CommittedBlock
 from node.jsonrpc import MethodTable
 from node.mempool import Mempool, MempoolLimits
-from node.rpc_methods import build_method_table
+from node.rpc_methods import ReadPools, build_method_table
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
 from tests.factories import certify, seeded_key, validator_keys
@@ -620,8 +619,8 @@ def test_a_read_abandoned_by_its_call_ends_on_the_nodes_pool_before_the_pool_shu
     read runs on that pool, so the shutdown waits for it (on the default
     executor it would still be reading while the store closed under it)."""
     scenario = Scenario()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="node-reads")
-    table = build_method_table(scenario.node, batch_max=10, page_size_max=PAGE_SIZE_MAX, reads=pool)
+    pools = ReadPools.start("node")
+    table = build_method_table(scenario.node, batch_max=10, page_size_max=PAGE_SIZE_MAX, pools=pools)
     entered, release, events = threading.Event(), threading.Event(), []
     scan = queries.orders_list
 
@@ -640,8 +639,34 @@ def test_a_read_abandoned_by_its_call_ends_on_the_nodes_pool_before_the_pool_shu
             await asyncio.sleep(0.01)
         call.cancel()
     asyncio.run(abandon())
-    shutting = threading.Thread(target=lambda: (pool.shutdown(wait=True), events.append("pool shut down")))
+    shutting = threading.Thread(target=lambda: (pools.shutdown(), events.append("pool shut down")))
     shutting.start()
     release.set()
     shutting.join(timeout=10)
-    assert events[0].startswith("node-reads") and events[1:] == ["read ended", "pool shut down"]
+    assert events[0].startswith("node-scans") and events[1:] == ["read ended", "pool shut down"]
+
+
+def test_a_queue_of_scans_never_holds_a_getter(monkeypatch):
+    """Three slow orders_list calls fill the scan pool and wait for it;
+    order_get is answered meanwhile on the pool of reads."""
+    scenario = Scenario()
+    pools = ReadPools.start("node")
+    table = build_method_table(scenario.node, batch_max=10, page_size_max=PAGE_SIZE_MAX, pools=pools)
+    release = threading.Event()
+    scan = queries.orders_list
+    monkeypatch.setattr(queries, "orders_list", lambda *args, **kwargs: release.wait(timeout=10) and scan(*args, **kwargs))
+
+    def request(method: str, params: dict) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+
+    async def run() -> dict:
+        scans = [asyncio.create_task(table.dispatch(request("orders_list", {}))) for _ in range(3)]
+        try:
+            return await asyncio.wait_for(table.dispatch(request("order_get", {"order": scenario.order})), timeout=5)
+        finally:
+            release.set()
+            await asyncio.gather(*scans)
+    try:
+        assert asyncio.run(run())["result"]["order"] == scenario.order
+    finally:
+        pools.shutdown()
