@@ -185,7 +185,7 @@ class NodeCore:
         self._early_at_once = False     # ... without the batching delay
         self._under_load = False        # the last block committed carried transactions
         self._block_txs_max = app.param("block_txs_max")
-        self._timing = self._committed_timing()
+        self._timing = committed_timing(app)
         self._sync_armed = False
         self._persisting = 0          # the height being persisted on the worker, if any
         self._position = (self.replica.height, self.replica.view)
@@ -400,14 +400,11 @@ class NodeCore:
                             self.replica.stale_sign_state_at)
         self._take_synced()
 
-    def _committed_timing(self) -> dict[str, int]:
-        return {name: self.app.param(name) for name in TIMING_PARAMS}
-
     def _follow_timing(self) -> None:
         """A committed block that moved a timing parameter retimes the replica
         and ``settings``. Only a move counts: the simulator's own faster
         timings stand until its chain moves one."""
-        timing = self._committed_timing()
+        timing = committed_timing(self.app)
         if timing != self._timing:
             self._timing = timing
             self.settings = replace(self.settings, **timing)
@@ -545,6 +542,11 @@ class NodeCore:
         if not self._sync_armed and self.syncer.has_work(held):
             self._sync_armed = True
             self.host.set_timer(TIMER_SYNC, self.settings.sync_tick_ms)
+
+
+def committed_timing(app: ChainApplication) -> dict[str, int]:
+    """The timing parameters as committed, by their CoreSettings names."""
+    return {name: app.param(name) for name in TIMING_PARAMS}
 
 
 def frame_bytes_needed(block_bytes_max: int, block_txs_max: int, validators: int) -> int:

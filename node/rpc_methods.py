@@ -417,19 +417,23 @@ class _Api:
         height = top if height is None else height
         if not 1 <= height <= top:
             raise RpcCodedError("state.unknown_height", f"height {height} is not committed here (the last is {top})")
-        try:
-            root = store.tree_root(height)
-            header, certificate = self._header_parts(height)
-            tree = StateTree(store, STATE_TREE_RADIX_BITS)
-            proofs = []
-            for key in dict.fromkeys(keys):
-                value, proof = tree.prove(root, key_path(bytes.fromhex(key)))
-                proofs.append({"key": key, "value": None if value is None else value.hex(),
-                               "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})
-        except CodedError as error:          # state.pruned: the height left the window while it was read
-            raise RpcCodedError(error.code, error.message) from None
-        return {"height": height, "block_hash": header.hash().hex(), **self._certified_header(header, certificate),
-                "proofs": proofs}
+
+        def prove() -> dict[str, Any]:
+            try:
+                root = store.tree_root(height)
+                header, certificate = self._header_parts(height)
+                tree = StateTree(store, STATE_TREE_RADIX_BITS)
+                proofs = []
+                for key in dict.fromkeys(keys):
+                    value, proof = tree.prove(root, key_path(bytes.fromhex(key)))
+                    proofs.append({"key": key, "value": None if value is None else value.hex(),
+                                   "proof": proof.encode(STATE_TREE_RADIX_BITS).hex()})
+            except CodedError as error:          # state.pruned: the height left the window while it was read
+                raise RpcCodedError(error.code, error.message) from None
+            return {"height": height, "block_hash": header.hash().hex(), **self._certified_header(header, certificate),
+                    "proofs": proofs}
+
+        return await self._off_loop(prove)
 
     # -- blocks and the chain -----------------------------------------------------------
 

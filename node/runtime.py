@@ -30,7 +30,7 @@ from commerce.executor import get_nonce
 from commerce.records import get_param
 from node.admission import check_admission
 from node.application import ChainApplication, CommittedBlock
-from node.core import TIMING_PARAMS, CoreSettings, NodeCore
+from node.core import CoreSettings, NodeCore, committed_timing
 from node.events import topics_of
 from node.explorer import add_explorer_route
 from node.home import NodeHome
@@ -123,7 +123,7 @@ class NodeRuntime:
     def _settings(self) -> CoreSettings:
         """Timing as committed (params.update moves it; the core follows later moves)."""
         return CoreSettings(
-            **{name: self.app.param(name) for name in TIMING_PARAMS}, max_message_bytes=self.config.p2p.frame_bytes_max,
+            **committed_timing(self.app), max_message_bytes=self.config.p2p.frame_bytes_max,
             sync_batch_blocks=self.config.p2p.sync_batch_blocks,
             sync_serve_bytes_per_s=self.config.p2p.sync_serve_bytes_per_s, verifier=self.verifier,
         )

@@ -114,20 +114,21 @@ class LevelDBStore:
             self._writes += 1
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._write_starts()
-        written: dict[bytes, bytes | None] = {}
-        try:
-            self._db.put(key, value)
-            written[bytes(key)] = bytes(value)
-        finally:
-            self._write_ends(written)
+        self._write_one(key, value)
 
     def delete(self, key: bytes) -> None:
+        self._write_one(key, None)
+
+    def _write_one(self, key: bytes, value: bytes | None) -> None:
+        """One key written (None: deleted) outside a batch."""
         self._write_starts()
         written: dict[bytes, bytes | None] = {}
         try:
-            self._db.delete(key)
-            written[bytes(key)] = None
+            if value is None:
+                self._db.delete(key)
+            else:
+                self._db.put(key, value)
+            written[bytes(key)] = None if value is None else bytes(value)
         finally:
             self._write_ends(written)
 

@@ -27,6 +27,7 @@ from node.rpc_methods import ReadPools, build_method_table
 from storage.blockstore import BlockStore
 from storage.memory import MemoryStore
 from tests.factories import certify, seeded_key, validator_keys
+from tests.waiting import eventually
 
 KEYS = validator_keys(4)
 ADMIN, SHOP, BOB, GHOST = (seeded_key(name) for name in ("admin", "shop", "bob", "ghost"))
@@ -602,9 +603,7 @@ def test_a_scan_of_the_state_runs_off_the_event_loop(monkeypatch):
 
     async def run() -> dict[str, Any]:
         listing = asyncio.create_task(scenario.table.dispatch(request("orders_list")))
-        deadline = asyncio.get_running_loop().time() + 5
-        while not entered.is_set() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await eventually(entered.is_set, 5, "the scan started")
         status = await scenario.table.dispatch(request("chain_status"))
         assert "result" in status and not release.is_set()
         release.set()
@@ -634,9 +633,7 @@ def test_a_read_abandoned_by_its_call_ends_on_the_nodes_pool_before_the_pool_shu
 
     async def abandon() -> None:
         call = asyncio.create_task(table.dispatch(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "orders_list"}).encode()))
-        deadline = asyncio.get_running_loop().time() + 5
-        while not entered.is_set() and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await eventually(entered.is_set, 5, "the scan started")
         call.cancel()
     asyncio.run(abandon())
     shutting = threading.Thread(target=lambda: (pools.shutdown(), events.append("pool shut down")))
