@@ -73,6 +73,9 @@ log = logging.getLogger("shopchain.node")
 
 T = TypeVar("T")
 
+# The slow steps the worker runs, as step listeners and the step metric name them.
+STEP_SIGN_STATE, STEP_BUILD, STEP_VALIDATE, STEP_PERSIST = "sign_state", "build", "validate", "persist"
+
 TIMER_EARLY_PROPOSE = "early-propose"
 TIMER_SYNC = "sync"
 TIMER_GOSSIP = "gossip"
@@ -171,10 +174,11 @@ class NodeCore:
         self.syncer = BlockSyncer(settings.sync_batch_blocks, settings.sync_window_blocks, settings.sync_request_timeout_ms,
                                   frozenset(genesis.validators.keys))
         self.committed_height = store.last_height()
-        self.last_commit_duration_ms = 0.0   # executing (if need be) and persisting the last block committed
         self.replica = self._new_replica(self._unless_stale(sign_state))
         self.on_committed: list[Callable[[CommittedBlock], None]] = []
         self.on_view_change: list[Callable[[int, int, int], None]] = []   # (height, view, views moved)
+        # (step, ms from its hand-off to the worker to its result back), each slow step as it ends
+        self.on_step: list[Callable[[str, float], None]] = []
         self.halted: str | None = None
         self.stopped = False
         self._queue: deque[Action | _SyncedCommit] = deque()
@@ -304,8 +308,9 @@ class NodeCore:
         finally:
             self._pumping = False
 
-    def _slow(self, job: Callable[[], T], then: Callable[[T], None]) -> None:
+    def _slow(self, step: str, job: Callable[[], T], then: Callable[[T], None]) -> None:
         self._busy = True
+        started_ms = self.host.monotonic_ms()
 
         def guarded() -> _Outcome:
             try:
@@ -317,6 +322,9 @@ class NodeCore:
             self._busy = False
             if self.stopped:
                 return
+            elapsed_ms = self.host.monotonic_ms() - started_ms
+            for listener in self.on_step:
+                listener(step, elapsed_ms)
             if outcome.error is not None:
                 error = outcome.error
                 self._halt(str(error) if isinstance(error, (StateDivergence, CodedError)) else repr(error))
@@ -329,7 +337,7 @@ class NodeCore:
     def _perform(self, action: Action | _SyncedCommit) -> None:
         now_ms = self.host.now_ms
         if isinstance(action, PersistSignState):
-            self._slow(lambda: self.host.write_sign_state(action.state), lambda _: None)
+            self._slow(STEP_SIGN_STATE, lambda: self.host.write_sign_state(action.state), lambda _: None)
         elif isinstance(action, Broadcast):
             self.host.broadcast(KIND_CONSENSUS, action.payload)
         elif isinstance(action, Send):
@@ -340,12 +348,12 @@ class NodeCore:
         elif isinstance(action, BuildProposal):
             txs = self.mempool.reap(self.app.param("block_txs_max"), self.app.param("block_bytes_max"))
             proposer = self.replica.me
-            self._slow(lambda: self.app.build_block(action.height, action.prev_hash, action.time_ms, proposer,
+            self._slow(STEP_BUILD, lambda: self.app.build_block(action.height, action.prev_hash, action.time_ms, proposer,
                                                     action.evidence, txs),
                        lambda block: self._queue.extend(self.replica.on_proposal_built(block, now_ms())))
         elif isinstance(action, Execute):
             known = self.mempool.pending
-            self._slow(lambda: self.app.validate_block(action.block, known),
+            self._slow(STEP_VALIDATE, lambda: self.app.validate_block(action.block, known),
                        lambda ok: self._queue.extend(self.replica.on_block_validated(action.block.hash(), ok, now_ms())))
         elif isinstance(action, Commit):
             self._commit(action.block, action.certificate, synced=False)
@@ -374,16 +382,14 @@ class NodeCore:
             self._fork(self.committed_height, certificate)
             return
         known = self.mempool.pending
-        started_ms = self.host.monotonic_ms()
         self._persisting = height
-        self._slow(lambda: self.app.persist_block(block, certificate, known),
-                   lambda committed: self._committed(committed, certificate, synced, started_ms))
+        self._slow(STEP_PERSIST, lambda: self.app.persist_block(block, certificate, known),
+                   lambda committed: self._committed(committed, certificate, synced))
 
-    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool, started_ms: float) -> None:
+    def _committed(self, committed: CommittedBlock, certificate: CommitCertificate, synced: bool) -> None:
         block = committed.block
         self.committed_height = block.height
         self._persisting = 0
-        self.last_commit_duration_ms = self.host.monotonic_ms() - started_ms
         self.mempool.on_commit(committed.txs)
         self._under_load = bool(committed.txs)
         self._block_txs_max = self.app.param("block_txs_max")

@@ -12,6 +12,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 # Seconds: from a quick local commit to a stalled network.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+# Seconds a worker step takes: from a sign_state append to a full block's execution.
+STEP_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # The ``peer`` label of every peer that is not a validator: observers need no
 # key to connect, so a series each would let anyone grow the registry.
@@ -39,6 +41,9 @@ class NodeMetrics:
         self.block_interval = Histogram(
             "shopchain_block_interval_seconds", "Between two consecutive commits on this node",
             buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        self.step_seconds = Histogram(
+            "shopchain_step_seconds", "A slow step of the node's worker, from its hand-off to its result back, by step",
+            ["step"], buckets=STEP_BUCKETS_S, registry=self.registry)
         self.peer_messages = Counter("shopchain_peer_messages", "Messages received, by peer (key prefix) and kind",
                                      ["peer", "kind"], registry=self.registry)
         self.peer_changes = Counter("shopchain_peer_changes", "Peers connected and disconnected, by peer (key prefix)",

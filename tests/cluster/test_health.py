@@ -51,6 +51,9 @@ def test_metrics_count_commits_latency_and_rejections(tmp_path):
             assert samples[("shopchain_height", ())] >= 3
             assert samples[("shopchain_block_interval_seconds_count", ())] >= 2
             assert samples[("shopchain_last_commit_seconds", ())] > 0
+            for step in ("sign_state", "persist"):
+                assert samples[("shopchain_step_seconds_count", (("step", step),))] >= 2
+                assert samples[("shopchain_step_seconds_sum", (("step", step),))] > 0
             assert samples[("shopchain_rejections_total", (("code", "tx.malformed"),))] == 1
             received = [value for (name, labels), value in samples.items()
                         if name == "shopchain_peer_messages_total" and ("kind", "consensus") in labels]

@@ -167,6 +167,32 @@ def test_a_block_committed_by_sync_and_then_by_consensus_commits_once():
     assert core.replica.height == 2
 
 
+def test_each_worker_step_is_reported_with_the_time_it_took():
+    """What ``shopchain_step_seconds`` and ``shopchain_last_commit_seconds``
+    are made of: each slow step, from its hand-off to its result back."""
+    core, host, worker = new_core(me=0)
+    steps: list[tuple[str, float]] = []
+    core.on_step.append(lambda step, elapsed_ms: steps.append((step, elapsed_ms)))
+    [one] = chain(1)
+    took = iter([5, 1, 2, 11])
+
+    def run_held_jobs() -> None:
+        while worker.jobs:
+            job, done = worker.jobs.popleft()
+            host.now += next(took)
+            done(job())
+
+    core.on_message(PEER, KIND_CONSENSUS, propose(one.block))
+    for signer in (1, 2, 3):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_PREPARE, 1, one.block.hash()))
+    run_held_jobs()
+    for signer in (1, 2, 3):
+        core.on_message(KEYS[signer].public_key, KIND_CONSENSUS, vote(signer, PHASE_COMMIT, 1, one.block.hash()))
+    run_held_jobs()
+    assert steps == [("validate", 5), ("sign_state", 1), ("sign_state", 2), ("persist", 11)]
+    assert core.store.last_height() == 1
+
+
 def full_block_txs(first_nonce: int = 1) -> list:
     """Transactions of exactly the genesis block_bytes_max, each of tx_bytes_max (a trace correction any
     account holder can send; it fails in the block, which still carries it)."""
