@@ -8,7 +8,10 @@ run derives fresh shoppers and merchants under its own label, has the admin
 fund them, sets the marketplace up (registrations, roles, listings, coupon
 batches, delivered orders to confirm), each step committed before the next;
 then every transaction of the load is signed before the clock starts. They
-go out in JSON-RPC batches to the nodes in turn at a steady rate; a
+go out in JSON-RPC batches to the nodes in turn at a steady rate, on the
+clock rather than after the answer to the batch before (an open loop, as a
+saturation grid needs: a node slow to answer must not lower the rate
+offered to it), with at most ``IN_FLIGHT_MAX`` batches unanswered; a
 ``blocks`` subscription on one node tells when each block commits, and
 ``block_get`` which transactions it holds and how each ended. Commit latency
 is the time from a transaction's submission to the notification of the
@@ -37,6 +40,8 @@ MIXES = ("transfer", "commerce")
 # Calls per JSON-RPC batch: within the node's default rpc.batch_max (100).
 BATCH_CALLS = 100
 POLL_S = 0.2
+IN_FLIGHT_MAX = 8        # batches sent and not yet answered; past it the next waits (and the rate sent falls)
+TICK_S = 0.05
 SET_UP_STEP_S = 60.0     # a set-up step not committed by then is reported, not waited for
 SHOPPERS_PER_MERCHANT = 50
 
@@ -48,6 +53,7 @@ class LoadReport:
     mix: str
     accounts: int
     offered_tx_per_s: float
+    sent_tx_per_s: float    # as sent: below the offered rate when IN_FLIGHT_MAX batches waited for answers
     submitted: int
     refused: int
     refused_codes: dict[str, int]      # why, by error code
@@ -142,7 +148,7 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
         submitted_at: dict[str, float] = {}
         committed_at: dict[str, tuple[float, bool]] = {}
         watcher = asyncio.get_running_loop().create_task(_watch_commits(session, rpc_urls[0], committed_at))
-        refused = await _submit_steadily(session, rpc_urls, signed, rate_per_s, submitted_at, progress)
+        refused, sent_tx_per_s = await _submit_steadily(session, rpc_urls, signed, rate_per_s, submitted_at, progress)
         refused_codes = dict(collections.Counter(refused))
         start = min(submitted_at.values(), default=time.monotonic())
         end_by = time.monotonic() + drain_s
@@ -154,21 +160,23 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
     ok = {tx_id: moment for tx_id, (moment, succeeded) in ended.items() if succeeded}
     latencies = [1000 * (moment - submitted_at[tx_id]) for tx_id, moment in ok.items()]
     duration = max(max(ok.values(), default=start) - start, 1e-9)
-    return LoadReport(mix, accounts, rate_per_s, len(submitted_at), len(refused), refused_codes, len(ok), len(ended) - len(ok),
+    return LoadReport(mix, accounts, rate_per_s, round(sent_tx_per_s, 1), len(submitted_at), len(refused), refused_codes, len(ok), len(ended) - len(ok),
                       round(duration, 3), round(len(ok) / duration, 1),
                       round(percentile(latencies, 0.5), 1), round(percentile(latencies, 0.99), 1))
 
 
 async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], signed: list[SignedTransaction],
-                           rate_per_s: float, submitted_at: dict[str, float], progress: Progress | None) -> list[str]:
-    """Send ``signed`` in batches every 50 ms so the rate holds; returns the codes of those refused."""
-    tick_s = 0.05
-    per_tick = min(BATCH_CALLS, max(1, int(rate_per_s * tick_s)))
+                           rate_per_s: float, submitted_at: dict[str, float],
+                           progress: Progress | None) -> tuple[list[str], float]:
+    """Send ``signed`` in batches every TICK_S so the rate holds, without
+    waiting for answers while fewer than IN_FLIGHT_MAX are outstanding;
+    returns the codes of those refused and the rate the batches left at."""
+    per_tick = min(BATCH_CALLS, max(1, int(rate_per_s * TICK_S)))
     refused: list[str] = []
-    started = time.monotonic()
-    for number, offset in enumerate(range(0, len(signed), per_tick)):
-        chunk = signed[offset:offset + per_tick]
-        url = rpc_urls[number % len(rpc_urls)]
+    answered = 0
+
+    async def send(url: str, chunk: list[SignedTransaction]) -> None:
+        nonlocal answered
         sent = time.monotonic()
         answers = await _submit_batch(session, url, chunk)
         for tx, answer in zip(chunk, answers):
@@ -177,12 +185,32 @@ async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], 
                 refused.append((error.get("data") or {}).get("code") or str(error.get("code")))
             else:
                 submitted_at[tx.id] = sent
+        answered += len(chunk)
         if progress is not None:
-            progress(offset + len(chunk), len(signed))
-        delay = started + (number + 1) * tick_s - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    return refused
+            progress(answered, len(signed))
+
+    in_flight: set[asyncio.Task[None]] = set()
+    started = last_sent = time.monotonic()
+    try:
+        for number, offset in enumerate(range(0, len(signed), per_tick)):
+            while len(in_flight) >= IN_FLIGHT_MAX:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            url = rpc_urls[number % len(rpc_urls)]
+            last_sent = time.monotonic()
+            in_flight.add(asyncio.get_running_loop().create_task(send(url, signed[offset:offset + per_tick])))
+            delay = started + (number + 1) * TICK_S - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sending_s = last_sent - started + TICK_S
+        for outcome in await asyncio.gather(*in_flight, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+    finally:
+        for task in in_flight:
+            task.cancel()
+    return refused, len(signed) / sending_s
 
 
 async def _watch_commits(session: aiohttp.ClientSession, rpc_url: str, committed_at: dict[str, tuple[float, bool]]) -> None:
