@@ -177,7 +177,7 @@ class NodeCore:
         self.replica = self._new_replica(self._unless_stale(sign_state))
         self.on_committed: list[Callable[[CommittedBlock], None]] = []
         self.on_view_change: list[Callable[[int, int, int], None]] = []   # (height, view, views moved)
-        # (step, ms from its hand-off to the worker to its result back), each slow step as it ends
+        # (step, ms from its hand-off to the worker to its result back on the core's thread), each slow step that succeeds
         self.on_step: list[Callable[[str, float], None]] = []
         self.halted: str | None = None
         self.stopped = False
@@ -322,13 +322,13 @@ class NodeCore:
             self._busy = False
             if self.stopped:
                 return
-            elapsed_ms = self.host.monotonic_ms() - started_ms
-            for listener in self.on_step:
-                listener(step, elapsed_ms)
             if outcome.error is not None:
                 error = outcome.error
                 self._halt(str(error) if isinstance(error, (StateDivergence, CodedError)) else repr(error))
                 return
+            elapsed_ms = self.host.monotonic_ms() - started_ms
+            for listener in self.on_step:
+                listener(step, elapsed_ms)
             then(outcome.value)
             self._feed([])
 

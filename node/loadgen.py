@@ -14,7 +14,8 @@ saturation grid needs: a node slow to answer must not lower the rate
 offered to it), with at most ``IN_FLIGHT_MAX`` batches unanswered; a
 ``blocks`` subscription on one node tells when each block commits, and
 ``block_get`` which transactions it holds and how each ended. Commit latency
-is the time from a transaction's submission to the notification of the
+is the time from when a transaction's batch was due to leave (so a batch
+held back by ``IN_FLIGHT_MAX`` counts its wait) to the notification of the
 block that holds it.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 import random
 import secrets
 import time
@@ -41,7 +43,7 @@ MIXES = ("transfer", "commerce")
 BATCH_CALLS = 100
 POLL_S = 0.2
 IN_FLIGHT_MAX = 8        # batches sent and not yet answered; past it the next waits (and the rate sent falls)
-TICK_S = 0.05
+TICK_S = 0.05            # a batch leaves at least this often (batch_schedule)
 SET_UP_STEP_S = 60.0     # a set-up step not committed by then is reported, not waited for
 SHOPPERS_PER_MERCHANT = 50
 
@@ -168,49 +170,76 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
 async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], signed: list[SignedTransaction],
                            rate_per_s: float, submitted_at: dict[str, float],
                            progress: Progress | None) -> tuple[list[str], float]:
-    """Send ``signed`` in batches every TICK_S so the rate holds, without
-    waiting for answers while fewer than IN_FLIGHT_MAX are outstanding;
-    returns the codes of those refused and the rate the batches left at."""
-    per_tick = min(BATCH_CALLS, max(1, int(rate_per_s * TICK_S)))
+    """Send ``signed`` in batches on a clock that gives ``rate_per_s``
+    (``batch_schedule``), without waiting for
+    answers while fewer than IN_FLIGHT_MAX are outstanding; returns the codes
+    of those refused and the rate the batches left at. A transaction's
+    submission time is when its batch was due, so time held back by
+    IN_FLIGHT_MAX counts in its latency."""
+    per_batch, interval_s = batch_schedule(rate_per_s)
     refused: list[str] = []
+    failures: list[BaseException] = []
     answered = 0
 
-    async def send(url: str, chunk: list[SignedTransaction]) -> None:
+    async def send(url: str, chunk: list[SignedTransaction], due: float) -> None:
         nonlocal answered
-        sent = time.monotonic()
         answers = await _submit_batch(session, url, chunk)
-        for tx, answer in zip(chunk, answers):
-            if "error" in answer:
-                error = answer["error"]
-                refused.append((error.get("data") or {}).get("code") or str(error.get("code")))
-            else:
-                submitted_at[tx.id] = sent
+        if len(answers) != len(chunk):    # the batch refused whole (one error object)
+            refused.extend([_refusal_code(answers[0]) if answers else "bench.no_answer"] * len(chunk))
+        else:
+            for tx, answer in zip(chunk, answers):
+                if "error" in answer:
+                    refused.append(_refusal_code(answer))
+                else:
+                    submitted_at[tx.id] = due
         answered += len(chunk)
         if progress is not None:
             progress(answered, len(signed))
 
+    def finished(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())
+
     in_flight: set[asyncio.Task[None]] = set()
     started = last_sent = time.monotonic()
     try:
-        for number, offset in enumerate(range(0, len(signed), per_tick)):
-            while len(in_flight) >= IN_FLIGHT_MAX:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
-            url = rpc_urls[number % len(rpc_urls)]
+        for number, offset in enumerate(range(0, len(signed), per_batch)):
+            while len(in_flight) >= IN_FLIGHT_MAX and not failures:
+                await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
+            if failures:
+                raise failures[0]
+            due = started + number * interval_s
             last_sent = time.monotonic()
-            in_flight.add(asyncio.get_running_loop().create_task(send(url, signed[offset:offset + per_tick])))
-            delay = started + (number + 1) * TICK_S - time.monotonic()
+            task = asyncio.get_running_loop().create_task(
+                send(rpc_urls[number % len(rpc_urls)], signed[offset:offset + per_batch], due))
+            in_flight.add(task)
+            task.add_done_callback(finished)
+            delay = due + interval_s - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        sending_s = last_sent - started + TICK_S
-        for outcome in await asyncio.gather(*in_flight, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        sending_s = last_sent - started + interval_s
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        if failures:
+            raise failures[0]
     finally:
         for task in in_flight:
             task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
     return refused, len(signed) / sending_s
+
+
+def batch_schedule(rate_per_s: float) -> tuple[int, float]:
+    """(transactions a batch, seconds between batches) that offer ``rate_per_s``:
+    a batch at least every TICK_S (more often once BATCH_CALLS a tick fall
+    short), or one transaction a batch below one a tick."""
+    per_batch = min(BATCH_CALLS, max(1, math.floor(rate_per_s * TICK_S)))
+    return per_batch, per_batch / rate_per_s
+
+
+def _refusal_code(answer: dict[str, Any]) -> str:
+    error = answer.get("error") or {}
+    return (error.get("data") or {}).get("code") or str(error.get("code"))
 
 
 async def _watch_commits(session: aiohttp.ClientSession, rpc_url: str, committed_at: dict[str, tuple[float, bool]]) -> None:

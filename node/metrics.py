@@ -8,6 +8,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from node.core import STEP_PERSIST
+
 
 # Seconds: from a quick local commit to a stalled network.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -42,7 +44,7 @@ class NodeMetrics:
             "shopchain_block_interval_seconds", "Between two consecutive commits on this node",
             buckets=LATENCY_BUCKETS_S, registry=self.registry)
         self.step_seconds = Histogram(
-            "shopchain_step_seconds", "A slow step of the node's worker, from its hand-off to its result back, by step",
+            "shopchain_step_seconds", "A slow step of the node's worker, from its hand-off to its result back on the event loop, by step",
             ["step"], buckets=STEP_BUCKETS_S, registry=self.registry)
         self.peer_messages = Counter("shopchain_peer_messages", "Messages received, by peer (key prefix) and kind",
                                      ["peer", "kind"], registry=self.registry)
@@ -52,6 +54,13 @@ class NodeMetrics:
     def peer_label(self, peer_key: bytes) -> str:
         """A validator's first 16 hex digits; every other peer's ``observer``."""
         return peer_key.hex()[:16] if peer_key in self._validators else OBSERVER_LABEL
+
+    def observe_step(self, step: str, seconds: float) -> None:
+        """A worker step that succeeded (node/core.py's ``on_step``); a
+        block's write is also the last commit's time."""
+        self.step_seconds.labels(step).observe(seconds)
+        if step == STEP_PERSIST:
+            self.commit_seconds.set(seconds)
 
     def reject(self, code: str) -> None:
         """Count one request or message refused with ``code``."""

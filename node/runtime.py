@@ -30,7 +30,7 @@ from commerce.executor import get_nonce
 from commerce.records import get_param
 from node.admission import check_admission
 from node.application import ChainApplication, CommittedBlock
-from node.core import STEP_PERSIST, CoreSettings, NodeCore, committed_timing
+from node.core import CoreSettings, NodeCore, committed_timing
 from node.events import topics_of
 from node.explorer import add_explorer_route
 from node.home import NodeHome
@@ -109,7 +109,7 @@ class NodeRuntime:
                              _ThreadWorker(self.config.node.name))
         self.core.on_committed.append(self._on_committed)
         self.core.on_view_change.append(self._on_view_change)
-        self.core.on_step.append(self._on_step)
+        self.core.on_step.append(lambda step, elapsed_ms: self.metrics.observe_step(step, elapsed_ms / 1000))
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._runners: list[web.AppRunner] = []
@@ -230,11 +230,6 @@ class NodeRuntime:
         asyncio.get_running_loop().create_task(self.stop())
 
     # -- after each commit ------------------------------------------------------------------
-
-    def _on_step(self, step: str, elapsed_ms: float) -> None:
-        self.metrics.step_seconds.labels(step).observe(elapsed_ms / 1000)
-        if step == STEP_PERSIST:
-            self.metrics.commit_seconds.set(elapsed_ms / 1000)
 
     def _on_committed(self, committed: CommittedBlock) -> None:
         now = self.monotonic_ms()

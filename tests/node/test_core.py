@@ -193,6 +193,23 @@ def test_each_worker_step_is_reported_with_the_time_it_took():
     assert core.store.last_height() == 1
 
 
+def test_a_step_that_fails_is_not_reported_as_done():
+    """A failed write halts the node; it is not the last commit's time."""
+    core, host, worker = new_core(me=0)
+    steps: list[tuple[str, float]] = []
+    core.on_step.append(lambda step, elapsed_ms: steps.append((step, elapsed_ms)))
+    [one] = chain(1)
+
+    def failing_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    core.app.persist_block = failing_write
+    serve_sync(core, host, worker, [one])
+    worker.drain()
+    assert host.halted is not None and "disk full" in host.halted
+    assert steps == []
+
+
 def full_block_txs(first_nonce: int = 1) -> list:
     """Transactions of exactly the genesis block_bytes_max, each of tx_bytes_max (a trace correction any
     account holder can send; it fails in the block, which still carries it)."""

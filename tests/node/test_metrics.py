@@ -42,3 +42,16 @@ def test_observers_share_one_peer_label_whatever_their_keys():
     assert 'shopchain_peer_messages_total{kind="txs",peer="observer"} 200.0' in text
     assert f'shopchain_peer_messages_total{{kind="txs",peer="{validator.hex()[:16]}"}} 1.0' in text
     assert text.count("shopchain_peer_messages_total{") == 2
+
+
+def test_each_step_counts_in_its_own_series_and_only_a_blocks_write_is_the_last_commit():
+    metrics = NodeMetrics()
+    metrics.observe_step("persist", 0.25)
+    metrics.observe_step("sign_state", 0.5)
+    metrics.observe_step("validate", 0.75)
+    assert metrics.commit_seconds._value.get() == 0.25
+    samples = {(sample.name, tuple(sample.labels.items())): sample.value
+               for family in metrics.registry.collect() for sample in family.samples}
+    for step, seconds in (("persist", 0.25), ("sign_state", 0.5), ("validate", 0.75)):
+        assert samples[("shopchain_step_seconds_count", (("step", step),))] == 1
+        assert samples[("shopchain_step_seconds_sum", (("step", step),))] == seconds
