@@ -162,8 +162,8 @@ async def run_load(rpc_urls: list[str], admin: KeyPair, accounts: int, txs: int,
     ok = {tx_id: moment for tx_id, (moment, succeeded) in ended.items() if succeeded}
     latencies = [1000 * (moment - submitted_at[tx_id]) for tx_id, moment in ok.items()]
     duration = max(max(ok.values(), default=start) - start, 1e-9)
-    return LoadReport(mix, accounts, rate_per_s, round(sent_tx_per_s, 1), len(submitted_at), len(refused), refused_codes, len(ok), len(ended) - len(ok),
-                      round(duration, 3), round(len(ok) / duration, 1),
+    return LoadReport(mix, accounts, rate_per_s, round(sent_tx_per_s, 1), len(submitted_at), len(refused), refused_codes,
+                      len(ok), len(ended) - len(ok), round(duration, 3), round(len(ok) / duration, 1),
                       round(percentile(latencies, 0.5), 1), round(percentile(latencies, 0.99), 1))
 
 
@@ -171,11 +171,10 @@ async def _submit_steadily(session: aiohttp.ClientSession, rpc_urls: list[str], 
                            rate_per_s: float, submitted_at: dict[str, float],
                            progress: Progress | None) -> tuple[list[str], float]:
     """Send ``signed`` in batches on a clock that gives ``rate_per_s``
-    (``batch_schedule``), without waiting for
-    answers while fewer than IN_FLIGHT_MAX are outstanding; returns the codes
-    of those refused and the rate the batches left at. A transaction's
-    submission time is when its batch was due, so time held back by
-    IN_FLIGHT_MAX counts in its latency."""
+    (``batch_schedule``), without waiting for answers while fewer than
+    IN_FLIGHT_MAX are outstanding; returns the codes of those refused and the
+    rate the batches left at. A transaction's submission time is when its
+    batch was due, so time held back by IN_FLIGHT_MAX counts in its latency."""
     per_batch, interval_s = batch_schedule(rate_per_s)
     refused: list[str] = []
     failures: list[BaseException] = []

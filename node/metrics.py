@@ -44,7 +44,8 @@ class NodeMetrics:
             "shopchain_block_interval_seconds", "Between two consecutive commits on this node",
             buckets=LATENCY_BUCKETS_S, registry=self.registry)
         self.step_seconds = Histogram(
-            "shopchain_step_seconds", "A slow step of the node's worker, from its hand-off to its result back on the event loop, by step",
+            "shopchain_step_seconds",
+            "A slow step of the node's worker, from its hand-off to its result back on the event loop, by step",
             ["step"], buckets=STEP_BUCKETS_S, registry=self.registry)
         self.peer_messages = Counter("shopchain_peer_messages", "Messages received, by peer (key prefix) and kind",
                                      ["peer", "kind"], registry=self.registry)
