@@ -96,10 +96,10 @@ def _bound_line(before: Bound, after: Bound, best: float) -> str:
 
 
 def _table(reports: list[LoadReport], before: Bound, after: Bound, best: float) -> str:
-    lines = [f"{'offered':>9} {'committed':>10} {'failed':>7} {'refused':>8} {'p50 ms':>8} {'p99 ms':>8}"]
+    lines = [f"{'offered':>9} {'sent':>8} {'committed':>10} {'failed':>7} {'refused':>8} {'p50 ms':>8} {'p99 ms':>8}"]
     for report in reports:
-        lines.append(f"{report.offered_tx_per_s:>9g} {report.tx_per_s:>10.1f} {report.failed:>7} {report.refused:>8} "
-                     f"{report.latency_ms_p50:>8.1f} {report.latency_ms_p99:>8.1f}")
+        lines.append(f"{report.offered_tx_per_s:>9g} {report.sent_tx_per_s:>8.1f} {report.tx_per_s:>10.1f} "
+                     f"{report.failed:>7} {report.refused:>8} {report.latency_ms_p50:>8.1f} {report.latency_ms_p99:>8.1f}")
     return "\n".join(lines + [_bound_line(before, after, best)])
 
 
@@ -119,6 +119,7 @@ def _plotter() -> Any:
         figure, (rate_axis, latency_axis) = pyplot.subplots(2, 1, figsize=(7, 7), sharex=True)
         rate_axis.plot(offered, [report.tx_per_s for report in reports], "o-", label="committed (ok)")
         rate_axis.plot(offered, offered, ":", color="grey", label="offered")
+        rate_axis.plot(offered, [report.sent_tx_per_s for report in reports], "x--", color="grey", label="sent")
         rate_axis.axhline(bound.tx_per_s, color="red", linestyle="--", label=f"bound {bound.tx_per_s:,.0f}")
         rate_axis.set_ylabel("tx/s")
         rate_axis.legend()

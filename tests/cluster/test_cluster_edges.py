@@ -301,9 +301,10 @@ def test_load_generator_counts_committed_transactions_of_either_mix_and_runs_a_g
         result = subprocess.run([SHOPCHAIN, "bench", "load", directory, "--mix", "commerce", "--accounts", "20", "--txs", "100",
                                  "--grid", "--rates", "100,200", "--out", str(out)], capture_output=True, text=True, timeout=240)
         assert result.returncode == 0, result.stderr
-        assert "offered" in result.stdout and "this machine's bound" in result.stdout
+        assert "offered" in result.stdout and "sent" in result.stdout and "this machine's bound" in result.stdout
         grid = json.loads((out / "grid.json").read_text())
         assert [point["offered_tx_per_s"] for point in grid["points"]] == [100, 200]
+        assert all(0 < point["sent_tx_per_s"] <= point["offered_tx_per_s"] for point in grid["points"])
         assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
