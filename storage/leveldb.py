@@ -26,6 +26,7 @@ applied atomically when its ``with`` block ends cleanly, with ``fsync`` when
 """
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,60 @@ class LevelDBStore:
 
 
 def _open(path: Path) -> plyvel.DB:
+    """Open or create the database from a thread at idle CPU priority, and
+    have LevelDB start its background thread there.
+
+    LevelDB flushes memtables and merges tables on one background thread a
+    process, started by the first call that has work for it; a new thread
+    takes its creator's scheduling policy. Started from an idle-priority
+    thread, the flushes and merges run on the CPU the node's own threads
+    leave: under load the four validators of a testnet used to merge at the
+    same moments and take both cores from consensus for a second at a time
+    (docs/benchmarks.md, "Compactions at idle priority"). Idle priority
+    cannot starve LevelDB: when merges fall behind, LevelDB holds the
+    node's writes, the node's threads wait, and the merges get the CPU.
+    """
+    outcome: list[plyvel.DB | BaseException] = []
+
+    def open_at_idle_priority() -> None:
+        try:
+            _lower_this_threads_priority()
+            db = _open_database(path)
+        except BaseException as error:     # handed to the caller's thread
+            outcome.append(error)
+            return
+        try:
+            db.compact_range(start=_PAST_EVERY_KEY, stop=_PAST_EVERY_KEY + b"\x00")  # work for the background thread
+        except plyvel.Error as error:
+            db.close()
+            outcome.append(StorageError("storage.unavailable", f"cannot start LevelDB's background work in {path} "
+                                                               f"({_reason(error)}); check the disk and the folder"))
+            return
+        outcome.append(db)
+
+    opener = threading.Thread(target=open_at_idle_priority, name="leveldb-open")
+    opener.start()
+    opener.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _lower_this_threads_priority() -> None:
+    """Idle CPU priority for the calling thread (Linux); elsewhere, or where
+    the policy is refused, LevelDB's work keeps the priority it would have."""
+    if hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            pass
+
+
+# Above every key of the store (keys start with a type byte below 0xff, storage/keys.py).
+_PAST_EVERY_KEY = b"\xff" * 8
+
+
+def _open_database(path: Path) -> plyvel.DB:
     """Open or create the database, turning every failure into a coded StorageError."""
     try:
         return plyvel.DB(str(path), create_if_missing=True, lru_cache_size=BLOCK_CACHE_BYTES, bloom_filter_bits=BLOOM_FILTER_BITS,
