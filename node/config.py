@@ -18,7 +18,7 @@ import tomli_w
 from chain.errors import CodedError
 from node.mempool import MempoolLimits
 from p2p.network import PeerLimits
-from storage.blockstore import PROOF_WINDOW_BLOCKS
+from storage.blockstore import PROOF_WINDOW_BLOCKS, TREE_MEMORY_BYTES
 
 CONFIG_FILE = "config.toml"
 
@@ -88,6 +88,8 @@ class RpcSection:
 class StateSection:
     # Heights whose state the node keeps provable (older state tree nodes are deleted).
     proof_window_blocks: int = PROOF_WINDOW_BLOCKS
+    # Memory for the state tree's nodes above its base on disk (storage/blockstore.py); past it they go to disk.
+    tree_memory_mb: int = TREE_MEMORY_BYTES // (1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,9 @@ class NodeMetrics:
         self.peers = Gauge("shopchain_peers", "Connected peers", registry=self.registry)
         self.mempool_txs = Gauge("shopchain_mempool_txs", "Pending transactions", registry=self.registry)
         self.mempool_bytes = Gauge("shopchain_mempool_bytes", "Pending transaction bytes", registry=self.registry)
+        self.tree_memory_bytes = Gauge("shopchain_tree_memory_bytes",
+                                       "State tree node bytes held in memory above the tree's base on disk",
+                                       registry=self.registry)
         self.rejections = Counter("shopchain_rejections", "Requests and messages refused, by code", ["code"], registry=self.registry)
         self.commit_seconds = Gauge("shopchain_last_commit_seconds", "Time the last block's commit took", registry=self.registry)
         self.commit_latency = Histogram(

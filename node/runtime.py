@@ -84,7 +84,8 @@ class NodeRuntime:
         self.chain_id = home.genesis.chain_id
         self.key = home.key
         self.is_validator = home.key.public_key in home.genesis.validators
-        self.store: BlockStore = open_block_store(home.data_dir, self.config.state.proof_window_blocks)
+        self.store: BlockStore = open_block_store(home.data_dir, self.config.state.proof_window_blocks,
+                                                  self.config.state.tree_memory_mb * 1024 * 1024)
         self.verifier = SignatureVerifier(self.config.mempool.verified_cache_max)   # the node's one signature cache
         decoder = TransactionDecoder(self.chain_id, self.verifier)
         self.mempool = Mempool(self.config.mempool, self._committed_nonce, lambda: get_param(self.store.state(), "tx_bytes_max"),
@@ -248,6 +249,7 @@ class NodeRuntime:
         self.metrics.txs_failed.inc(sum(1 for result in committed.execution.results if not result.ok))
         self.metrics.mempool_txs.set(len(self.mempool))
         self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+        self.metrics.tree_memory_bytes.set(self.store.tree_memory()[1])
         self._publish(committed)
         for tx in committed.txs:
             for waiter in self._waiters.pop(tx.id, ()):

@@ -10,7 +10,12 @@ writes; everything else reads.
 
 The state tree keeps the versions of the last ``proof_window_blocks``
 heights: each commit deletes the nodes no kept version reads any more and
-the root of the height that left the window.
+the root of the height that left the window. The nodes of the versions
+after the tree's base are held in memory (chain/tree_layers.py); each
+height's batch records its write-set above the base, so that opening the
+store rebuilds those versions and checks each root against the one
+recorded. A node restarted proves the heights from its base on until the
+window fills again.
 """
 from __future__ import annotations
 
@@ -26,7 +31,9 @@ from chain.kv import KeyValueStore, WriteBatch
 from chain.errors import CodedError
 from chain.results import TxResult
 from chain.state_tree import STATE_SCHEME, TreeUpdate
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, state_changes
 from chain.tree_cache import CachedNodes
+from chain.tree_layers import TreeLayers
 from chain.votes import CommitCertificate, decode_certificate
 from storage import keys
 from storage.errors import StorageError
@@ -34,6 +41,11 @@ from storage.leveldb import LevelDBStore
 
 # Heights whose state a node can prove, unless configured (docs/configuration.md).
 PROOF_WINDOW_BLOCKS = 100
+# How often the newest version of the state tree becomes its base on disk (at
+# most a proof window less one: the base stays provable), and the bytes of
+# nodes held in memory above it before everything goes to disk at once.
+TREE_BASE_EVERY_BLOCKS = 50
+TREE_MEMORY_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +74,14 @@ class StateView:
 
 
 class BlockStore:
-    def __init__(self, kv: KeyValueStore, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> None:
+    def __init__(self, kv: KeyValueStore, proof_window_blocks: int = PROOF_WINDOW_BLOCKS,
+                 tree_memory_bytes: int = TREE_MEMORY_BYTES, tree_base_every_blocks: int = TREE_BASE_EVERY_BLOCKS) -> None:
         if proof_window_blocks < 1:
             raise ValueError("a store keeps at least the state of the height it just committed")
         self.kv = kv
         self.proof_window_blocks = proof_window_blocks
+        self.tree_memory_bytes = tree_memory_bytes
+        self.tree_base_every_blocks = tree_base_every_blocks
         self._lowest_kept: dict[bytes, int] = {}   # prefix of height-keyed records -> lowest height that may hold one
         self._tree_nodes = CachedNodes(_StoredNodes(kv))
         scheme = kv.get(keys.META_STATE_SCHEME)
@@ -75,6 +90,9 @@ class BlockStore:
                 "storage.old_state_scheme",
                 f"this data/ keeps its state under {'the chained write-set root of protocol v1' if scheme is None else scheme.decode(errors='replace')!r}, "
                 f"not {STATE_SCHEME!r}; move data/ aside and start the node: it resyncs from its peers")
+        base = kv.get(keys.META_TREE_BASE)
+        self._layers = TreeLayers(self.last_height() if base is None else keys.decode_height(base))
+        self._rebuild_layers()
 
     # -- metadata -------------------------------------------------------------
 
@@ -94,8 +112,38 @@ class BlockStore:
     # -- the state tree ---------------------------------------------------------
 
     def get_node(self, node_key: bytes) -> bytes | None:
-        """A state tree node (chain.state_tree.NodeReader), the newest internal ones from memory."""
-        return self._tree_nodes.get_node(node_key)
+        """A state tree node (chain.state_tree.NodeReader): those above the base and the newest internal ones
+        from memory."""
+        raw = self._layers.get_node(node_key)
+        return raw if raw is not None else self._tree_nodes.get_node(node_key)
+
+    def tree_base(self) -> int:
+        """The height whose whole state tree version is on disk; the versions after it are in memory."""
+        return self._layers.base
+
+    def tree_memory(self) -> tuple[int, int]:
+        """The state tree's nodes held in memory above its base: how many, and their bytes."""
+        return len(self._layers), self._layers.held_bytes
+
+    def _rebuild_layers(self) -> None:
+        """The versions after the base, from each height's recorded write-set, each root checked against the
+        one recorded at that height."""
+        tree = StateTree(self, STATE_TREE_RADIX_BITS)
+        root = self.kv.get(keys.tree_root_key(self._layers.base))
+        for height in range(self._layers.base + 1, self.last_height() + 1):
+            changes, recorded = self.kv.get(keys.tree_changes_key(height)), self.kv.get(keys.tree_root_key(height))
+            if root is None or changes is None or recorded is None:
+                raise StorageError("storage.corrupt", f"the state tree's records at height {height} are missing from "
+                                                      "data/; move data/ aside and start the node: it resyncs from its peers")
+            update = tree.update(root or None, state_changes(_unpack_changes(changes)), height)
+            if update.root != (recorded or None):
+                raise StorageError("storage.corrupt", f"the state tree rebuilt at height {height} does not match its "
+                                                      "recorded root; move data/ aside and start the node: it resyncs "
+                                                      "from its peers")
+            root = recorded
+            self._layers.stage(update)
+            self._layers.settle(height, update)
+        self._layers.forget_up_to(self.last_height() - self.proof_window_blocks + 1)
 
     def tree_root(self, height: int) -> bytes | None:
         """The state tree's root reference at ``height`` (None: the empty
@@ -114,7 +162,10 @@ class BlockStore:
             raise RuntimeError("genesis is already committed to this store")
         with self.kv.write_batch(sync=True) as batch:
             _write_state(batch, write_set)
-            self._write_tree(batch, 0, tree)
+            for node_key, raw in tree.nodes.items():
+                batch.put(keys.tree_node_key(node_key), raw)
+            batch.put(keys.tree_root_key(0), tree.root or b"")
+            batch.put(keys.META_TREE_BASE, keys.encode_height(0))
             batch.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())
             batch.put(keys.META_GENESIS_HASH, genesis_hash)
             batch.put(keys.META_LAST_BLOCK_HASH, genesis_hash)
@@ -144,6 +195,26 @@ class BlockStore:
             raise RuntimeError("one result per transaction is stored")
         block_hash = block.hash()
         height_bytes = keys.encode_height(header.height)
+        if tree is not None:
+            self._layers.stage(tree)
+        try:
+            written = self._write_batch(block, block_hash, height_bytes, certificate, results, write_set, tree,
+                                        search_terms, first_without_genesis)
+        except BaseException:
+            if tree is not None:
+                self._layers.unstage(tree)
+            raise
+        if tree is not None:
+            self._tree_written(header.height, tree, written)
+        else:
+            self._layers.base = header.height
+
+    def _write_batch(self, block: Block, block_hash: bytes, height_bytes: bytes, certificate: CommitCertificate,
+                     results: Sequence[TxResult], write_set: Mapping[bytes, bytes | None], tree: TreeUpdate | None,
+                     search_terms: Sequence[tuple[str, str, str]], first_without_genesis: bool) -> "_TreeWrite | None":
+        """The block's one batch; what it did with the tree's nodes."""
+        header = block.header
+        written = None
         with self.kv.write_batch(sync=True) as batch:
             if first_without_genesis:
                 batch.put(keys.META_GENESIS_HASH, header.prev_hash)
@@ -160,17 +231,40 @@ class BlockStore:
             for kind, term, found in search_terms:
                 batch.put(keys.search_prefix(kind, term) + found.encode(), b"")
             if tree is not None:
-                self._write_tree(batch, header.height, tree)
+                written = self._write_tree(batch, header.height, tree, write_set)
+            else:                          # a store of blocks only: no tree versions to rebuild
+                batch.put(keys.META_TREE_BASE, height_bytes)
             batch.put(keys.META_LAST_BLOCK_HASH, block_hash)
             batch.put(keys.META_LAST_STATE_ROOT, header.state_root)
             batch.put(keys.META_LAST_HEIGHT, height_bytes)
-        if tree is not None:
-            self._tree_nodes.written(tree)
+        return written
 
-    def _write_tree(self, batch: WriteBatch, height: int, tree: TreeUpdate) -> None:
-        """The tree's version ``height``, and what leaves the proof window with it."""
-        for node_key, raw in tree.nodes.items():
-            batch.put(keys.tree_node_key(node_key), raw)
+    def _write_tree(self, batch: WriteBatch, height: int, tree: TreeUpdate,
+                    write_set: Mapping[bytes, bytes | None]) -> "_TreeWrite":
+        """The tree's version ``height``, and what leaves the proof window with it.
+
+        The version's nodes stay in memory, and its write-set is recorded to
+        rebuild them, until a promotion (every ``TREE_BASE_EVERY_BLOCKS``
+        heights) writes the nodes it reads to disk and makes it the base, or
+        a spill (past ``tree_memory_bytes``) writes every node held."""
+        layers = self._layers
+        replaced_on_disk = [node_key for node_key in tree.stale if layers.on_disk(node_key)]
+        if layers.held_bytes > self.tree_memory_bytes:
+            to_disk, retired = layers.spill(tree)
+            replaced_on_disk.extend(retired)
+            written = _TreeWrite(to_disk, replaced_on_disk, spilled=True)
+        elif height - layers.base > min(self.tree_base_every_blocks, self.proof_window_blocks - 1):   # the base stays provable
+            written = _TreeWrite(layers.promotion(tree), replaced_on_disk, promoted=True)
+        else:
+            written = _TreeWrite({}, replaced_on_disk)
+            batch.put(keys.tree_changes_key(height), _pack_changes(write_set))
+        new_base = written.promoted or written.spilled
+        if new_base:
+            for node_key, raw in written.to_disk.items():
+                batch.put(keys.tree_node_key(node_key), raw)
+            for below in range(layers.base + 1, height):
+                batch.delete(keys.tree_changes_key(below))
+        batch.put(keys.META_TREE_BASE, keys.encode_height(height if new_base else layers.base))
         batch.put(keys.tree_root_key(height), tree.root or b"")
         # Versions height - window + 1 .. height stay; a node replaced at or
         # below the oldest of them is read by none of them. Each commit moves
@@ -179,13 +273,20 @@ class BlockStore:
         oldest = height - self.proof_window_blocks + 1
         stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest)]
         if oldest == height:               # a window of one height: this update's replaced nodes go at once
-            stale_lists.append(tree.stale)
-        elif tree.stale:
-            batch.put(keys.tree_stale_key(height), pack(tree.stale))
+            stale_lists.append(replaced_on_disk)
+        elif replaced_on_disk:
+            batch.put(keys.tree_stale_key(height), pack(replaced_on_disk))
         for stale in stale_lists:
             for node_key in stale:
                 batch.delete(keys.tree_node_key(node_key))
         self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1)
+        return written
+
+    def _tree_written(self, height: int, tree: TreeUpdate, written: "_TreeWrite") -> None:
+        """The batch of version ``height`` is durable: memory and the node cache follow it."""
+        self._layers.settle(height, tree, base=written.promoted, spilled=written.spilled)
+        self._layers.forget_up_to(height - self.proof_window_blocks + 1)
+        self._tree_nodes.written(TreeUpdate(tree.root, written.to_disk, written.replaced_on_disk))
 
     def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int) -> list[bytes]:
         """The records under ``prefix`` keyed by a height at or below
@@ -275,6 +376,16 @@ class BlockStore:
         self.kv.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _TreeWrite:
+    """What a height's batch did with the state tree's nodes."""
+
+    to_disk: dict[bytes, bytes]        # nodes written
+    replaced_on_disk: list[bytes]      # nodes on disk to delete once the height leaves the proof window
+    promoted: bool = False             # the height is the new base
+    spilled: bool = False              # everything held in memory went to disk
+
+
 class _StoredNodes:
     """The tree's nodes as LevelDB (or its twin) holds them."""
 
@@ -294,6 +405,21 @@ def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> 
             batch.put(keys.state_key(key), value)
 
 
-def open_block_store(data_dir: str | Path, proof_window_blocks: int = PROOF_WINDOW_BLOCKS) -> BlockStore:
+def _pack_changes(write_set: Mapping[bytes, bytes | None]) -> bytes:
+    """A write-set as its record above the tree's base: [key, value] a key written, [key] a key deleted."""
+    return pack([[key] if value is None else [key, value] for key, value in sorted(write_set.items())])
+
+
+def _unpack_changes(raw: bytes) -> dict[bytes, bytes | None]:
+    return {entry[0]: entry[1] if len(entry) == 2 else None for entry in unpack_trusted(raw)}
+
+
+def open_block_store(data_dir: str | Path, proof_window_blocks: int = PROOF_WINDOW_BLOCKS,
+                     tree_memory_bytes: int = TREE_MEMORY_BYTES) -> BlockStore:
     """Open (creating if needed) the LevelDB store of a node home's ``data/``."""
-    return BlockStore(LevelDBStore(data_dir, uncached=keys.TREE_NODE + keys.TREE_STALE), proof_window_blocks)
+    kv = LevelDBStore(data_dir, uncached=keys.TREE_NODE + keys.TREE_STALE + keys.TREE_CHANGES)
+    try:
+        return BlockStore(kv, proof_window_blocks, tree_memory_bytes)
+    except BaseException:
+        kv.close()
+        raise

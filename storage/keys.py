@@ -22,6 +22,7 @@ TREE_NODE = b"\x08"  # + state tree node key (version, depth, prefix) -> stored 
 TREE_ROOT = b"\x09"  # + height -> the state tree's root reference at that height (empty: the empty tree)
 TREE_STALE = b"\x0a"  # + height -> packed list of the node keys replaced at that height
 SEARCH = b"\x0b"  # + search term (search_key) + the id it finds -> empty (commerce/search.py)
+TREE_CHANGES = b"\x0c"  # + height -> the block's write-set, packed ([key, value] or [key] deleted), above the tree's base
 
 # Metadata names: a fixed set, none a prefix of another.
 META_LAST_HEIGHT = META + b"last_height"
@@ -29,6 +30,7 @@ META_LAST_BLOCK_HASH = META + b"last_block_hash"
 META_LAST_STATE_ROOT = META + b"last_state_root"
 META_GENESIS_HASH = META + b"genesis_hash"
 META_STATE_SCHEME = META + b"state_scheme"
+META_TREE_BASE = META + b"tree_base"  # the height whose whole state tree version is on disk (absent: the last height)
 
 # Big-endian, so bytewise key order is height order; 8 bytes hold any height
 # a chain will reach (2**64 blocks).
@@ -99,3 +101,6 @@ def tree_root_key(height: int) -> bytes:
 def tree_stale_key(height: int) -> bytes:
     return TREE_STALE + encode_height(height)
 
+
+def tree_changes_key(height: int) -> bytes:
+    return TREE_CHANGES + encode_height(height)

@@ -239,7 +239,8 @@ class SimNode:
 
     @property
     def store(self) -> BlockStore:
-        return BlockStore(self.disk)
+        """The running node's store; a stopped node's, read from its disk."""
+        return self.core.store if self.core is not None else BlockStore(self.disk)
 
 
 class _SimHost:
@@ -531,7 +532,7 @@ class Simulation:
 
     def start(self, i: int) -> None:
         node = self.nodes[i]
-        store = node.store      # a fresh BlockStore over the disk: nothing cached from before a crash
+        store = BlockStore(node.disk)      # fresh over the disk: nothing cached from before a crash
         mempool = Mempool(MempoolLimits(), lambda sender: get_nonce(store.state(), sender),
                           lambda: get_param(store.state(), "tx_bytes_max"), self.tx_decoder,
                           lambda tx, registration_pending: check_admission(tx, store.state(), registration_pending))

@@ -33,6 +33,7 @@ def test_defaults_bind_to_loopback():
     ("[p2p]\npersistent_peers = [1]", "config.invalid"),
     ("p2p = 3", "config.invalid"),
     ("[state]\nproof_window_blocks = 0", "config.invalid"),
+    ("[state]\ntree_memory_mb = -1", "config.invalid"),
 ])
 def test_bad_config_is_refused_with_its_code(text, code):
     with pytest.raises(ConfigError) as error:

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 from chain.block import Block
+from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.votes import verify_certificate
 from storage.blockstore import BlockStore, open_block_store
 from tests.factories import CHAIN_ID
-from tests.storage.crash_writer import GENESIS_HASH, TXS_PER_BLOCK, VALIDATORS, block_at
+from tests.storage.crash_writer import GENESIS_HASH, TXS_PER_BLOCK, VALIDATORS, block_at, open_store
 
 KILLS = 55
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +69,10 @@ def check_complete(store: BlockStore) -> int:
         assert state.get(b"height/%d" % last) == store.block_by_height(last).hash()
         expected_heights = [h for h in range(max(1, last - 1), last + 1)]
         assert sorted(int(k.split(b"/")[1]) for k, _ in state.iterate_prefix(b"height/")) == expected_heights
+        # The state tree's versions from its base on were rebuilt (each root checked on opening) and answer.
+        tree = StateTree(store, STATE_TREE_RADIX_BITS)
+        for height in range(max(1, store.tree_base()), last + 1):
+            assert tree.get(store.tree_root(height), key_path(b"last")) == height.to_bytes(8, "big")
     return last
 
 
@@ -89,7 +94,7 @@ def test_sigkill_at_random_moments_never_loses_or_tears_a_commit(tmp_path):
             child.stdout.close()
             child.stderr.close()
         acknowledged_top = max(acknowledged_top, acknowledged[-1])
-        store = open_block_store(data_dir)
+        store = open_store(data_dir)
         try:
             last = check_complete(store)
         finally:
