@@ -27,7 +27,7 @@ from typing import Iterator, Mapping, Sequence
 
 from chain.block import Block, Header, decode_block, stored_header
 from chain.encoding import pack, unpack, unpack_item_trusted, unpack_trusted
-from chain.kv import KeyValueStore, WriteBatch
+from chain.kv import KeyValueReader, KeyValueStore, WriteBatch
 from chain.errors import CodedError
 from chain.results import TxResult
 from chain.state_tree import STATE_SCHEME, TreeUpdate
@@ -46,6 +46,12 @@ PROOF_WINDOW_BLOCKS = 100
 # nodes held in memory above it before everything goes to disk at once.
 TREE_BASE_EVERY_BLOCKS = 50
 TREE_MEMORY_BYTES = 256 * 1024 * 1024
+# The name the database gives its state layout: the chain's tree scheme, its
+# versions above a base held in memory. A data/ named by the bare scheme is
+# the layout before (every node on disk), which this code opens and renames
+# at its next commit; code from before refuses this name
+# (storage.old_state_scheme) rather than misreading the layout.
+STORED_SCHEME = f"{STATE_SCHEME}, tree base"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,7 @@ class BlockStore:
         self._lowest_kept: dict[bytes, int] = {}   # prefix of height-keyed records -> lowest height that may hold one
         self._tree_nodes = CachedNodes(_StoredNodes(kv))
         scheme = kv.get(keys.META_STATE_SCHEME)
-        if kv.get(keys.META_GENESIS_HASH) is not None and scheme != STATE_SCHEME.encode():
+        if kv.get(keys.META_GENESIS_HASH) is not None and scheme not in (STORED_SCHEME.encode(), STATE_SCHEME.encode()):
             raise StorageError(
                 "storage.old_state_scheme",
                 f"this data/ keeps its state under {'the chained write-set root of protocol v1' if scheme is None else scheme.decode(errors='replace')!r}, "
@@ -97,8 +103,7 @@ class BlockStore:
     # -- metadata -------------------------------------------------------------
 
     def last_height(self) -> int:
-        raw = self.kv.get(keys.META_LAST_HEIGHT)
-        return 0 if raw is None else keys.decode_height(raw)
+        return stored_height(self.kv)
 
     def last_block_hash(self) -> bytes | None:
         return self.kv.get(keys.META_LAST_BLOCK_HASH)
@@ -166,7 +171,7 @@ class BlockStore:
                 batch.put(keys.tree_node_key(node_key), raw)
             batch.put(keys.tree_root_key(0), tree.root or b"")
             batch.put(keys.META_TREE_BASE, keys.encode_height(0))
-            batch.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())
+            batch.put(keys.META_STATE_SCHEME, STORED_SCHEME.encode())
             batch.put(keys.META_GENESIS_HASH, genesis_hash)
             batch.put(keys.META_LAST_BLOCK_HASH, genesis_hash)
             batch.put(keys.META_LAST_STATE_ROOT, tree.root_hash)
@@ -193,6 +198,8 @@ class BlockStore:
             raise RuntimeError(f"block {header.height} does not link to the stored block hash")
         if len(results) != len(block.txs):
             raise RuntimeError("one result per transaction is stored")
+        if tree is None and self._layers.base < self.last_height():
+            raise RuntimeError("this store keeps state tree versions above its base: every block commits with its tree")
         block_hash = block.hash()
         height_bytes = keys.encode_height(header.height)
         if tree is not None:
@@ -218,7 +225,9 @@ class BlockStore:
         with self.kv.write_batch(sync=True) as batch:
             if first_without_genesis:
                 batch.put(keys.META_GENESIS_HASH, header.prev_hash)
-                batch.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())
+                batch.put(keys.META_STATE_SCHEME, STORED_SCHEME.encode())
+                if tree is not None:       # an update without a genesis version is made on the empty tree
+                    batch.put(keys.tree_root_key(0), b"")
             batch.put(keys.block_key(header.height), block.encode())
             batch.put(keys.block_hash_key(block_hash), height_bytes)
             batch.put(keys.certificate_key(header.height), certificate.encode())
@@ -265,6 +274,7 @@ class BlockStore:
             for below in range(layers.base + 1, height):
                 batch.delete(keys.tree_changes_key(below))
         batch.put(keys.META_TREE_BASE, keys.encode_height(height if new_base else layers.base))
+        batch.put(keys.META_STATE_SCHEME, STORED_SCHEME.encode())
         batch.put(keys.tree_root_key(height), tree.root or b"")
         # Versions height - window + 1 .. height stay; a node replaced at or
         # below the oldest of them is read by none of them. Each commit moves
@@ -394,6 +404,13 @@ class _StoredNodes:
 
     def get_node(self, node_key: bytes) -> bytes | None:
         return self.kv.get(keys.tree_node_key(node_key))
+
+
+def stored_height(kv: KeyValueReader) -> int:
+    """The last height a database holds, read without opening a store over it (which rebuilds the tree's
+    versions above its base)."""
+    raw = kv.get(keys.META_LAST_HEIGHT)
+    return 0 if raw is None else keys.decode_height(raw)
 
 
 def _write_state(batch: WriteBatch, write_set: Mapping[bytes, bytes | None]) -> None:

@@ -170,55 +170,51 @@ class LevelDBStore:
 
 
 def _open(path: Path) -> plyvel.DB:
-    """Open or create the database from a thread at idle CPU priority, and
-    have LevelDB start its background thread there.
+    """Open or create the database, then have LevelDB start its background
+    thread at a lower CPU priority.
 
     LevelDB flushes memtables and merges tables on one background thread a
     process, started by the first call that has work for it; a new thread
-    takes its creator's scheduling policy. Started from an idle-priority
-    thread, the flushes and merges run on the CPU the node's own threads
-    leave: under load the four validators of a testnet used to merge at the
-    same moments and take both cores from consensus for a second at a time
-    (docs/benchmarks.md, "Compactions at idle priority"). Idle priority
-    cannot starve LevelDB: when merges fall behind, LevelDB holds the
-    node's writes, the node's threads wait, and the merges get the CPU.
+    takes its creator's nice value. So a no-op compaction, asked for from a
+    short-lived thread at ``BACKGROUND_NICE``, starts it there: under load the
+    four validators of a testnet used to merge at the same moments and take
+    both cores from consensus for a second at a time (docs/benchmarks.md,
+    "Compactions at a lower priority"). A nice value, not idle scheduling:
+    an idle-class thread gets next to no CPU while any other thread on the
+    machine runs, and the node's writes would wait on it for tens of seconds;
+    at nice 10 it still gets about a tenth of a core against each busy one.
+    The opening itself (which replays LevelDB's log after a crash) runs at
+    the caller's priority; if it already started the background thread, that
+    thread keeps the caller's priority.
     """
-    outcome: list[plyvel.DB | BaseException] = []
+    db = _open_database(path)
+    failure: list[BaseException] = []
 
-    def open_at_idle_priority() -> None:
+    def start_background_thread() -> None:
         try:
-            _lower_this_threads_priority()
-            db = _open_database(path)
-        except BaseException as error:     # handed to the caller's thread
-            outcome.append(error)
-            return
-        try:
-            db.compact_range(start=_PAST_EVERY_KEY, stop=_PAST_EVERY_KEY + b"\x00")  # work for the background thread
-        except plyvel.Error as error:
-            db.close()
-            outcome.append(StorageError("storage.unavailable", f"cannot start LevelDB's background work in {path} "
-                                                               f"({_reason(error)}); check the disk and the folder"))
-            return
-        outcome.append(db)
-
-    opener = threading.Thread(target=open_at_idle_priority, name="leveldb-open")
-    opener.start()
-    opener.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
-
-
-def _lower_this_threads_priority() -> None:
-    """Idle CPU priority for the calling thread (Linux); elsewhere, or where
-    the policy is refused, LevelDB's work keeps the priority it would have."""
-    if hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, BACKGROUND_NICE)     # this thread only, on Linux
         except OSError:
-            pass
+            pass                           # refused: the background thread keeps the node's priority
+        try:
+            db.compact_range(start=_PAST_EVERY_KEY, stop=_PAST_EVERY_KEY + b"\x00")
+        except BaseException as error:     # handed to the caller's thread
+            failure.append(error)
+
+    starter = threading.Thread(target=start_background_thread, name="leveldb-background", daemon=True)
+    starter.start()
+    starter.join()
+    if failure:
+        db.close()
+        error = failure[0]
+        if isinstance(error, plyvel.Error):
+            raise StorageError("storage.unavailable", f"cannot start LevelDB's background work in {path} "
+                                                      f"({_reason(error)}); check the disk and the folder") from None
+        raise error
+    return db
 
 
+# The nice value LevelDB's background thread runs at (the node's own threads run at 0).
+BACKGROUND_NICE = 10
 # Above every key of the store (keys start with a type byte below 0xff, storage/keys.py).
 _PAST_EVERY_KEY = b"\xff" * 8
 

@@ -62,7 +62,7 @@ from p2p.backoff import Backoff
 from p2p.network import PeerLimits
 from p2p.seen_cache import SeenCache, message_id
 from p2p.wire import GOSSIP_KINDS, KIND_CONSENSUS
-from storage.blockstore import BlockStore
+from storage.blockstore import BlockStore, stored_height
 from storage.memory import MemoryStore
 
 T = TypeVar("T")
@@ -688,7 +688,7 @@ class Simulation:
         if self.healed and self.live_at_ms is None and self._all_live():
             self.live_at_ms = self.now
         if self.cfg.target_height and block.height >= self.cfg.target_height and not self.reached_target:
-            self.reached_target = all(peer.store.last_height() >= self.cfg.target_height for peer in self.honest)
+            self.reached_target = all(stored_height(peer.disk) >= self.cfg.target_height for peer in self.honest)
 
     # -- the phases ---------------------------------------------------------------------------
 
@@ -697,14 +697,14 @@ class Simulation:
         before = set(self._links())
         self.partition_groups = None
         self.blocked.clear()
-        self.heal_height = max(node.store.last_height() for node in self.honest)
+        self.heal_height = max(stored_height(node.disk) for node in self.honest)
         self._connect([pair for pair in self._links() if pair not in before])
         for node in self.honest:
             if node.core is None and node.broken is None:
                 self.start(node.index)
 
     def _all_live(self) -> bool:
-        return all(node.store.last_height() > self.heal_height for node in self.honest)
+        return all(stored_height(node.disk) > self.heal_height for node in self.honest)
 
     def _step(self, kind: str, payload: tuple) -> None:
         if kind == "deliver":
@@ -810,7 +810,7 @@ class Simulation:
                 break
             self.now, _, kind, payload = heapq.heappop(self.queue)
             self._step(kind, payload)
-        heights = [node.store.last_height() for node in self.honest]
+        heights = [stored_height(node.disk) for node in self.honest]
         return SimReport(
             self.cfg, min(heights), max(heights), self.history_height, len(self.submitted) + len(self.latencies_ms), self.tx_committed,
             self.latencies_ms, len(self.views_entered), self.violations,

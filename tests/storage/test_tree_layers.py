@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from chain.errors import CodedError
 from chain.results import TxResult
 from chain.encoding import pack
-from chain.state_tree import (STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, _with_digit, decode_internal, key_path,
+from chain.state_tree import (STATE_SCHEME, STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, _with_digit, decode_internal, key_path,
                               node_key, ref_hash, ref_is_leaf, ref_version, verify_proof)
 from storage import keys
-from storage.blockstore import BlockStore
+from storage.blockstore import STORED_SCHEME, BlockStore
 from storage.errors import StorageError
 from storage.memory import MemoryStore
 from tests.factories import certify, genesis_tree, make_block, validator_keys
@@ -179,3 +179,38 @@ def test_a_damaged_or_missing_record_of_changes_is_refused_on_opening():
     with pytest.raises(StorageError) as missing:
         chain.open()
     assert missing.value.code == "storage.corrupt" and "missing" in str(missing.value)
+
+
+def test_a_first_block_without_genesis_reopens_on_the_empty_tree():
+    kv = MemoryStore()
+    store = BlockStore(kv, 10, 10 ** 9, 9)
+    block = make_block(1, GENESIS_HASH, VALIDATORS, [b"tx 1"])
+    writes = {b"key/1": b"v1"}
+    update = StateTree(store, STATE_TREE_RADIX_BITS).update(None, {key_path(k): v for k, v in writes.items()}, 1)
+    store.commit(block, certify(block, KEYS, VALIDATORS), [TxResult(True)], writes, update)
+    reopened = BlockStore(kv, 10, 10 ** 9, 9)
+    assert StateTree(reopened, STATE_TREE_RADIX_BITS).get(reopened.tree_root(1), key_path(b"key/1")) == b"v1"
+
+
+def test_a_block_without_its_tree_is_refused_while_versions_sit_above_the_base():
+    chain = Chain(MemoryStore(), window=10, memory_bytes=10 ** 9, base_every=9)
+    chain.commit({b"key/1": b"v1"})
+    block = make_block(2, chain.store.last_block_hash(), VALIDATORS, [b"tx 2"])
+    with pytest.raises(RuntimeError, match="every block commits with its tree"):
+        chain.store.commit(block, certify(block, KEYS, VALIDATORS), [TxResult(True)], {b"key/2": b"v2"})
+    assert chain.store.last_height() == 1
+
+
+def test_the_layout_is_named_so_that_code_before_it_refuses_the_data():
+    """Code before the tree's base reads META_STATE_SCHEME and refuses any name but the bare scheme;
+    a data/ of the older layout (every node on disk) opens here and takes the new name at its next commit."""
+    kv = MemoryStore()
+    chain = Chain(kv, window=10, memory_bytes=10 ** 9, base_every=9)
+    assert kv.get(keys.META_STATE_SCHEME) == STORED_SCHEME.encode() != STATE_SCHEME.encode()
+    kv.put(keys.META_STATE_SCHEME, STATE_SCHEME.encode())      # as the older layout wrote it
+    kv.delete(keys.META_TREE_BASE)
+    chain.store = chain.open()
+    assert chain.store.tree_base() == 0
+    chain.commit({b"key/1": b"v1"})
+    assert kv.get(keys.META_STATE_SCHEME) == STORED_SCHEME.encode()
+    chain.check()
