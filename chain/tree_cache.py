@@ -41,12 +41,14 @@ class CachedNodes:
         return raw
 
     def written(self, update: TreeUpdate) -> None:
-        """``update``'s nodes are now durable: keep its internal nodes, forget those it replaced."""
-        for key in update.stale:
-            self._nodes.discard(key)
+        """``update``'s nodes are now durable: keep its internal nodes, forget
+        those it replaced (a node both written and replaced, as a spill of
+        the tree's layers writes retired ones, is forgotten)."""
         for key, raw in update.nodes.items():
             if is_stored_internal(raw):
                 self._nodes.put(key, raw)
+        for key in update.stale:
+            self._nodes.discard(key)
 
     def __len__(self) -> int:
         return len(self._nodes)

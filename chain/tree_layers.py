@@ -70,12 +70,12 @@ class TreeLayers:
         return moving
 
     def spill(self, update: TreeUpdate) -> tuple[dict[bytes, bytes], list[bytes]]:
-        """Everything held here with ``update`` (to write to disk), and the
-        retired nodes among it (to delete once that height leaves the proof
-        window: no version at or after it reads them)."""
+        """Everything held here, ``update``'s staged nodes included (to write
+        to disk), and the retired nodes among it (to delete once that height
+        leaves the proof window: no version at or after it reads them)."""
         retired = [key for keys in self._retired.values() for key in keys]
         retired.extend(key for key in update.stale if not self.on_disk(key))
-        return {**self._nodes, **update.nodes}, retired
+        return dict(self._nodes), retired
 
     def settle(self, height: int, update: TreeUpdate, base: bool = False, spilled: bool = False) -> None:
         """A staged update's batch is durable. Its nodes are the newest; the

@@ -30,8 +30,7 @@ from chain.encoding import pack, unpack, unpack_item_trusted, unpack_trusted
 from chain.kv import KeyValueReader, KeyValueStore, WriteBatch
 from chain.errors import CodedError
 from chain.results import TxResult
-from chain.state_tree import STATE_SCHEME, TreeUpdate
-from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, state_changes
+from chain.state_tree import STATE_SCHEME, STATE_TREE_RADIX_BITS, StateTree, TreeUpdate, state_changes
 from chain.tree_cache import CachedNodes
 from chain.tree_layers import TreeLayers
 from chain.votes import CommitCertificate, decode_certificate
@@ -52,6 +51,8 @@ TREE_MEMORY_BYTES = 256 * 1024 * 1024
 # at its next commit; code from before refuses this name
 # (storage.old_state_scheme) rather than misreading the layout.
 STORED_SCHEME = f"{STATE_SCHEME}, tree base"
+# What an operator does with a data/ this code cannot use.
+_RESYNC = "move data/ aside and start the node: it resyncs from its peers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class BlockStore:
             raise StorageError(
                 "storage.old_state_scheme",
                 f"this data/ keeps its state under {'the chained write-set root of protocol v1' if scheme is None else scheme.decode(errors='replace')!r}, "
-                f"not {STATE_SCHEME!r}; move data/ aside and start the node: it resyncs from its peers")
+                f"not {STATE_SCHEME!r}; {_RESYNC}")
         base = kv.get(keys.META_TREE_BASE)
         self._layers = TreeLayers(self.last_height() if base is None else keys.decode_height(base))
         self._rebuild_layers()
@@ -138,13 +139,12 @@ class BlockStore:
         for height in range(self._layers.base + 1, self.last_height() + 1):
             changes, recorded = self.kv.get(keys.tree_changes_key(height)), self.kv.get(keys.tree_root_key(height))
             if root is None or changes is None or recorded is None:
-                raise StorageError("storage.corrupt", f"the state tree's records at height {height} are missing from "
-                                                      "data/; move data/ aside and start the node: it resyncs from its peers")
+                raise StorageError("storage.corrupt",
+                                   f"the state tree's records at height {height} are missing from data/; {_RESYNC}")
             update = tree.update(root or None, state_changes(_unpack_changes(changes)), height)
             if update.root != (recorded or None):
-                raise StorageError("storage.corrupt", f"the state tree rebuilt at height {height} does not match its "
-                                                      "recorded root; move data/ aside and start the node: it resyncs "
-                                                      "from its peers")
+                raise StorageError("storage.corrupt",
+                                   f"the state tree rebuilt at height {height} does not match its recorded root; {_RESYNC}")
             root = recorded
             self._layers.stage(update)
             self._layers.settle(height, update)

@@ -13,7 +13,7 @@ from pathlib import Path
 from chain.block import Block
 from chain.state_tree import STATE_TREE_RADIX_BITS, StateTree, key_path
 from chain.votes import verify_certificate
-from storage.blockstore import BlockStore, open_block_store
+from storage.blockstore import BlockStore
 from tests.factories import CHAIN_ID
 from tests.storage.crash_writer import GENESIS_HASH, TXS_PER_BLOCK, VALIDATORS, block_at, open_store
 
@@ -100,3 +100,8 @@ def test_sigkill_at_random_moments_never_loses_or_tears_a_commit(tmp_path):
         finally:
             store.close()
         assert last >= acknowledged_top, f"height {acknowledged_top} was acknowledged but the store is at {last}"
+    store = open_store(data_dir)
+    try:
+        assert store.tree_base() > 0, "the writer's tree moved its base to disk (promotions, spills) between the kills"
+    finally:
+        store.close()
