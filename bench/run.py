@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark suite, print medians, save JSON.
 
 Usage: python -m bench.run [suite ...]   (suites: chain, storage, state-tree, proofs, commerce, commerce-1m, e2e, sim, spam, flood,
-worker, sign-state; default all)
+worker, growth, sign-state; default all)
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import (chain_bench, commerce_bench, e2e_bench, flood_bench, million_bench, proof_bench, sim_bench, spam_bench,
-                   sign_state_bench, state_tree_bench, storage_bench, worker_bench)
+from bench import (chain_bench, commerce_bench, e2e_bench, flood_bench, growth_bench, million_bench, proof_bench, sim_bench,
+                   spam_bench, sign_state_bench, state_tree_bench, storage_bench, worker_bench)
 
 SUITES = {"chain": chain_bench.run, "storage": storage_bench.run, "state-tree": state_tree_bench.run, "proofs": proof_bench.run,
           "commerce": commerce_bench.run, "commerce-1m": million_bench.run, "e2e": e2e_bench.run, "sim": sim_bench.run,
-          "spam": spam_bench.run, "flood": flood_bench.run, "worker": worker_bench.run,
+          "spam": spam_bench.run, "flood": flood_bench.run, "worker": worker_bench.run, "growth": growth_bench.run,
           "sign-state": sign_state_bench.run}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -66,6 +66,10 @@ def _print_derived(suite: str, medians: dict[str, float]) -> None:
         allowed_us = 2 * (verify_us + exec_us)
         print(f"{'validator: validate + persist + one check':<45} {validate_us + persist_us + verify_us:.1f} us a tx, "
               f"against {allowed_us:.1f} us that 0.5 of the bound allows a validator for everything")
+    if suite == "growth":
+        for first, last in zip(growth_bench.SHOWN[::2], growth_bench.SHOWN[1::2]):
+            ratio = medians[growth_bench.worker_name(last)] / medians[growth_bench.worker_name(first)]
+            print(f"{f'worker CPU a tx, run {last} / run {first}':<45} {ratio:.3f} (medians of each)")
     if suite == "storage":
         commit_ms = next(iter(medians.values())) / 1000
         print(f"{'block commit':<45} {commit_ms:.2f} ms (target <= 20 ms)")

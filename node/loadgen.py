@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from chain.genesis import genesis_from_document
+from chain.genesis import Genesis, genesis_from_document
 from chain.keys import KeyPair
 from chain.transaction import SignedTransaction
 from node.client import ShopchainClient
@@ -121,6 +121,21 @@ async def _commit_in_order(session: aiohttp.ClientSession, url: str, blocks: lis
                     waiting.discard(tx_id)
 
 
+def set_up_load(genesis: Genesis, admin: KeyPair, admin_nonce: int, label: str, mix: str, accounts: int, txs: int,
+                seed: int | None = None) -> Workload:
+    """A workload of ``accounts`` fresh shoppers (keys under ``label``) whose
+    history funds and sets them up for ``txs`` transactions of ``mix``;
+    ``admin_nonce`` is the admin's next nonce. One merchant for every
+    SHOPPERS_PER_MERCHANT shoppers, as in a market: a few merchants would
+    each send more than a sender may have pending."""
+    merchants = max(MERCHANTS, accounts // SHOPPERS_PER_MERCHANT)
+    workload = Workload(world_on(genesis, admin, label, accounts, merchants), random.Random(seed))
+    workload.nonces[admin.public_key] = admin_nonce - 1
+    workload.fund()
+    workload.set_up(orders_to_confirm=txs // 10 + 1 if mix == "commerce" else 0)
+    return workload
+
+
 async def plan(rpc_url: str, admin: KeyPair, mix: str, accounts: int, txs: int,
                seed: int | None = None) -> tuple[list[list[SignedTransaction]], list[SignedTransaction]]:
     """The set-up blocks and the pre-signed load of ``txs`` transactions of
@@ -130,14 +145,7 @@ async def plan(rpc_url: str, admin: KeyPair, mix: str, accounts: int, txs: int,
     async with ShopchainClient(rpc_url) as client:
         genesis = genesis_from_document((await client.query("genesis_get"))["document"])
         admin_nonce = await client.next_nonce(admin.address)
-    label = f"load-{secrets.token_hex(6)}"
-    # One merchant for every SHOPPERS_PER_MERCHANT shoppers, as in a market: a
-    # few merchants would each send more than a sender may have pending.
-    merchants = max(MERCHANTS, accounts // SHOPPERS_PER_MERCHANT)
-    workload = Workload(world_on(genesis, admin, label, accounts, merchants), random.Random(seed))
-    workload.nonces[admin.public_key] = admin_nonce - 1
-    workload.fund()
-    workload.set_up(orders_to_confirm=txs // 10 + 1 if mix == "commerce" else 0)
+    workload = set_up_load(genesis, admin, admin_nonce, f"load-{secrets.token_hex(6)}", mix, accounts, txs, seed)
     load = workload.mix(txs) if mix == "commerce" else workload.transfers(txs)
     return workload.history, load
 
