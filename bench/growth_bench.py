@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 
 from bench.timing import Measurement
-from chain.constants import PHASE_COMMIT
-from chain.votes import CommitCertificate, sign_vote
 from commerce.executor import get_nonce
 from node.application import ChainApplication
 from node.loadgen import set_up_load
-from node.workload import make_world
+from node.workload import commit_certificate, make_world
 from storage import keys
 from storage.blockstore import open_block_store
 
@@ -51,21 +49,18 @@ class _Chain:
     def __init__(self, directory: Path) -> None:
         self.world = make_world(4, 0)
         self.app = ChainApplication(open_block_store(directory), self.world.genesis)
-        self.height = 0
 
     def commit(self, blocks: list[list]) -> float:
         """Build and persist ``blocks``: this thread's CPU seconds."""
-        genesis, validator_keys = self.world.genesis, self.world.validator_keys
+        store, world = self.app.store, self.world
         spent = 0.0
         for txs in blocks:
-            self.height += 1
+            height = store.last_height() + 1
             started = time.thread_time()
-            block = self.app.build_block(self.height, self.app.store.last_block_hash(),
-                                         genesis.genesis_time_ms + self.height * 1000, validator_keys[0].public_key, (), txs)
+            block = self.app.build_block(height, store.last_block_hash(), world.genesis.genesis_time_ms + height * 1000,
+                                         world.validator_keys[0].public_key, (), txs)
             built = time.thread_time()
-            certificate = CommitCertificate.from_votes(
-                [sign_vote(key, genesis.chain_id, PHASE_COMMIT, self.height, 0, block.hash()) for key in validator_keys],
-                genesis.validators)
+            certificate = commit_certificate(world, block)
             signed = time.thread_time()
             self.app.persist_block(block, certificate, {tx.id: tx for tx in txs}.get)
             spent += (built - started) + (time.thread_time() - signed)

@@ -26,11 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.timing import Measurement
-from chain.constants import PHASE_COMMIT
-from chain.votes import CommitCertificate, sign_vote
 from node.application import ChainApplication
 from node.bound import measure_bound
-from node.workload import Workload, make_world
+from node.workload import Workload, commit_certificate, make_world
 from storage.blockstore import PROOF_WINDOW_BLOCKS, open_block_store
 
 BLOCK_TXS = 150
@@ -51,7 +49,7 @@ def one_chain(directory: Path) -> dict[str, float]:
     primary = ChainApplication(open_block_store(directory / "primary"), world.genesis)
     validator = ChainApplication(open_block_store(directory / "validator"), world.genesis)
     written = _count_written_bytes(validator.store.kv)
-    genesis, chain_id = world.genesis, world.genesis.chain_id
+    genesis = world.genesis
     spent = dict.fromkeys(PHASES, 0.0)
     written_before = 0
     for height, txs in enumerate(blocks, start=1):
@@ -63,9 +61,7 @@ def one_chain(directory: Path) -> dict[str, float]:
         if not validator.validate_block(block, known):
             raise RuntimeError(f"block {height} does not validate")
         validated = time.thread_time()
-        certificate = CommitCertificate.from_votes(
-            [sign_vote(key, chain_id, PHASE_COMMIT, height, 0, block.hash()) for key in world.validator_keys],
-            genesis.validators)
+        certificate = commit_certificate(world, block)
         signed = time.thread_time()
         for app in (primary, validator):
             app.persist_block(block, certificate, known)

@@ -203,18 +203,24 @@ def build_workload(world: World, count: int, rng: random.Random) -> Workload:
     return workload
 
 
+def commit_certificate(world: World, block: Block) -> CommitCertificate:
+    """Every validator of ``world`` signs COMMIT for ``block`` in view 0."""
+    height, block_hash = block.header.height, block.hash()
+    return CommitCertificate.from_votes(
+        [sign_vote(key, world.genesis.chain_id, PHASE_COMMIT, height, 0, block_hash) for key in world.validator_keys],
+        world.genesis.validators)
+
+
 def certify_history(world: World, history: list[list[SignedTransaction]]) -> list[tuple[Block, CommitCertificate]]:
     """Execute the history's blocks with the real application and have every
     validator sign the commit certificate of each."""
     app = ChainApplication(BlockStore(MemoryStore()), world.genesis)
-    chain_id, certified = world.genesis.chain_id, []
+    certified = []
     for height, txs in enumerate(history, start=1):
         store = app.store
         block = app.build_block(height, store.last_block_hash(), world.genesis.genesis_time_ms + height,
                                 world.validator_keys[0].public_key, (), txs)
-        certificate = CommitCertificate.from_votes(
-            [sign_vote(key, chain_id, PHASE_COMMIT, height, 0, block.hash()) for key in world.validator_keys],
-            world.genesis.validators)
+        certificate = commit_certificate(world, block)
         committed = app.persist_block(block, certificate)
         failed = [result.code for result in committed.execution.results if not result.ok]
         if failed:
