@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -281,7 +281,7 @@ class BlockStore:
         # the window by one height, or by more once after the window was
         # lowered between runs: every earlier record goes, not just one.
         oldest = height - self.proof_window_blocks + 1
-        stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest)]
+        stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest, written)]
         if oldest == height:               # a window of one height: this update's replaced nodes go at once
             stale_lists.append(replaced_on_disk)
         elif replaced_on_disk:
@@ -289,7 +289,7 @@ class BlockStore:
         for stale in stale_lists:
             for node_key in stale:
                 batch.delete(keys.tree_node_key(node_key))
-        self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1)
+        self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1, written)
         return written
 
     def _tree_written(self, height: int, tree: TreeUpdate, written: "_TreeWrite") -> None:
@@ -297,13 +297,16 @@ class BlockStore:
         self._layers.settle(height, tree, base=written.promoted, spilled=written.spilled)
         self._layers.forget_up_to(height - self.proof_window_blocks + 1)
         self._tree_nodes.written(TreeUpdate(tree.root, written.to_disk, written.replaced_on_disk))
+        self._lowest_kept.update(written.lowest_kept)
 
-    def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int) -> list[bytes]:
+    def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int, written: "_TreeWrite") -> list[bytes]:
         """The records under ``prefix`` keyed by a height at or below
         ``height``, in height order, each deleted in ``batch``. Read key by
         key from the lowest height that may still hold one: a scan from the
         prefix would walk past every record deleted before, which LevelDB
-        keeps as a marker until a compaction, more of them every block."""
+        keeps as a marker until a compaction, more of them every block.
+        That height moves up in ``written``, to take effect once the batch
+        is durable: after a failed batch the records are still there."""
         if height < 0:
             return []
         start = self._lowest_kept.get(prefix)
@@ -317,7 +320,7 @@ class BlockStore:
             if raw is not None:
                 batch.delete(key)
                 taken.append(raw)
-        self._lowest_kept[prefix] = max(start, height + 1)
+        written.lowest_kept[prefix] = max(start, height + 1)
         return taken
 
     # -- reads ------------------------------------------------------------------
@@ -394,6 +397,7 @@ class _TreeWrite:
     replaced_on_disk: list[bytes]      # nodes on disk to delete once the height leaves the proof window
     promoted: bool = False             # the height is the new base
     spilled: bool = False              # everything held in memory went to disk
+    lowest_kept: dict[bytes, int] = field(default_factory=dict)   # BlockStore._lowest_kept once the batch is durable
 
 
 class _StoredNodes:

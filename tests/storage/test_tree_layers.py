@@ -3,6 +3,8 @@ storage/blockstore.py): checked against a tree that keeps every version."""
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from chain.errors import CodedError
 from chain.results import TxResult
 from chain.encoding import pack
+from chain.kv import WriteBatch
 from chain.state_tree import (STATE_SCHEME, STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, _with_digit, decode_internal, key_path,
                               node_key, ref_hash, ref_is_leaf, ref_version, verify_proof)
 from storage import keys
@@ -213,4 +216,32 @@ def test_the_layout_is_named_so_that_code_before_it_refuses_the_data():
     assert chain.store.tree_base() == 0
     chain.commit({b"key/1": b"v1"})
     assert kv.get(keys.META_STATE_SCHEME) == STORED_SCHEME.encode()
+    chain.check()
+
+
+class _FailingWrites(MemoryStore):
+    """A store whose next batch fails as it is written, as a full disk makes LevelDB's fail."""
+
+    fail_next = False
+
+    @contextmanager
+    def write_batch(self, sync: bool = False) -> Iterator[WriteBatch]:
+        with super().write_batch(sync) as batch:
+            yield batch
+            if self.fail_next:
+                self.fail_next = False
+                raise OSError("No space left on device")
+
+
+def test_a_failed_batch_leaves_the_records_it_would_have_taken_for_the_next_one():
+    kv = _FailingWrites()
+    chain = Chain(kv, window=2, memory_bytes=0, base_every=1)
+    for height in range(1, 5):
+        chain.commit({b"key/%d" % (height % 3): b"v%d" % height})
+    kv.fail_next = True
+    with pytest.raises(OSError):
+        chain.commit({b"key/1": b"lost"})
+    chain.check()
+    for height in range(5, 9):
+        chain.commit({b"key/%d" % (height % 3): b"w%d" % height})
     chain.check()
