@@ -3,6 +3,8 @@ storage/blockstore.py): checked against a tree that keeps every version."""
 from __future__ import annotations
 
 import hashlib
+import random
+import tracemalloc
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -14,7 +16,8 @@ from chain.errors import CodedError
 from chain.results import TxResult
 from chain.encoding import pack
 from chain.kv import WriteBatch
-from chain.state_tree import (STATE_SCHEME, STATE_TREE_RADIX_BITS, MemoryNodes, StateTree, _with_digit, decode_internal, key_path,
+from chain.tree_layers import TreeLayers
+from chain.state_tree import (STATE_SCHEME, STATE_TREE_RADIX_BITS, MemoryNodes, MemoryStateTree, StateTree, TreeUpdate, _with_digit, decode_internal, key_path,
                               node_key, ref_hash, ref_is_leaf, ref_version, verify_proof)
 from storage import keys
 from storage.blockstore import STORED_SCHEME, BlockStore
@@ -245,3 +248,35 @@ def test_a_failed_batch_leaves_the_records_it_would_have_taken_for_the_next_one(
     for height in range(5, 9):
         chain.commit({b"key/%d" % (height % 3): b"w%d" % height})
     chain.check()
+
+
+def test_the_memory_held_is_counted_as_what_the_nodes_take():
+    """``held_bytes``, which the memory budget is checked against, is within
+    a fifth of what holding the nodes allocates (their bytes alone are about
+    half of it)."""
+    rng = random.Random(3)
+    tree = MemoryStateTree()
+    tree.commit({b"k%d" % i: b"v" * 40 for i in range(10_000)})
+    updates = []
+    for version in range(2, 32):
+        changes = {key_path(b"k%d" % rng.randrange(12_000)): b"w%d" % version * rng.randrange(1, 20) for _ in range(200)}
+        update = StateTree(tree.nodes, STATE_TREE_RADIX_BITS).update(tree.root, changes, version)
+        tree.nodes.nodes.update(update.nodes)
+        tree.root = update.root
+        updates.append(update)
+    layers = TreeLayers(1)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for height, update in enumerate(updates, 2):
+            # Copies made here, as a block's update is made afresh, so that what they take is traced.
+            fresh = TreeUpdate(update.root, {bytes(bytearray(k)): bytes(bytearray(v)) for k, v in update.nodes.items()},
+                               [bytes(bytearray(k)) for k in update.stale])
+            layers.stage(fresh)
+            layers.settle(height, fresh)
+            layers.forget_up_to(height - 8)
+            del fresh
+        taken = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0.8 * taken <= layers.held_bytes <= 1.2 * taken, (layers.held_bytes, taken)
