@@ -281,7 +281,7 @@ class BlockStore:
         # the window by one height, or by more once after the window was
         # lowered between runs: every earlier record goes, not just one.
         oldest = height - self.proof_window_blocks + 1
-        stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest, written)]
+        stale_lists = [unpack_trusted(raw) for raw in self._take_records_up_to(batch, keys.TREE_STALE, oldest, written.lowest_kept)]
         if oldest == height:               # a window of one height: this update's replaced nodes go at once
             stale_lists.append(replaced_on_disk)
         elif replaced_on_disk:
@@ -289,7 +289,7 @@ class BlockStore:
         for stale in stale_lists:
             for node_key in stale:
                 batch.delete(keys.tree_node_key(node_key))
-        self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1, written)
+        self._take_records_up_to(batch, keys.TREE_ROOT, oldest - 1, written.lowest_kept)
         return written
 
     def _tree_written(self, height: int, tree: TreeUpdate, written: "_TreeWrite") -> None:
@@ -299,14 +299,14 @@ class BlockStore:
         self._tree_nodes.written(TreeUpdate(tree.root, written.to_disk, written.replaced_on_disk))
         self._lowest_kept.update(written.lowest_kept)
 
-    def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int, written: "_TreeWrite") -> list[bytes]:
+    def _take_records_up_to(self, batch: WriteBatch, prefix: bytes, height: int, lowest_kept: dict[bytes, int]) -> list[bytes]:
         """The records under ``prefix`` keyed by a height at or below
         ``height``, in height order, each deleted in ``batch``. Read key by
         key from the lowest height that may still hold one: a scan from the
         prefix would walk past every record deleted before, which LevelDB
         keeps as a marker until a compaction, more of them every block.
-        That height moves up in ``written``, to take effect once the batch
-        is durable: after a failed batch the records are still there."""
+        That height moves up in ``lowest_kept``, to take effect once the
+        batch is durable: after a failed batch the records are still there."""
         if height < 0:
             return []
         start = self._lowest_kept.get(prefix)
@@ -320,7 +320,7 @@ class BlockStore:
             if raw is not None:
                 batch.delete(key)
                 taken.append(raw)
-        written.lowest_kept[prefix] = max(start, height + 1)
+        lowest_kept[prefix] = max(start, height + 1)
         return taken
 
     # -- reads ------------------------------------------------------------------
