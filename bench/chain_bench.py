@@ -1,11 +1,13 @@
 """Micro-benchmarks of the ledger primitives.
 
 A typical transaction is an order.create with two items, a coupon and a
-shipping hash: about 300 bytes signed.
+shipping hash: about 300 bytes signed. Beside them, what a mempool at its cap
+spends refusing one (node/mempool.py).
 """
 from __future__ import annotations
 
 import hashlib
+from typing import Callable
 
 import nacl.signing
 
@@ -13,7 +15,9 @@ from bench.timing import Measurement, measure
 from chain.encoding import pack
 from chain.keys import KeyPair
 from chain.merkle import merkle_root
-from chain.transaction import build_transaction, decode_transaction, parse_transaction
+from chain.transaction import TransactionDecoder, build_transaction, decode_transaction, parse_transaction
+from node.errors import RequestRejected
+from node.mempool import Mempool, MempoolLimits
 
 CHAIN_ID = "shopchain-bench"
 
@@ -26,6 +30,21 @@ def typical_transaction(key: KeyPair, nonce: int = 1):
         "shipping_hash": hashlib.sha256(b"address").digest(),
     }
     return build_transaction(key, CHAIN_ID, nonce, "order.create", body)
+
+
+def _refuse_at_full_mempool(key: KeyPair) -> Callable[[], None]:
+    """A call that offers ``typical_transaction`` to a mempool already at its
+    count cap, through the same door as RPC and gossip (``add_raw``)."""
+    pool = Mempool(MempoolLimits(txs_max=1), lambda sender: 0, lambda: 64 * 1024, TransactionDecoder(CHAIN_ID))
+    pool.add_raw(typical_transaction(KeyPair(hashlib.sha256(b"first in").digest())).raw)
+    raw = typical_transaction(key).raw
+
+    def offer() -> None:
+        try:
+            pool.add_raw(raw)
+        except RequestRejected as refused:
+            assert refused.code == "mempool.full", refused.code
+    return offer
 
 
 def run() -> list[Measurement]:
@@ -42,6 +61,7 @@ def run() -> list[Measurement]:
         measure("tx sign", lambda: key.sign(signing_bytes), 3_000),
         measure("PyNaCl bare verify", lambda: verify_key.verify(signing_bytes, tx.signature), 3_000),
         measure("tx decode + verify", lambda: decode_transaction(tx.raw, CHAIN_ID), 3_000),
+        measure("refusal by a full mempool", _refuse_at_full_mempool(key), 20_000),
         measure("merkle root 1,000 leaves", lambda: merkle_root(leaves_1k), 200),
         measure("merkle root 10,000 leaves", lambda: merkle_root(leaves_10k), 20),
     ]

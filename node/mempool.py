@@ -89,8 +89,11 @@ class Mempool:
         return self._by_id.get(tx_id)
 
     def add_raw(self, raw: bytes) -> SignedTransaction:
-        """Check the envelope with the node's decoder, then ``add``."""
+        """Check the envelope with the node's decoder, then ``add``. A full
+        mempool refuses before the decoder: a flood past the caps costs no
+        signature checks."""
         self._refuse_duplicate(transaction_id(raw))
+        self._refuse_if_full(len(raw))
         try:
             tx = self._decode(raw, self._tx_bytes_cap)
         except TransactionError as error:
@@ -112,8 +115,7 @@ class Mempool:
             raise RequestRejected("tx.nonce_pending", f"another transaction with nonce {tx.nonce} is pending for this sender")
         if queue is not None and len(queue.by_nonce) >= self._limits.per_sender_max:
             raise RequestRejected("mempool.sender_full", f"{self._limits.per_sender_max} transactions of this sender are pending; wait for some to commit")
-        if len(self._by_id) >= self._limits.txs_max or self._bytes + len(tx.raw) > self._limits.bytes_max:
-            raise RequestRejected("mempool.full", "the mempool is full; retry in a few seconds")
+        self._refuse_if_full(len(tx.raw))
         missing = _run_end(queue, last_used + 1)
         if tx.nonce > missing and (self._gapped >= self._limits.gapped_txs_max
                                    or self._gapped_bytes + len(tx.raw) > self._limits.gapped_bytes_max):
@@ -150,6 +152,10 @@ class Mempool:
     def _registration_pending(self, sender: bytes) -> bool:
         queue = self._senders.get(sender)
         return queue is not None and any(registers_itself(pending.tx) for pending in queue.by_nonce.values())
+
+    def _refuse_if_full(self, tx_bytes: int) -> None:
+        if len(self._by_id) >= self._limits.txs_max or self._bytes + tx_bytes > self._limits.bytes_max:
+            raise RequestRejected("mempool.full", "the mempool is full; retry in a few seconds")
 
     def _refuse_duplicate(self, tx_id: str) -> None:
         if tx_id in self._by_id:

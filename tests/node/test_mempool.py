@@ -103,6 +103,25 @@ def test_caps_by_count_bytes_and_sender():
     assert rejected_code(lambda: small.add(tx(BOB, 1))) == "mempool.full"
 
 
+@pytest.mark.parametrize("limits", [{"txs_max": 2}, {"bytes_max": 2 * len(tx(ALICE, 1).raw) + 10}])
+def test_a_full_mempool_refuses_before_checking_the_signature(limits):
+    checks = []
+
+    def verifier(public_key, message, signature):
+        checks.append(signature)
+        return verify_signature(public_key, message, signature)
+
+    pool, _ = make_pool(verifier, **limits)
+    pool.add_raw(tx(ALICE, 1).raw)
+    pool.add_raw(tx(BOB, 1).raw)
+    assert len(checks) == 2
+    carol = tx(account("carol"), 1)
+    forged = carol.raw[:-1] + bytes([carol.raw[-1] ^ 1])
+    assert rejected_code(lambda: pool.add_raw(carol.raw)) == "mempool.full"
+    assert rejected_code(lambda: pool.add_raw(forged)) == "mempool.full"
+    assert len(checks) == 2 and len(pool) == 2
+
+
 def test_reap_offers_only_contiguous_nonces_interleaved_by_arrival():
     pool, _ = make_pool()
     a2, a1, b1, a4 = tx(ALICE, 2), tx(ALICE, 1), tx(BOB, 1), tx(ALICE, 4)
