@@ -1,7 +1,7 @@
 """Micro-benchmarks of the ledger primitives.
 
 A typical transaction is an order.create with two items, a coupon and a
-shipping hash: about 300 bytes signed. Beside them, what a mempool at its cap
+shipping hash: 370 bytes signed. Beside them, what a mempool at its cap
 spends refusing one (node/mempool.py).
 """
 from __future__ import annotations
